@@ -1,0 +1,253 @@
+//! The versioned, checksummed file envelope around a bincode payload.
+//!
+//! Layout (all integers little-endian):
+//! `MAGIC (8) | kind code u16 | schema version u32 | payload length u64 | SHA-256 of payload (32) | payload`.
+//! Reading checks every field in that order, so a wrong kind, an old version, a truncated or a
+//! corrupt file each get their own typed error. Writing goes through a temporary file and a
+//! rename, so a killed writer never leaves a half-written artifact under the final name and
+//! never destroys the previous good file.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::ArtifactError;
+use crate::manifest::write_bytes_atomic;
+
+/// First bytes of every artifact file.
+pub const MAGIC: [u8; 8] = *b"PRIVDNN\x01";
+/// Size of the fixed header that precedes the payload.
+pub const HEADER_LEN: usize = 8 + 2 + 4 + 8 + 32;
+
+/// The kinds of artifacts that cross stage boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ArtifactKind {
+    /// A prepared dataset split (cache under `data/`).
+    Dataset,
+    /// Trained weights of one model (output of the train stage).
+    TrainedModel,
+    /// A resumable training checkpoint.
+    TrainCheckpoint,
+    /// A neuron selection (output of the select stage).
+    Selection,
+    /// The partly encrypted model shipped to the user.
+    EncryptedModel,
+    /// The owner's secret key; never read by user-side code.
+    OwnerSecretKey,
+    /// Public evaluation keys shipped to the user.
+    EvaluationKeys,
+}
+
+impl ArtifactKind {
+    const ALL: [ArtifactKind; 7] = [
+        ArtifactKind::Dataset,
+        ArtifactKind::TrainedModel,
+        ArtifactKind::TrainCheckpoint,
+        ArtifactKind::Selection,
+        ArtifactKind::EncryptedModel,
+        ArtifactKind::OwnerSecretKey,
+        ArtifactKind::EvaluationKeys,
+    ];
+
+    /// Stable numeric code written in the header.
+    pub fn code(self) -> u16 {
+        match self {
+            ArtifactKind::Dataset => 1,
+            ArtifactKind::TrainedModel => 2,
+            ArtifactKind::TrainCheckpoint => 3,
+            ArtifactKind::Selection => 4,
+            ArtifactKind::EncryptedModel => 5,
+            ArtifactKind::OwnerSecretKey => 6,
+            ArtifactKind::EvaluationKeys => 7,
+        }
+    }
+
+    /// Inverse of [`ArtifactKind::code`].
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// Human name, used in messages and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArtifactKind::Dataset => "dataset",
+            ArtifactKind::TrainedModel => "trained-model",
+            ArtifactKind::TrainCheckpoint => "train-checkpoint",
+            ArtifactKind::Selection => "selection",
+            ArtifactKind::EncryptedModel => "encrypted-model",
+            ArtifactKind::OwnerSecretKey => "owner-secret-key",
+            ArtifactKind::EvaluationKeys => "evaluation-keys",
+        }
+    }
+
+    /// The command that produces this kind of file, quoted in error messages.
+    pub fn producer(self) -> &'static str {
+        match self {
+            ArtifactKind::Dataset => "`cargo xtask data`",
+            ArtifactKind::TrainedModel | ArtifactKind::TrainCheckpoint => {
+                "the train stage (`cargo xtask pipeline <name> --only train`)"
+            }
+            ArtifactKind::Selection => {
+                "the select stage (`cargo xtask pipeline <name> --only select`)"
+            }
+            ArtifactKind::EncryptedModel
+            | ArtifactKind::OwnerSecretKey
+            | ArtifactKind::EvaluationKeys => {
+                "the encrypt stage (`cargo xtask pipeline <name> --only encrypt`)"
+            }
+        }
+    }
+}
+
+/// A type that can be stored as an artifact file.
+pub trait Artifact: Serialize + DeserializeOwned {
+    /// Kind written in the header.
+    const KIND: ArtifactKind;
+    /// Schema version; bump it whenever the serialised layout changes.
+    const SCHEMA_VERSION: u32;
+}
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes a value with the project's bincode configuration (no envelope).
+pub fn encode_payload<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, ArtifactError> {
+    bincode::serde::encode_to_vec(value, bincode_config()).map_err(|e| ArtifactError::Encode {
+        path: path.to_path_buf(),
+        what: std::any::type_name::<T>().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes a value written by [`encode_payload`]; trailing bytes are an error.
+pub fn decode_payload<T: DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    producer: &'static str,
+) -> Result<T, ArtifactError> {
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
+        .map_err(|e| ArtifactError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("payload does not decode: {e}"),
+            producer,
+        })?;
+    if used != bytes.len() {
+        return Err(ArtifactError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("{} unexpected trailing bytes", bytes.len() - used),
+            producer,
+        });
+    }
+    Ok(value)
+}
+
+/// Writes `value` to `path` inside the envelope, atomically. Returns the bytes written.
+pub fn write_artifact<T: Artifact>(path: &Path, value: &T) -> Result<u64, ArtifactError> {
+    let payload = encode_payload(value, path)?;
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&T::KIND.code().to_le_bytes());
+    bytes.extend_from_slice(&T::SCHEMA_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&Sha256::digest(&payload));
+    bytes.extend_from_slice(&payload);
+    write_bytes_atomic(path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// Reads an artifact of type `T` from `path`, checking magic, kind, version, length and checksum.
+pub fn read_artifact<T: Artifact>(path: &Path) -> Result<T, ArtifactError> {
+    let producer = T::KIND.producer();
+    let mut file = std::fs::File::open(path).map_err(|e| ArtifactError::io(path, e, producer))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| ArtifactError::io(path, e, producer))?;
+    let header = parse_header(&bytes, path, producer)?;
+    let found_kind = ArtifactKind::from_code(header.kind_code);
+    if found_kind != Some(T::KIND) {
+        return Err(ArtifactError::WrongKind {
+            path: path.to_path_buf(),
+            expected: T::KIND.name().to_string(),
+            found: found_kind
+                .map(|k| k.name().to_string())
+                .unwrap_or_else(|| format!("unknown (code {})", header.kind_code)),
+        });
+    }
+    if header.version != T::SCHEMA_VERSION {
+        return Err(ArtifactError::WrongVersion {
+            path: path.to_path_buf(),
+            kind: T::KIND.name().to_string(),
+            expected: T::SCHEMA_VERSION,
+            found: header.version,
+            producer,
+        });
+    }
+    let payload = &bytes[HEADER_LEN..];
+    if (payload.len() as u64) < header.payload_len {
+        return Err(ArtifactError::Truncated {
+            path: path.to_path_buf(),
+            expected: header.payload_len,
+            found: payload.len() as u64,
+            producer,
+        });
+    }
+    if (payload.len() as u64) > header.payload_len {
+        return Err(ArtifactError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} bytes after the end of the payload",
+                payload.len() as u64 - header.payload_len
+            ),
+            producer,
+        });
+    }
+    if Sha256::digest(payload).as_slice() != header.checksum {
+        return Err(ArtifactError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "payload checksum mismatch".to_string(),
+            producer,
+        });
+    }
+    decode_payload(payload, path, producer)
+}
+
+struct Header {
+    kind_code: u16,
+    version: u32,
+    payload_len: u64,
+    checksum: [u8; 32],
+}
+
+fn parse_header(
+    bytes: &[u8],
+    path: &Path,
+    producer: &'static str,
+) -> Result<Header, ArtifactError> {
+    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        return Err(ArtifactError::BadMagic {
+            path: path.to_path_buf(),
+            producer,
+        });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(ArtifactError::Truncated {
+            path: path.to_path_buf(),
+            expected: HEADER_LEN as u64,
+            found: bytes.len() as u64,
+            producer,
+        });
+    }
+    let le = |range: std::ops::Range<usize>| &bytes[range];
+    let mut checksum = [0u8; 32];
+    checksum.copy_from_slice(le(22..54));
+    Ok(Header {
+        kind_code: u16::from_le_bytes([bytes[8], bytes[9]]),
+        version: u32::from_le_bytes(le(10..14).try_into().unwrap_or_default()),
+        payload_len: u64::from_le_bytes(le(14..22).try_into().unwrap_or_default()),
+        checksum,
+    })
+}

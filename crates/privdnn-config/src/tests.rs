@@ -1,0 +1,146 @@
+//! Unit tests of config loading: profiles, env overrides, unknown keys, every shipped pipeline.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+
+const BASE: &str = r#"
+name = "toy"
+description = "toy pipeline"
+seed = 1
+
+[data]
+dataset = "mnist"
+source = "../shared/datasets"
+cache = "data"
+image_size = 28
+split_seed = 0
+normalization = { mean = [0.0], std = [1.0] }
+
+[model]
+architecture = "lenet5"
+
+[train]
+epochs = 20
+batch_size = 128
+optimizer = "adam"
+learning_rate = 0.001
+schedule = "cosine"
+
+[profiles.quick.train]
+epochs = 2
+"#;
+
+fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("toy.toml");
+    std::fs::write(&path, text).expect("write fixture");
+    path
+}
+
+fn no_env() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+#[test]
+fn loads_default_and_profile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), BASE);
+    let base = load_with_env(&path, None, no_env()).expect("default loads");
+    assert_eq!(base.pipeline.train.epochs, 20);
+    assert_eq!(base.profile, "default");
+    assert_eq!(base.pipeline.model.lenet_filters, [6, 16]);
+    let quick = load_with_env(&path, Some("quick"), no_env()).expect("quick loads");
+    assert_eq!(quick.pipeline.train.epochs, 2);
+    assert_eq!(
+        quick.pipeline.train.batch_size, 128,
+        "profile keeps other keys"
+    );
+    assert_ne!(base.hash(), quick.hash());
+    assert!(
+        quick
+            .results_dir(Path::new("results"))
+            .ends_with("toy-quick")
+    );
+    assert!(base.results_dir(Path::new("results")).ends_with("toy"));
+}
+
+#[test]
+fn env_overrides_nested_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), BASE);
+    let env = BTreeMap::from([
+        ("PRIVDNN_TRAIN__EPOCHS".to_string(), "3".to_string()),
+        ("PRIVDNN_DATA__SOURCE".to_string(), "/elsewhere".to_string()),
+    ]);
+    let cfg = load_with_env(&path, Some("quick"), env).expect("loads");
+    assert_eq!(cfg.pipeline.train.epochs, 3, "env beats profile");
+    assert_eq!(cfg.pipeline.data.source, Path::new("/elsewhere"));
+}
+
+#[test]
+fn unknown_key_is_rejected_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        &BASE.replace("epochs = 20", "epochs = 20\nepohcs = 3"),
+    );
+    let err = load_with_env(&path, None, no_env()).expect_err("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("epohcs"), "{msg}");
+    assert!(msg.contains("toy.toml"), "{msg}");
+}
+
+#[test]
+fn unknown_env_key_is_rejected_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), BASE);
+    let env = BTreeMap::from([("PRIVDNN_TRAIN__EPOCS".to_string(), "3".to_string())]);
+    let msg = load_with_env(&path, None, env)
+        .expect_err("must fail")
+        .to_string();
+    assert!(msg.contains("epocs"), "{msg}");
+}
+
+#[test]
+fn bad_values_and_profiles_are_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        &BASE.replace("batch_size = 128", "batch_size = 0"),
+    );
+    let msg = load_with_env(&path, None, no_env())
+        .expect_err("zero batch")
+        .to_string();
+    assert!(msg.contains("train.batch_size"), "{msg}");
+    let path = write(dir.path(), BASE);
+    let msg = load_with_env(&path, Some("huge"), no_env())
+        .expect_err("no profile")
+        .to_string();
+    assert!(msg.contains("huge") && msg.contains("quick"), "{msg}");
+    let path = write(dir.path(), &BASE.replace("\"lenet5\"", "\"lenet6\""));
+    let msg = load_with_env(&path, None, no_env())
+        .expect_err("bad arch")
+        .to_string();
+    assert!(msg.contains("lenet6"), "{msg}");
+    let msg = pipeline_path(dir.path(), "nope")
+        .expect_err("no pipeline")
+        .to_string();
+    assert!(msg.contains("nope") && msg.contains("toy"), "{msg}");
+}
+
+#[test]
+fn every_shipped_pipeline_loads_in_every_profile() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+    let names = available_pipelines(&dir);
+    assert!(names.len() >= 8, "pipelines found: {names:?}");
+    for name in names {
+        let path = pipeline_path(&dir, &name).expect("exists");
+        let cfg = load_with_env(&path, None, no_env()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(cfg.pipeline.name, name, "name key matches file name");
+        if name != "tiny" {
+            load_with_env(&path, Some("quick"), no_env())
+                .unwrap_or_else(|e| panic!("{name} quick: {e}"));
+        }
+    }
+}

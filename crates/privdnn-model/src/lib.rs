@@ -1,0 +1,33 @@
+//! The five PrivDNN architectures in burn, split at the points the protocol needs.
+//!
+//! Every network is evaluated as four stages (spec §2.2, §5):
+//! `conv1` (raw output z1) → `layer1` (pool / BN / **square**: a1) → `conv2` (raw output z2) →
+//! `tail` (everything after conv2, in clear). Layers 1–2 are the encryptable block; the split lets
+//! the selection stage mask channels (remove) and cache intermediate maps, and lets the HE stages
+//! replace the block. Weights travel as [`privdnn_artifacts::TrainedModel`] (named tensors), so no
+//! other crate needs burn. This crate never reads files and never touches HE.
+
+mod alexnet;
+mod device;
+mod error;
+mod eval;
+mod layers;
+mod lenet;
+mod network;
+mod resnet;
+mod vgg;
+mod weights;
+
+pub use device::{available_backends, backend_device};
+pub use error::ModelError;
+pub use eval::{Evaluation, batch_tensor, evaluate, label_tensor};
+pub use network::{ChannelMasks, Network};
+pub use weights::{export_tensors, import_tensors};
+
+/// Re-export of the burn items that stage crates need alongside this crate's types.
+pub mod burn {
+    pub use ::burn::*;
+}
+
+#[cfg(test)]
+mod tests;

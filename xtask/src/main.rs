@@ -1,0 +1,111 @@
+//! `cargo xtask`: the orchestrator. Prepares datasets, runs pipeline stages in order (each stage
+//! is its own binary, run through cargo so it is always up to date), skips stages whose manifest
+//! says they are current, and runs benchmarks. It never trains or encrypts in-process and never
+//! deletes results.
+
+mod stages;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+/// privdnn task runner.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Convert datasets from a source folder into the cache under data/ (checksums verified).
+    Data {
+        /// Datasets to prepare (default: every dataset the shipped pipelines use that is present).
+        datasets: Vec<String>,
+        /// Folder holding the original files (default: each pipeline's `data.source`).
+        #[arg(long)]
+        source: Option<PathBuf>,
+        /// Image side to cache at (default: the native size, and 64 for cifar10 too).
+        #[arg(long)]
+        size: Option<usize>,
+        /// Skip the SHA-256 check of known source files.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Run a pipeline's stages in order: data, train.
+    Pipeline {
+        /// Pipeline name (pipelines/<name>.toml).
+        name: String,
+        /// Config profile, e.g. `quick`.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Run only this stage.
+        #[arg(long)]
+        only: Option<String>,
+        /// Run this stage and the ones after it.
+        #[arg(long)]
+        from: Option<String>,
+        /// Re-run stages even when their outputs are up to date.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Benchmarks: `train` (images/s per model and CPU backend).
+    Bench {
+        /// Which benchmark.
+        what: String,
+        /// Extra arguments passed to the benchmark binary.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
+    match cli.command {
+        Command::Data {
+            datasets,
+            source,
+            size,
+            no_verify,
+        } => stages::prepare_data(&root, &datasets, source.as_deref(), size, !no_verify),
+        Command::Pipeline {
+            name,
+            profile,
+            only,
+            from,
+            force,
+        } => {
+            let plan = stages::plan(only.as_deref(), from.as_deref())?;
+            stages::run_pipeline(&root, &name, profile.as_deref(), &plan, force)
+        }
+        Command::Bench { what, args } => match what.as_str() {
+            "train" => {
+                let mut cmd = vec![
+                    "run",
+                    "--release",
+                    "-p",
+                    "privdnn-train",
+                    "--features",
+                    "ndarray",
+                    "--",
+                    "bench",
+                ];
+                cmd.extend(args.iter().map(String::as_str));
+                stages::cargo(&cmd)
+            }
+            other => bail!("unknown benchmark `{other}`; available: train"),
+        },
+    }
+}

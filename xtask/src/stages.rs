@@ -1,0 +1,194 @@
+//! Stage planning and execution for `cargo xtask pipeline` and `cargo xtask data`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use privdnn_artifacts::{Manifest, file_sha256};
+use privdnn_config::ResolvedConfig;
+
+/// Stages in pipeline order.
+pub const STAGES: [&str; 2] = ["data", "train"];
+
+/// The stages to run for `--only` / `--from`.
+pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>> {
+    let find = |name: &str| {
+        STAGES
+            .iter()
+            .position(|s| *s == name)
+            .with_context(|| format!("unknown stage `{name}`; stages: {}", STAGES.join(", ")))
+    };
+    Ok(match (only, from) {
+        (Some(_), Some(_)) => bail!("give either --only or --from, not both"),
+        (Some(name), None) => vec![STAGES[find(name)?]],
+        (None, Some(name)) => STAGES[find(name)?..].to_vec(),
+        (None, None) => STAGES.to_vec(),
+    })
+}
+
+/// Runs `cargo <args>` in the workspace, failing when it fails.
+pub fn cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+        .args(args)
+        .status()
+        .context("starting cargo")?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn load(root: &Path, name: &str, profile: Option<&str>) -> Result<ResolvedConfig> {
+    let path = privdnn_config::pipeline_path(&root.join("pipelines"), name)?;
+    Ok(privdnn_config::load(&path, profile)?)
+}
+
+/// Prepares the datasets of the shipped pipelines (or the named ones).
+pub fn prepare_data(
+    root: &Path,
+    datasets: &[String],
+    source: Option<&Path>,
+    size: Option<usize>,
+    verify: bool,
+) -> Result<()> {
+    // (dataset, size, source, cache) of every pipeline, deduplicated.
+    let mut jobs: Vec<(String, usize, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
+    for name in privdnn_config::available_pipelines(&root.join("pipelines")) {
+        let cfg = load(root, &name, None)?;
+        let d = &cfg.pipeline.data;
+        if d.dataset == "synthetic" {
+            continue;
+        }
+        let wanted = if datasets.is_empty() {
+            // by default only what is present in the source folder
+            root.join(&d.source)
+                .join(dataset_folder(&d.dataset))
+                .exists()
+        } else {
+            datasets.contains(&d.dataset)
+        };
+        let job = (
+            d.dataset.clone(),
+            size.unwrap_or(d.image_size),
+            d.source.clone(),
+            d.cache.clone(),
+        );
+        if wanted && !jobs.contains(&job) {
+            jobs.push(job);
+        }
+    }
+    for wanted in datasets {
+        if !jobs.iter().any(|j| &j.0 == wanted) {
+            bail!(
+                "no pipeline uses dataset `{wanted}`; known datasets: {}",
+                privdnn_data::known_datasets().join(", ")
+            );
+        }
+    }
+    for (dataset, size, default_source, cache) in jobs {
+        let source = source
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.join(default_source));
+        let started = std::time::Instant::now();
+        let paths = privdnn_data::prepare(&dataset, &source, &root.join(cache), size, verify)?;
+        log::info!(
+            "{dataset} at {size}px ready in {:.1}s: {}",
+            started.elapsed().as_secs_f64(),
+            paths
+                .train
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn dataset_folder(dataset: &str) -> &str {
+    match dataset {
+        "gtsrb" => "gtsrb32",
+        "tinyimagenet" => "tiny-imagenet-200",
+        other => other,
+    }
+}
+
+/// True when `artifact` exists and its manifest matches the config hash and its inputs.
+fn up_to_date(artifact: &Path, config_hash: &str) -> bool {
+    let Ok(manifest) = Manifest::read_beside(artifact) else {
+        return false;
+    };
+    manifest.config_hash == config_hash
+        && file_sha256(artifact).is_ok_and(|h| h == manifest.output_sha256)
+        && manifest
+            .inputs
+            .iter()
+            .all(|i| file_sha256(Path::new(&i.path)).is_ok_and(|h| h == i.sha256))
+}
+
+/// Runs the planned stages of pipeline `name`.
+pub fn run_pipeline(
+    root: &Path,
+    name: &str,
+    profile: Option<&str>,
+    plan: &[&str],
+    force: bool,
+) -> Result<()> {
+    let cfg = load(root, name, profile)?;
+    let run_dir = cfg.results_dir(&root.join("results"));
+    log::info!(
+        "pipeline {name} (profile {}), results in {}",
+        cfg.profile,
+        run_dir.display()
+    );
+    for stage in plan {
+        let started = std::time::Instant::now();
+        match *stage {
+            "data" => {
+                let d = &cfg.pipeline.data;
+                if d.dataset == "synthetic" {
+                    log::info!("data: synthetic dataset, nothing to prepare");
+                    continue;
+                }
+                let paths = privdnn_data::prepare(
+                    &d.dataset,
+                    &root.join(&d.source),
+                    &root.join(&d.cache),
+                    d.image_size,
+                    true,
+                )?;
+                log::info!("data: ready ({})", paths.train.display());
+            }
+            "train" => {
+                let model = run_dir.join("train").join("model.bin");
+                if !force && up_to_date(&model, &cfg.hash()) {
+                    log::info!(
+                        "train: up to date ({}); --force re-runs it",
+                        model.display()
+                    );
+                    continue;
+                }
+                let mut args = vec![
+                    "run",
+                    "--release",
+                    "-q",
+                    "-p",
+                    "privdnn-train",
+                    "--",
+                    "run",
+                    "--pipeline",
+                    name,
+                ];
+                if force {
+                    args.push("--fresh");
+                }
+                if let Some(p) = profile {
+                    args.extend(["--profile", p]);
+                }
+                cargo(&args)?;
+            }
+            other => bail!("stage `{other}` is not implemented yet"),
+        }
+        log::info!("{stage}: {:.1}s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
