@@ -34,7 +34,7 @@ enum Command {
         #[arg(long)]
         no_verify: bool,
     },
-    /// Run a pipeline's stages in order: data, train.
+    /// Run a pipeline's stages in order: data, train, select.
     Pipeline {
         /// Pipeline name (pipelines/<name>.toml).
         name: String,
@@ -50,6 +50,23 @@ enum Command {
         /// Re-run stages even when their outputs are up to date.
         #[arg(long)]
         force: bool,
+    },
+    /// Selection experiments: `sweep` (percent points or every group × algorithm),
+    /// `exhaustive` (ground truth + ranks, LeNet5), `evaluate FILE` (A_s / A_r of a selection).
+    Select {
+        /// `sweep`, `exhaustive` or `evaluate`.
+        what: String,
+        /// Pipeline name.
+        pipeline: String,
+        /// Config profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Selection file for `evaluate` (reference JSON).
+        #[arg(long)]
+        selection: Option<String>,
+        /// Override `select.algorithm`.
+        #[arg(long)]
+        algorithm: Option<String>,
     },
     /// Benchmarks: `train` (images/s per model and CPU backend).
     Bench {
@@ -89,6 +106,18 @@ fn main() -> Result<()> {
         } => {
             let plan = stages::plan(only.as_deref(), from.as_deref())?;
             stages::run_pipeline(&root, &name, profile.as_deref(), &plan, force)
+        }
+        Command::Select { what, pipeline, profile, selection, algorithm } => {
+            if !["sweep", "exhaustive", "evaluate"].contains(&what.as_str()) {
+                bail!("unknown selection experiment `{what}`; available: sweep, exhaustive, evaluate");
+            }
+            let mut args = vec![what.as_str(), "--pipeline", pipeline.as_str()];
+            for (flag, value) in [("--profile", &profile), ("--selection", &selection), ("--algorithm", &algorithm)] {
+                if let Some(v) = value {
+                    args.extend([flag, v.as_str()]);
+                }
+            }
+            stages::stage("privdnn-select", &args)
         }
         Command::Bench { what, args } => match what.as_str() {
             "train" => {

@@ -8,7 +8,7 @@ use privdnn_artifacts::{Manifest, file_sha256};
 use privdnn_config::ResolvedConfig;
 
 /// Stages in pipeline order.
-pub const STAGES: [&str; 2] = ["data", "train"];
+pub const STAGES: [&str; 3] = ["data", "train", "select"];
 
 /// The stages to run for `--only` / `--from`.
 pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>> {
@@ -24,6 +24,21 @@ pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>>
         (None, Some(name)) => STAGES[find(name)?..].to_vec(),
         (None, None) => STAGES.to_vec(),
     })
+}
+
+/// Builds every stage binary (one `--workspace` build, so all binaries share one compiled burn
+/// with the tests) and runs `target/release/<binary> <args>`.
+pub fn stage(binary: &str, args: &[&str]) -> Result<()> {
+    cargo(&["build", "--release", "--workspace", "--bins", "-q"])?;
+    let path = Path::new("target/release").join(binary);
+    let status = Command::new(&path)
+        .args(args)
+        .status()
+        .with_context(|| format!("starting {}", path.display()))?;
+    if !status.success() {
+        bail!("`{binary} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
 }
 
 /// Runs `cargo <args>` in the workspace, failing when it fails.
@@ -160,7 +175,7 @@ pub fn run_pipeline(
             }
             "train" => {
                 let model = run_dir.join("train").join("model.bin");
-                if !force && up_to_date(&model, &cfg.hash()) {
+                if !force && up_to_date(&model, &cfg.stage_hash("train")) {
                     log::info!(
                         "train: up to date ({}); --force re-runs it",
                         model.display()

@@ -20,8 +20,8 @@ pub use manifest::{
     write_bytes_atomic, write_json_atomic,
 };
 pub use types::{
-    Architecture, DatasetSplit, EpochRecord, ModelSpec, NamedTensor, Normalization,
-    TrainCheckpoint, TrainedModel,
+    Architecture, DatasetSplit, EpochRecord, ModelSpec, NamedTensor, NeuronSelection,
+    Normalization, TrainCheckpoint, TrainedModel,
 };
 
 /// Convenience alias for results of this crate.

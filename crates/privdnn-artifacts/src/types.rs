@@ -222,3 +222,91 @@ impl Artifact for TrainCheckpoint {
     const KIND: ArtifactKind = ArtifactKind::TrainCheckpoint;
     const SCHEMA_VERSION: u32 = 1;
 }
+
+/// The selected ("core") filters of conv1 and conv2: the output of the select stage and the
+/// input of the encrypt stage. Lists keep the order of selection (as the reference's JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeuronSelection {
+    /// Selected conv1 filters.
+    pub layer1: Vec<usize>,
+    /// Selected conv2 filters.
+    pub layer2: Vec<usize>,
+    /// Filters of conv1 and conv2 in the model the selection was made for.
+    pub channels: [usize; 2],
+    /// Algorithm that chose it.
+    pub algorithm: String,
+}
+
+impl NeuronSelection {
+    /// Checks the selection against a model with `channels` filters in conv1 and conv2: no empty
+    /// layer, no index out of range, no duplicate. The message says what is wrong.
+    pub fn validate(&self, channels: [usize; 2]) -> Result<(), String> {
+        if self.channels != channels {
+            return Err(format!(
+                "selection was made for a model with {}/{} filters in conv1/conv2, this model has {}/{}",
+                self.channels[0], self.channels[1], channels[0], channels[1]
+            ));
+        }
+        for (layer, list, c) in [
+            (1, &self.layer1, channels[0]),
+            (2, &self.layer2, channels[1]),
+        ] {
+            if list.is_empty() {
+                return Err(format!(
+                    "layer {layer} selects no filter; select at least one"
+                ));
+            }
+            if let Some(bad) = list.iter().find(|&&i| i >= c) {
+                return Err(format!(
+                    "layer {layer} selects filter {bad}, but the layer has filters 0..={}",
+                    c - 1
+                ));
+            }
+            let mut sorted = list.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != list.len() {
+                return Err(format!("layer {layer} lists a filter twice: {list:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The reference's JSON form: `{"1": [..], "2": [..]}`.
+    pub fn to_reference_json(&self) -> serde_json::Value {
+        serde_json::json!({ "1": self.layer1, "2": self.layer2 })
+    }
+
+    /// Parses the reference's JSON form (channels must be given: the JSON does not hold them).
+    pub fn from_reference_json(
+        text: &str,
+        channels: [usize; 2],
+        algorithm: &str,
+    ) -> Result<Self, String> {
+        let value: std::collections::BTreeMap<String, Vec<usize>> = serde_json::from_str(text)
+            .map_err(|e| format!("expected {{\"1\": [..], \"2\": [..]}}: {e}"))?;
+        let layer = |k: &str| {
+            value.get(k).cloned().ok_or_else(|| {
+                format!("missing key \"{k}\" (expected {{\"1\": [..], \"2\": [..]}})")
+            })
+        };
+        if let Some(extra) = value.keys().find(|k| *k != "1" && *k != "2") {
+            return Err(format!(
+                "unexpected key \"{extra}\": only layers \"1\" and \"2\" can be encrypted"
+            ));
+        }
+        let selection = NeuronSelection {
+            layer1: layer("1")?,
+            layer2: layer("2")?,
+            channels,
+            algorithm: algorithm.to_string(),
+        };
+        selection.validate(channels)?;
+        Ok(selection)
+    }
+}
+
+impl Artifact for NeuronSelection {
+    const KIND: ArtifactKind = ArtifactKind::Selection;
+    const SCHEMA_VERSION: u32 = 1;
+}

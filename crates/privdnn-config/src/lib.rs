@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 pub use error::ConfigError;
 pub use types::{
     Augmentation, Backend, DataConfig, ModelConfig, OptimizerKind, PipelineConfig, Schedule,
-    TrainConfig,
+    SelectAlgorithm, SelectConfig, TrainConfig,
 };
 
 /// Prefix of environment overrides: `PRIVDNN_TRAIN__EPOCHS=3` sets `train.epochs`.
@@ -34,6 +34,27 @@ impl ResolvedConfig {
     /// SHA-256 (hex) of the canonical JSON of this resolved configuration.
     pub fn hash(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
+        Sha256::digest(json.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// SHA-256 (hex) of only the settings a stage depends on, so that editing a later stage's
+    /// section does not make an earlier stage's outputs stale. `train` depends on
+    /// `seed`, `data`, `model` and `train`; `select` adds `select`.
+    pub fn stage_hash(&self, stage: &str) -> String {
+        let full = serde_json::to_value(&self.pipeline).unwrap_or_default();
+        let keys: &[&str] = match stage {
+            "train" => &["seed", "data", "model", "train"],
+            "select" => &["seed", "data", "model", "train", "select"],
+            _ => return self.hash(),
+        };
+        let picked: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .filter_map(|k| full.get(*k).map(|v| (k.to_string(), v.clone())))
+            .collect();
+        let json = serde_json::to_string(&picked).unwrap_or_default();
         Sha256::digest(json.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -28,6 +28,9 @@ optimizer = "adam"
 learning_rate = 0.001
 schedule = "cosine"
 
+[select]
+algorithm = "greedy"
+
 [profiles.quick.train]
 epochs = 2
 "#;
@@ -143,4 +146,37 @@ fn every_shipped_pipeline_loads_in_every_profile() {
                 .unwrap_or_else(|e| panic!("{name} quick: {e}"));
         }
     }
+}
+
+#[test]
+fn selection_sizes_follow_the_reference_rules() {
+    let mut s = SelectConfig::default();
+    assert_eq!(s.sizes([6, 16]), [1, 1]);
+    s.add_factor = 3;
+    assert_eq!(s.sizes([6, 16]), [1, 4]);
+    s.initial_neurons = 2;
+    s.multiply_factor = 3;
+    assert_eq!(s.sizes([6, 16]), [2, 6]);
+    s.percent = 5.0;
+    assert_eq!(s.sizes([64, 64]), [3, 3], "CIFAR-10 VGG16 at 5 %");
+    assert_eq!(s.sizes([96, 256]), [4, 12], "GTSRB AlexNet at 5 %");
+    s.percent = 100.0;
+    assert_eq!(s.sizes([6, 16]), [6, 16]);
+    s.percent = 1.0;
+    assert_eq!(s.sizes([6, 16]), [1, 1], "never below one filter");
+}
+
+#[test]
+fn stage_hash_ignores_later_sections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), BASE);
+    let a = load_with_env(&path, None, no_env()).expect("loads");
+    let env = BTreeMap::from([(
+        "PRIVDNN_SELECT__INITIAL_NEURONS".to_string(),
+        "2".to_string(),
+    )]);
+    let b = load_with_env(&path, None, env).expect("loads");
+    assert_ne!(a.hash(), b.hash());
+    assert_eq!(a.stage_hash("train"), b.stage_hash("train"));
+    assert_ne!(a.stage_hash("select"), b.stage_hash("select"));
 }

@@ -22,6 +22,8 @@ pub struct PipelineConfig {
     pub model: ModelConfig,
     /// Training stage settings.
     pub train: TrainConfig,
+    /// Selection stage settings.
+    pub select: SelectConfig,
 }
 
 /// Where the data comes from and how it is presented to the model.
@@ -192,6 +194,12 @@ impl PipelineConfig {
         if !(0.0..=1.0).contains(&self.data.augmentation.grayscale_p) {
             return Err("`data.augmentation.grayscale_p` must be in [0, 1]".to_string());
         }
+        if self.select.greedy_step == 0 {
+            return Err("`select.greedy_step` must be at least 1".to_string());
+        }
+        if !(0.0..=100.0).contains(&self.select.percent) {
+            return Err("`select.percent` must be in [0, 100]".to_string());
+        }
         if self.data.dataset == "synthetic" && self.data.synthetic_sizes.contains(&0) {
             return Err("`data.synthetic_sizes` needs [train, test] counts above 0".to_string());
         }
@@ -201,5 +209,116 @@ impl PipelineConfig {
     /// Number of input channels implied by the normalisation.
     pub fn in_channels(&self) -> usize {
         self.data.normalization.mean.len()
+    }
+}
+
+/// Neuron-selection algorithm (spec §3.4–3.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectAlgorithm {
+    /// Greedy on accuracy of removal (layer 1) and point(A_s, A_r) (layer 2).
+    Greedy,
+    /// Largest L2 norm per layer.
+    L2,
+    /// Largest summed distance to the other filters (FPGM).
+    Fpgm,
+    /// Highest average feature-map rank (HRank).
+    Hrank,
+    /// Greedy restricted to the top-2n filters by L2 norm.
+    L2Greedy,
+    /// Greedy restricted to the top-2n filters by FPGM.
+    FpgmGreedy,
+    /// Seeded uniform random draws within a time budget; the best point is kept.
+    Random,
+}
+
+impl SelectAlgorithm {
+    /// Every algorithm, in table order.
+    pub const ALL: [SelectAlgorithm; 7] = [
+        SelectAlgorithm::Greedy,
+        SelectAlgorithm::L2,
+        SelectAlgorithm::Fpgm,
+        SelectAlgorithm::Hrank,
+        SelectAlgorithm::L2Greedy,
+        SelectAlgorithm::FpgmGreedy,
+        SelectAlgorithm::Random,
+    ];
+
+    /// Name as written in configs and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            SelectAlgorithm::Greedy => "greedy",
+            SelectAlgorithm::L2 => "l2",
+            SelectAlgorithm::Fpgm => "fpgm",
+            SelectAlgorithm::Hrank => "hrank",
+            SelectAlgorithm::L2Greedy => "l2-greedy",
+            SelectAlgorithm::FpgmGreedy => "fpgm-greedy",
+            SelectAlgorithm::Random => "random",
+        }
+    }
+}
+
+/// Settings of the selection stage. Sizes follow the reference: |S1| = `initial_neurons`, then
+/// |S2| = |S1| + `add_factor` (or |S1| · `multiply_factor` when that is above 0); a `percent`
+/// above 0 overrides both with max(1, ⌊C·p/100⌋) per layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelectConfig {
+    /// Algorithm of the default selection.
+    pub algorithm: SelectAlgorithm,
+    /// |S1|.
+    pub initial_neurons: usize,
+    /// |S2| = |S1| + add_factor.
+    pub add_factor: usize,
+    /// |S2| = |S1| · multiply_factor when above 0.
+    pub multiply_factor: usize,
+    /// Percent of both layers (0 = use the counts).
+    pub percent: f64,
+    /// Filters appended per greedy iteration.
+    pub greedy_step: usize,
+    /// Validation images used to score candidates (0 = the whole validation split).
+    pub eval_images: usize,
+    /// Seconds of random draws (0 = the greedy time measured in the same run).
+    pub random_seconds: f64,
+    /// Training images HRank averages feature-map ranks over.
+    pub hrank_images: usize,
+    /// Percent points of the selection sweep (large models).
+    pub sweep_percents: Vec<f64>,
+    /// Largest (|S1|, |S2|) of the sweep over groups and of the exhaustive search (LeNet5).
+    pub max_group: [usize; 2],
+}
+
+impl Default for SelectConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: SelectAlgorithm::Greedy,
+            initial_neurons: 1,
+            add_factor: 0,
+            multiply_factor: 0,
+            percent: 0.0,
+            greedy_step: 1,
+            eval_images: 0,
+            random_seconds: 0.0,
+            hrank_images: 500,
+            sweep_percents: (10..=20).map(|i| f64::from(i) * 5.0).collect(),
+            max_group: [2, 6],
+        }
+    }
+}
+
+impl SelectConfig {
+    /// (|S1|, |S2|) for a model with `channels` filters in conv1 and conv2.
+    pub fn sizes(&self, channels: [usize; 2]) -> [usize; 2] {
+        if self.percent > 0.0 {
+            return channels
+                .map(|c| ((c as f64 * self.percent / 100.0).floor() as usize).clamp(1, c));
+        }
+        let n1 = self.initial_neurons.clamp(1, channels[0]);
+        let n2 = if self.multiply_factor > 0 {
+            n1 * self.multiply_factor
+        } else {
+            n1 + self.add_factor
+        };
+        [n1, n2.clamp(1, channels[1])]
     }
 }

@@ -24,6 +24,7 @@ mod load;
 mod prepare;
 mod records;
 mod split;
+mod splits;
 mod synthetic;
 
 pub use archive::{read_image_tar, read_image_tar_splits};
@@ -36,4 +37,5 @@ pub use prepare::{PreparedPaths, SourceFile, SourceManifest, cache_dir, load_pre
 pub use privdnn_artifacts::{DatasetSplit, Normalization};
 pub use records::read_cifar_records;
 pub use split::{epoch_order, sample_indices, split_validation_test};
+pub use splits::{Splits, load_splits};
 pub use synthetic::synthetic;

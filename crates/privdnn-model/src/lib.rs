@@ -11,6 +11,7 @@ mod alexnet;
 mod device;
 mod error;
 mod eval;
+mod fpenv;
 mod layers;
 mod lenet;
 mod network;
@@ -20,6 +21,7 @@ mod weights;
 
 pub use device::{available_backends, backend_device};
 pub use error::ModelError;
+pub use fpenv::with_flushed_denormals;
 pub use eval::{Evaluation, batch_tensor, evaluate, label_tensor};
 pub use network::{ChannelMasks, Network};
 pub use weights::{export_tensors, import_tensors};

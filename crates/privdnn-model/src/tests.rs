@@ -165,7 +165,9 @@ fn weights_round_trip_through_named_tensors() {
     // trainable parameters keep their ids (the optimiser state is keyed by them); burn's
     // running-statistics buffers have ids of their own that the optimiser never sees
     let trainable = |ids: Vec<(String, u64)>| -> Vec<(String, u64)> {
-        ids.into_iter().filter(|(n, _)| !n.contains("running_")).collect()
+        ids.into_iter()
+            .filter(|(n, _)| !n.contains("running_"))
+            .collect()
     };
     let (_, ids_b) = export_tensors(&b);
     assert_eq!(trainable(ids), trainable(ids_b), "parameter ids restored");

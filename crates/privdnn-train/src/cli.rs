@@ -53,42 +53,7 @@ pub fn load_config(root: &Path, pipeline: &str, profile: Option<&str>) -> Result
 
 /// Loads (or synthesises) the train / validation / test splits of a pipeline.
 pub fn load_inputs(root: &Path, cfg: &ResolvedConfig) -> Result<(TrainInputs, Vec<PathBuf>)> {
-    let d = &cfg.pipeline.data;
-    let (train, test, files) = if d.dataset == "synthetic" {
-        let (train, test) = privdnn_data::synthetic(
-            d.synthetic_sizes[0],
-            d.synthetic_sizes[1],
-            d.image_size,
-            cfg.pipeline.in_channels(),
-            cfg.pipeline.seed,
-        );
-        (train, test, Vec::new())
-    } else {
-        let cache = root.join(&d.cache);
-        let (train, test) = privdnn_data::load_prepared(&cache, &d.dataset, d.image_size)?;
-        let dir = cache.join(format!("{}-{}", d.dataset, d.image_size));
-        (
-            train,
-            test,
-            vec![dir.join("train.bin"), dir.join("test.bin")],
-        )
-    };
-    let (validation, test) = privdnn_data::split_validation_test(&test, d.split_seed);
-    let train = if d.train_limit > 0 && d.train_limit < train.len() {
-        let mut keep = privdnn_data::sample_indices(train.len(), d.train_limit, d.split_seed);
-        keep.sort_unstable();
-        train.subset(&keep, "train")
-    } else {
-        train
-    };
-    Ok((
-        TrainInputs {
-            train,
-            validation,
-            test,
-        },
-        files,
-    ))
+    Ok(privdnn_data::load_splits(root, &cfg.pipeline)?)
 }
 
 struct Bars {
@@ -165,7 +130,7 @@ pub fn run_stage(args: &RunArgs) -> Result<PathBuf> {
         <TrainedModel as privdnn_artifacts::Artifact>::SCHEMA_VERSION,
         concat!("privdnn-train ", env!("CARGO_PKG_VERSION")),
         &model_path,
-        &cfg.hash(),
+        &cfg.stage_hash("train"),
         &inputs_ref,
         outcome.metrics.seconds,
     )?

@@ -27,14 +27,7 @@ use crate::error::TrainError;
 use crate::metrics::TrainMetrics;
 
 /// The three splits the stage works on.
-pub struct TrainInputs {
-    /// Training images.
-    pub train: DatasetSplit,
-    /// Validation half of the official test set (model selection).
-    pub validation: DatasetSplit,
-    /// Test half of the official test set (reported once).
-    pub test: DatasetSplit,
-}
+pub use privdnn_data::Splits as TrainInputs;
 
 /// Result of a training run.
 pub struct TrainOutcome {
@@ -168,7 +161,7 @@ fn resume(
         return fresh();
     };
     let ckpt: TrainCheckpoint = read_artifact(path)?;
-    if ckpt.config_hash != cfg.hash() || ckpt.current.spec != *spec {
+    if ckpt.config_hash != cfg.stage_hash("train") || ckpt.current.spec != *spec {
         log::warn!(
             "{}: checkpoint was written with another configuration; starting fresh",
             path.display()
@@ -326,7 +319,7 @@ pub fn run(
             write_artifact(
                 path,
                 &TrainCheckpoint {
-                    config_hash: cfg.hash(),
+                    config_hash: cfg.stage_hash("train"),
                     current,
                     best: best.clone(),
                     best_epoch: *best_epoch,

@@ -1,5 +1,5 @@
 //! `privdnn-train`: thin binary over [`privdnn_train::cli`].
 
 fn main() -> anyhow::Result<()> {
-    privdnn_train::cli::main()
+    privdnn_model::with_flushed_denormals(privdnn_train::cli::main)
 }

@@ -1,0 +1,462 @@
+//! Command line of the selection stage. Reads the trained model of a pipeline run and its
+//! dataset cache; writes into `results/<run>/select/`:
+//!
+//! * `run`: `selection.bin` (+ manifest), `selection.json` (reference format), `metrics.json`;
+//! * `sweep`: `sweep.json`, one record per percent point (large models, nested greedy) or per
+//!   (|S1|, |S2|) group and algorithm (LeNet5);
+//! * `exhaustive`: `exhaustive.json` (per group: size, best/worst, time, rank of every
+//!   algorithm's choice, expected random rank) and `exhaustive_points.csv` (every selection);
+//! * `evaluate`: A_s / A_r of a selection given as reference JSON.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context as _, Result, bail};
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use privdnn_artifacts::{
+    Manifest, NeuronSelection, TrainedModel, read_artifact, write_artifact, write_bytes_atomic,
+    write_json_atomic,
+};
+use privdnn_config::{ResolvedConfig, SelectAlgorithm};
+use privdnn_data::Splits;
+use serde::Serialize;
+
+use crate::choose::{Choice, Context, SelectionRecord, choose, record};
+use crate::evaluator::Evaluator;
+use crate::exhaustive::{Group, group_size, groups, score_group};
+
+/// privdnn selection stage.
+#[derive(Parser, Debug)]
+#[command(name = "privdnn-select", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Choose the pipeline's default selection.
+    Run(Common),
+    /// Selection sweep: percent points (large models) or every group and algorithm (LeNet5).
+    Sweep(Common),
+    /// Exhaustive ground truth and the rank of every algorithm in each group.
+    Exhaustive(Common),
+    /// A_s and A_r of a given selection (reference JSON: {"1": [..], "2": [..]}).
+    Evaluate {
+        #[command(flatten)]
+        common: Common,
+        /// The selection file.
+        #[arg(long)]
+        selection: PathBuf,
+    },
+}
+
+/// Options shared by every command.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Pipeline name.
+    #[arg(long)]
+    pub pipeline: String,
+    /// Config profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Workspace root.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Override `select.algorithm`.
+    #[arg(long)]
+    pub algorithm: Option<String>,
+}
+
+/// Everything a command needs, loaded once.
+pub struct Loaded {
+    /// Resolved config.
+    pub cfg: ResolvedConfig,
+    /// Trained model.
+    pub model: TrainedModel,
+    /// Its path.
+    pub model_path: PathBuf,
+    /// Splits.
+    pub splits: Splits,
+    /// Evaluator on the selection split (validation, possibly limited).
+    pub validation: Evaluator,
+    /// Evaluator on the test split.
+    pub test: Evaluator,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Device.
+    pub device: Device,
+}
+
+fn parse_algorithm(name: &str) -> Result<SelectAlgorithm> {
+    SelectAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.name() == name)
+        .with_context(|| {
+            let names: Vec<&str> = SelectAlgorithm::ALL.iter().map(|a| a.name()).collect();
+            format!(
+                "unknown algorithm `{name}`; available: {}",
+                names.join(", ")
+            )
+        })
+}
+
+/// Loads config, model, splits and evaluators for `common`.
+pub fn load(common: &Common) -> Result<Loaded> {
+    let path = privdnn_config::pipeline_path(&common.root.join("pipelines"), &common.pipeline)?;
+    let mut cfg = privdnn_config::load(&path, common.profile.as_deref())?;
+    if let Some(name) = &common.algorithm {
+        cfg.pipeline.select.algorithm = parse_algorithm(name)?;
+    }
+    let run_dir = cfg.results_dir(&common.root.join("results"));
+    let model_path = run_dir.join("train").join("model.bin");
+    let model: TrainedModel = read_artifact(&model_path)?;
+    let (splits, _) = privdnn_data::load_splits(&common.root, &cfg.pipeline)?;
+    if model.spec.num_classes != splits.test.num_classes()
+        || model.spec.image_size != splits.test.height
+    {
+        bail!(
+            "{}: model ({} classes, {} px) does not match the dataset ({} classes, {} px); re-run the train stage",
+            model_path.display(),
+            model.spec.num_classes,
+            model.spec.image_size,
+            splits.test.num_classes(),
+            splits.test.height
+        );
+    }
+    let device = privdnn_model::backend_device(cfg.pipeline.train.backend, false)?;
+    let batch = cfg.pipeline.train.eval_batch_size;
+    let limit = cfg.pipeline.select.eval_images;
+    let selection_split = if limit > 0 && limit < splits.validation.len() {
+        let mut keep =
+            privdnn_data::sample_indices(splits.validation.len(), limit, cfg.pipeline.seed);
+        keep.sort_unstable();
+        splits.validation.subset(&keep, "validation")
+    } else {
+        splits.validation.clone()
+    };
+    let clock = std::time::Instant::now();
+    let validation = Evaluator::new(&model, &selection_split, batch, &device)?;
+    let test = Evaluator::new(&model, &splits.test, batch, &device)?;
+    log::info!(
+        "cached layers 1-2 of {} validation and {} test images in {:.1}s; A_o = {:.2}% / {:.2}%",
+        selection_split.len(),
+        splits.test.len(),
+        clock.elapsed().as_secs_f64(),
+        validation.original().accuracy(),
+        test.original().accuracy()
+    );
+    let out = run_dir.join("select");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(Loaded {
+        cfg,
+        model,
+        model_path,
+        splits,
+        validation,
+        test,
+        out,
+        device,
+    })
+}
+
+impl Loaded {
+    fn context(&self) -> Context<'_> {
+        Context {
+            model: &self.model,
+            evaluator: &self.validation,
+            train: &self.splits.train,
+            config: &self.cfg.pipeline.select,
+            device: &self.device,
+            seed: self.cfg.pipeline.seed,
+        }
+    }
+
+    fn random_seconds(&self, greedy_seconds: f64) -> f64 {
+        let configured = self.cfg.pipeline.select.random_seconds;
+        if configured > 0.0 {
+            configured
+        } else {
+            greedy_seconds
+        }
+    }
+}
+
+fn print_record(r: &SelectionRecord) {
+    println!(
+        "{} {:?} {}: validation A_s {:.2} A_r {:.2} point {:.4} | test A_o {:.2} A_s {:.2} A_r {:.2} gap {:.2} | {} evaluations, {:.1}s",
+        r.algorithm,
+        r.sizes,
+        r.selection,
+        r.validation.separate,
+        r.validation.removed,
+        r.validation.point,
+        r.test.original,
+        r.test.separate,
+        r.test.removed,
+        r.test.gap,
+        r.evaluations,
+        r.seconds
+    );
+}
+
+/// `run`: the default selection.
+pub fn run_default(common: &Common) -> Result<PathBuf> {
+    let started = std::time::Instant::now();
+    let l = load(common)?;
+    let s = &l.cfg.pipeline.select;
+    let sizes = s.sizes(l.validation.channels());
+    let ctx = l.context();
+    let random_budget = if s.algorithm == SelectAlgorithm::Random {
+        let greedy = choose(&ctx, SelectAlgorithm::Greedy, sizes, &[vec![], vec![]], 0.0)?;
+        l.random_seconds(greedy.seconds)
+    } else {
+        0.0
+    };
+    let choice = choose(&ctx, s.algorithm, sizes, &[vec![], vec![]], random_budget)?;
+    let rec = record(&choice, s.percent, &l.validation, &l.test)?;
+    print_record(&rec);
+    let path = l.out.join("selection.bin");
+    write_artifact(&path, &choice.selection)?;
+    Manifest::for_artifact(
+        <NeuronSelection as privdnn_artifacts::Artifact>::KIND,
+        <NeuronSelection as privdnn_artifacts::Artifact>::SCHEMA_VERSION,
+        concat!("privdnn-select ", env!("CARGO_PKG_VERSION")),
+        &path,
+        &l.cfg.stage_hash("select"),
+        &[l.model_path.as_path()],
+        started.elapsed().as_secs_f64(),
+    )?
+    .write_beside(&path)?;
+    write_json_atomic(
+        &l.out.join("selection.json"),
+        &choice.selection.to_reference_json(),
+    )?;
+    write_json_atomic(&l.out.join("metrics.json"), &rec)?;
+    Ok(path)
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// `sweep`: percent points with nested greedy (percent configs) or every group × algorithm.
+pub fn sweep(common: &Common) -> Result<PathBuf> {
+    let l = load(common)?;
+    let s = &l.cfg.pipeline.select;
+    let ctx = l.context();
+    let channels = l.validation.channels();
+    let mut records = Vec::new();
+    if s.percent > 0.0 {
+        let mut start: [Vec<usize>; 2] = [vec![], vec![]];
+        let progress = bar(s.sweep_percents.len() as u64, "percent sweep");
+        for &percent in &s.sweep_percents {
+            let sizes = privdnn_config::SelectConfig {
+                percent,
+                ..s.clone()
+            }
+            .sizes(channels);
+            // nested ("amend"): extend the previous point's selection when it is not larger
+            if start[0].len() > sizes[0] || start[1].len() > sizes[1] {
+                start = [vec![], vec![]];
+            }
+            let choice = choose(&ctx, s.algorithm, sizes, &start, l.random_seconds(0.0))?;
+            start = [
+                choice.selection.layer1.clone(),
+                choice.selection.layer2.clone(),
+            ];
+            let rec = record(&choice, percent, &l.validation, &l.test)?;
+            progress.suspend(|| print_record(&rec));
+            records.push(rec);
+            write_json_atomic(&l.out.join("sweep.json"), &records)?;
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+    } else {
+        for sizes in groups(s.max_group, channels) {
+            let greedy = choose(&ctx, SelectAlgorithm::Greedy, sizes, &[vec![], vec![]], 0.0)?;
+            for algorithm in SelectAlgorithm::ALL {
+                let choice = if algorithm == SelectAlgorithm::Greedy {
+                    greedy.clone()
+                } else {
+                    choose(
+                        &ctx,
+                        algorithm,
+                        sizes,
+                        &[vec![], vec![]],
+                        l.random_seconds(greedy.seconds),
+                    )?
+                };
+                let rec = record(&choice, 0.0, &l.validation, &l.test)?;
+                print_record(&rec);
+                records.push(rec);
+            }
+            write_json_atomic(&l.out.join("sweep.json"), &records)?;
+        }
+    }
+    Ok(l.out.join("sweep.json"))
+}
+
+#[derive(Serialize)]
+struct GroupSummary {
+    sizes: [usize; 2],
+    selections: usize,
+    seconds: f64,
+    best: serde_json::Value,
+    best_scores: [f64; 3],
+    worst: serde_json::Value,
+    worst_scores: [f64; 3],
+    /// (algorithm, selection, rank, seconds, random draws)
+    ranks: Vec<AlgorithmRank>,
+    /// Expected best rank of random search with as many draws as random made in greedy's time.
+    expected_random_rank: f64,
+}
+
+#[derive(Serialize)]
+struct AlgorithmRank {
+    algorithm: String,
+    selection: serde_json::Value,
+    rank: Option<usize>,
+    seconds: f64,
+    draws: usize,
+}
+
+fn summary(group: &Group, choices: &[Choice]) -> GroupSummary {
+    let as_json = |m: &crate::exhaustive::Scored| serde_json::json!({"1": m.layer1, "2": m.layer2});
+    let best = &group.members[0];
+    let worst = &group.members[group.members.len() - 1];
+    let random_draws = choices
+        .iter()
+        .find(|c| c.selection.algorithm == "random")
+        .map(|c| c.draws)
+        .unwrap_or(1);
+    GroupSummary {
+        sizes: group.sizes,
+        selections: group.members.len(),
+        seconds: group.seconds,
+        best: as_json(best),
+        best_scores: [best.separate, best.removed, best.point],
+        worst: as_json(worst),
+        worst_scores: [worst.separate, worst.removed, worst.point],
+        ranks: choices
+            .iter()
+            .map(|c| AlgorithmRank {
+                algorithm: c.selection.algorithm.clone(),
+                selection: c.selection.to_reference_json(),
+                rank: group.rank_of(&c.selection.layer1, &c.selection.layer2),
+                seconds: c.seconds,
+                draws: c.draws,
+            })
+            .collect(),
+        expected_random_rank: group.expected_random_rank(random_draws),
+    }
+}
+
+/// `exhaustive`: every group up to `select.max_group`, with ranks.
+pub fn exhaustive(common: &Common) -> Result<PathBuf> {
+    let l = load(common)?;
+    let s = &l.cfg.pipeline.select;
+    let channels = l.validation.channels();
+    let all = groups(s.max_group, channels);
+    let total: u128 = all.iter().map(|g| group_size(channels, *g)).sum();
+    if total > 5_000_000 {
+        bail!(
+            "the exhaustive search up to {:?} has {total} selections; lower `select.max_group`",
+            s.max_group
+        );
+    }
+    let ctx = l.context();
+    let progress = bar(total as u64, "exhaustive");
+    let done = AtomicUsize::new(0);
+    let mut summaries = Vec::new();
+    let mut csv = String::from("s1_size,s2_size,layer1,layer2,separate,removed,point\n");
+    for sizes in all {
+        let group = score_group(&l.validation, sizes, &|n| {
+            let d = done.fetch_add(n, Ordering::Relaxed) + n;
+            if d % 64 == 0 {
+                progress.set_position(d as u64);
+            }
+        });
+        let greedy = choose(&ctx, SelectAlgorithm::Greedy, sizes, &[vec![], vec![]], 0.0)?;
+        let mut choices = vec![greedy.clone()];
+        for algorithm in SelectAlgorithm::ALL.into_iter().skip(1) {
+            choices.push(choose(
+                &ctx,
+                algorithm,
+                sizes,
+                &[vec![], vec![]],
+                l.random_seconds(greedy.seconds),
+            )?);
+        }
+        let sum = summary(&group, &choices);
+        progress.suspend(|| {
+            let ranks: Vec<String> = sum.ranks.iter().map(|r| format!("{} {:?}", r.algorithm, r.rank.unwrap_or(0))).collect();
+            println!(
+                "group {:?}: {} selections in {:.1}s; best {} ({:.2}/{:.2}); ranks: {}; random expected {:.1}",
+                sizes,
+                sum.selections,
+                sum.seconds,
+                sum.best,
+                sum.best_scores[0],
+                sum.best_scores[1],
+                ranks.join(", "),
+                sum.expected_random_rank
+            )
+        });
+        for m in &group.members {
+            let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(" ");
+            csv.push_str(&format!(
+                "{},{},{},{},{:.4},{:.4},{:.6}\n",
+                sizes[0],
+                sizes[1],
+                join(&m.layer1),
+                join(&m.layer2),
+                m.separate,
+                m.removed,
+                m.point
+            ));
+        }
+        summaries.push(sum);
+        write_json_atomic(&l.out.join("exhaustive.json"), &summaries)?;
+    }
+    progress.finish_and_clear();
+    write_bytes_atomic(&l.out.join("exhaustive_points.csv"), csv.as_bytes())?;
+    Ok(l.out.join("exhaustive.json"))
+}
+
+/// `evaluate`: scores a selection file.
+pub fn evaluate_file(common: &Common, selection: &Path) -> Result<()> {
+    let l = load(common)?;
+    let text = std::fs::read_to_string(selection)
+        .with_context(|| format!("reading {}", selection.display()))?;
+    let sel = NeuronSelection::from_reference_json(&text, l.validation.channels(), "given")
+        .map_err(|e| anyhow::anyhow!("{}: {e}", selection.display()))?;
+    let choice = Choice {
+        selection: sel,
+        seconds: 0.0,
+        evaluations: 0,
+        draws: 0,
+    };
+    print_record(&record(&choice, 0.0, &l.validation, &l.test)?);
+    Ok(())
+}
+
+/// Entry point of the `privdnn-select` binary.
+pub fn main() -> Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match Cli::parse().command {
+        Command::Run(c) => run_default(&c).map(|_| ()),
+        Command::Sweep(c) => sweep(&c).map(|_| ()),
+        Command::Exhaustive(c) => exhaustive(&c).map(|_| ()),
+        Command::Evaluate { common, selection } => evaluate_file(&common, &selection),
+    }
+}

@@ -1,0 +1,229 @@
+//! The fast evaluator of candidate selections.
+//!
+//! Only layers 1–2 change between candidates, so the evaluator runs conv1 → layer1 → conv2 once
+//! per image and caches `a1` (conv2's input) and `z2` (conv2's raw output). For a layer-1 set S1
+//! it computes, once, the conv2 outputs of the *separated* model (conv2 over `a1` with the S1
+//! channels zeroed, which is exactly `W2[j, c] = 0` for `c ∈ S1`) and of the *removed* model
+//! (conv2 over `a1` whose S1 channels hold `layer1(0)`, the value a zeroed conv1 output turns
+//! into — 0 for pooling+square, a BN-shifted constant for ResNet18). Every layer-2 candidate is
+//! then a per-channel choice between cached maps followed by one pass of the plaintext tail:
+//!
+//! * A_s: `z2[j]` for `j ∈ S2`, the separated map otherwise; tail input `a1`.
+//! * A_r: 0 for `j ∈ S2`, the removed map otherwise; tail input the removed `a1`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use privdnn_artifacts::{DatasetSplit, NeuronSelection, TrainedModel};
+use privdnn_model::{Evaluation, Network, batch_tensor};
+
+use crate::error::SelectError;
+use crate::score::point;
+use crate::transform::{channels, network};
+
+struct Batch {
+    a1: Tensor<4>,
+    z2: Tensor<4>,
+    labels: Vec<i64>,
+}
+
+/// Cached conv2 outputs for one layer-1 set.
+pub struct Layer1Cache {
+    s1: Vec<usize>,
+    a1_removed: Vec<Tensor<4>>,
+    z2_separate: Vec<Tensor<4>>,
+    z2_removed: Vec<Tensor<4>>,
+}
+
+impl Layer1Cache {
+    /// The layer-1 set this cache was built for.
+    pub fn layer1(&self) -> &[usize] {
+        &self.s1
+    }
+}
+
+/// A_s, A_r and their point for one selection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scores {
+    /// Accuracy of the separated model, percent.
+    pub separate: f64,
+    /// Accuracy with the selected filters removed, percent.
+    pub removed: f64,
+    /// point(A_s, A_r) against the evaluator's base accuracy.
+    pub point: f64,
+}
+
+/// Evaluates selections of one model on one split.
+pub struct Evaluator {
+    net: Network,
+    device: Device,
+    channels: [usize; 2],
+    batches: Vec<Batch>,
+    a1_zero: Tensor<4>,
+    classes: usize,
+    base: Evaluation,
+    evaluations: AtomicUsize,
+}
+
+fn channel_mask(c: usize, selected: &[usize], device: &Device) -> Tensor<4> {
+    let values: Vec<f32> = (0..c)
+        .map(|i| if selected.contains(&i) { 1.0 } else { 0.0 })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [1, c, 1, 1]), device)
+}
+
+impl Evaluator {
+    /// Runs layers 1–2 once over `split` (in batches of `batch_size`) and caches them.
+    pub fn new(
+        model: &TrainedModel,
+        split: &DatasetSplit,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Self, SelectError> {
+        let net = network(model, device)?;
+        let channels = channels(model)?;
+        let indices: Vec<usize> = (0..split.len()).collect();
+        let mut batches = Vec::new();
+        for chunk in indices.chunks(batch_size.max(1)) {
+            let (values, labels) =
+                privdnn_data::make_batch(split, chunk, &model.normalization, None);
+            let a1 = net.layer1(net.conv1(batch_tensor(values, chunk.len(), split, device)));
+            let z2 = net.conv2(a1.clone());
+            batches.push(Batch { a1, z2, labels });
+        }
+        let mut shape = batches
+            .first()
+            .map(|b| b.a1.dims())
+            .ok_or_else(|| SelectError::Unsupported("the evaluation split is empty".to_string()))?;
+        shape[0] = 1;
+        let z1_shape = {
+            let x = batch_tensor(vec![0.0; split.image_len()], 1, split, device);
+            net.conv1(x).dims()
+        };
+        let a1_zero = net.layer1(Tensor::zeros(z1_shape, device));
+        debug_assert_eq!(a1_zero.dims(), shape);
+        let mut evaluator = Self {
+            net,
+            device: device.clone(),
+            channels,
+            batches,
+            a1_zero,
+            classes: split.num_classes(),
+            base: Evaluation::default(),
+            evaluations: AtomicUsize::new(0),
+        };
+        let base = evaluator.run_tail(|i| {
+            (
+                evaluator.batches[i].a1.clone(),
+                evaluator.batches[i].z2.clone(),
+            )
+        });
+        evaluator.base = base;
+        Ok(evaluator)
+    }
+
+    /// Filters of conv1 and conv2.
+    pub fn channels(&self) -> [usize; 2] {
+        self.channels
+    }
+
+    /// Accuracy of the unmodified model on this split (A_o, the base of the point).
+    pub fn original(&self) -> &Evaluation {
+        &self.base
+    }
+
+    /// Number of tail evaluations performed so far.
+    pub fn evaluations(&self) -> usize {
+        self.evaluations.load(Ordering::Relaxed)
+    }
+
+    fn run_tail(&self, inputs: impl Fn(usize) -> (Tensor<4>, Tensor<4>)) -> Evaluation {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let mut eval = Evaluation::default();
+        for (i, batch) in self.batches.iter().enumerate() {
+            let (a1, z2) = inputs(i);
+            let logits = self
+                .net
+                .tail(a1, z2)
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap_or_default();
+            eval.add_logits(&logits, &batch.labels, self.classes);
+        }
+        eval
+    }
+
+    /// Builds the conv2 caches for layer-1 set `s1`.
+    pub fn layer1(&self, s1: &[usize]) -> Layer1Cache {
+        let keep = channel_mask(self.channels[0], s1, &self.device)
+            .neg()
+            .add_scalar(1.0);
+        let zero_part = self.a1_zero.clone() * (keep.clone().neg().add_scalar(1.0));
+        let mut cache = Layer1Cache {
+            s1: s1.to_vec(),
+            a1_removed: Vec::new(),
+            z2_separate: Vec::new(),
+            z2_removed: Vec::new(),
+        };
+        for b in &self.batches {
+            let kept = b.a1.clone() * keep.clone();
+            let removed = kept.clone() + zero_part.clone();
+            cache.z2_separate.push(self.net.conv2(kept));
+            cache.z2_removed.push(self.net.conv2(removed.clone()));
+            cache.a1_removed.push(removed);
+        }
+        cache
+    }
+
+    /// A_s of (S1 of `cache`, `s2`).
+    pub fn separate(&self, cache: &Layer1Cache, s2: &[usize]) -> Evaluation {
+        let m = channel_mask(self.channels[1], s2, &self.device);
+        let not_m = m.clone().neg().add_scalar(1.0);
+        self.run_tail(|i| {
+            let b = &self.batches[i];
+            (
+                b.a1.clone(),
+                b.z2.clone() * m.clone() + cache.z2_separate[i].clone() * not_m.clone(),
+            )
+        })
+    }
+
+    /// A_r of (S1 of `cache`, `s2`); with an empty `s2` this is the layer-1-only removal.
+    pub fn removed(&self, cache: &Layer1Cache, s2: &[usize]) -> Evaluation {
+        let keep = channel_mask(self.channels[1], s2, &self.device)
+            .neg()
+            .add_scalar(1.0);
+        self.run_tail(|i| {
+            (
+                cache.a1_removed[i].clone(),
+                cache.z2_removed[i].clone() * keep.clone(),
+            )
+        })
+    }
+
+    /// A_s, A_r and point of a layer-2 set under `cache`.
+    pub fn scores(&self, cache: &Layer1Cache, s2: &[usize]) -> Scores {
+        let separate = self.separate(cache, s2).accuracy();
+        let removed = self.removed(cache, s2).accuracy();
+        Scores {
+            separate,
+            removed,
+            point: point(separate, removed, self.base.accuracy()),
+        }
+    }
+
+    /// A_s and A_r evaluations of a complete selection (builds its layer-1 cache).
+    pub fn evaluate(
+        &self,
+        selection: &NeuronSelection,
+    ) -> Result<(Evaluation, Evaluation), SelectError> {
+        selection
+            .validate(self.channels)
+            .map_err(SelectError::InvalidSelection)?;
+        let cache = self.layer1(&selection.layer1);
+        Ok((
+            self.separate(&cache, &selection.layer2),
+            self.removed(&cache, &selection.layer2),
+        ))
+    }
+}
