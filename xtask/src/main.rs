@@ -73,7 +73,7 @@ enum Command {
         /// Which benchmark.
         what: String,
         /// Extra arguments passed to the benchmark binary.
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }
@@ -107,17 +107,29 @@ fn main() -> Result<()> {
             let plan = stages::plan(only.as_deref(), from.as_deref())?;
             stages::run_pipeline(&root, &name, profile.as_deref(), &plan, force)
         }
-        Command::Select { what, pipeline, profile, selection, algorithm } => {
+        Command::Select {
+            what,
+            pipeline,
+            profile,
+            selection,
+            algorithm,
+        } => {
             if !["sweep", "exhaustive", "evaluate"].contains(&what.as_str()) {
-                bail!("unknown selection experiment `{what}`; available: sweep, exhaustive, evaluate");
+                bail!(
+                    "unknown selection experiment `{what}`; available: sweep, exhaustive, evaluate"
+                );
             }
             let mut args = vec![what.as_str(), "--pipeline", pipeline.as_str()];
-            for (flag, value) in [("--profile", &profile), ("--selection", &selection), ("--algorithm", &algorithm)] {
+            for (flag, value) in [
+                ("--profile", &profile),
+                ("--selection", &selection),
+                ("--algorithm", &algorithm),
+            ] {
                 if let Some(v) = value {
                     args.extend([flag, v.as_str()]);
                 }
             }
-            stages::stage("privdnn-select", &args)
+            stages::run_binary("privdnn-select", &args)
         }
         Command::Bench { what, args } => match what.as_str() {
             "train" => {

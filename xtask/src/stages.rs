@@ -28,7 +28,7 @@ pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>>
 
 /// Builds every stage binary (one `--workspace` build, so all binaries share one compiled burn
 /// with the tests) and runs `target/release/<binary> <args>`.
-pub fn stage(binary: &str, args: &[&str]) -> Result<()> {
+pub fn run_binary(binary: &str, args: &[&str]) -> Result<()> {
     cargo(&["build", "--release", "--workspace", "--bins", "-q"])?;
     let path = Path::new("target/release").join(binary);
     let status = Command::new(&path)
@@ -140,6 +140,34 @@ fn up_to_date(artifact: &Path, config_hash: &str) -> bool {
             .all(|i| file_sha256(Path::new(&i.path)).is_ok_and(|h| h == i.sha256))
 }
 
+/// Runs stage binary `privdnn-<stage> run` unless its artifact is up to date.
+#[allow(clippy::too_many_arguments)]
+fn run_stage(
+    run_dir: &Path,
+    cfg: &ResolvedConfig,
+    stage: &str,
+    artifact: &str,
+    name: &str,
+    profile: Option<&str>,
+    force: bool,
+    extra: &[&str],
+) -> Result<()> {
+    let artifact = run_dir.join(stage).join(artifact);
+    if !force && up_to_date(&artifact, &cfg.stage_hash(stage)) {
+        log::info!(
+            "{stage}: up to date ({}); --force re-runs it",
+            artifact.display()
+        );
+        return Ok(());
+    }
+    let mut args = vec!["run", "--pipeline", name];
+    if let Some(p) = profile {
+        args.extend(["--profile", p]);
+    }
+    args.extend(extra);
+    run_binary(&format!("privdnn-{stage}"), &args)
+}
+
 /// Runs the planned stages of pipeline `name`.
 pub fn run_pipeline(
     root: &Path,
@@ -174,33 +202,28 @@ pub fn run_pipeline(
                 log::info!("data: ready ({})", paths.train.display());
             }
             "train" => {
-                let model = run_dir.join("train").join("model.bin");
-                if !force && up_to_date(&model, &cfg.stage_hash("train")) {
-                    log::info!(
-                        "train: up to date ({}); --force re-runs it",
-                        model.display()
-                    );
-                    continue;
-                }
-                let mut args = vec![
-                    "run",
-                    "--release",
-                    "-q",
-                    "-p",
-                    "privdnn-train",
-                    "--",
-                    "run",
-                    "--pipeline",
+                let fresh: &[&str] = if force { &["--fresh"] } else { &[] };
+                run_stage(
+                    &run_dir,
+                    &cfg,
+                    "train",
+                    "model.bin",
                     name,
-                ];
-                if force {
-                    args.push("--fresh");
-                }
-                if let Some(p) = profile {
-                    args.extend(["--profile", p]);
-                }
-                cargo(&args)?;
+                    profile,
+                    force,
+                    fresh,
+                )?;
             }
+            "select" => run_stage(
+                &run_dir,
+                &cfg,
+                "select",
+                "selection.bin",
+                name,
+                profile,
+                force,
+                &[],
+            )?,
             other => bail!("stage `{other}` is not implemented yet"),
         }
         log::info!("{stage}: {:.1}s", started.elapsed().as_secs_f64());

@@ -57,8 +57,29 @@ impl Lenet5 {
 
     pub(crate) fn tail(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let x = square(self.pool.forward(z2)).flatten::<2>(1, 3);
-        let x = relu(self.fc1.forward(x));
-        let x = relu(self.fc2.forward(x));
+        self.after_fc1(self.fc1.forward(x))
+    }
+
+    /// Per-channel contribution of z2 to fc1's pre-activation, without fc1's bias:
+    /// `[C2, n, H1]`, where channel j contributes `square(pool(z2[j])) · W1[block j]`.
+    pub(crate) fn fc1_contributions(&self, z2: Tensor<4>) -> Tensor<3> {
+        let [n, c, _, _] = z2.dims();
+        let h = square(self.pool.forward(z2)); // [n, c, s, s]
+        let per = h.dims()[2] * h.dims()[3];
+        let h = h.reshape([n, c, per]).swap_dims(0, 1); // [c, n, per]
+        let w = self.fc1.weight.val(); // [c·per, H1]
+        let hidden = w.dims()[1];
+        h.matmul(w.reshape([c, per, hidden]))
+    }
+
+    /// fc1's bias, `[H1]`.
+    pub(crate) fn fc1_bias(&self) -> Option<Tensor<1>> {
+        self.fc1.bias.as_ref().map(|b| b.val())
+    }
+
+    /// ReLU → fc2 → ReLU → fc3 applied to fc1's pre-activation.
+    pub(crate) fn after_fc1(&self, pre: Tensor<2>) -> Tensor<2> {
+        let x = relu(self.fc2.forward(relu(pre)));
         self.fc3.forward(x)
     }
 }

@@ -108,6 +108,24 @@ impl Network {
         each!(self, n => n.tail(a1, z2))
     }
 
+    /// LeNet5 only: the tail is per-channel (pool, square) up to fc1, which is linear, so each
+    /// conv2 channel's share of fc1's pre-activation can be cached. Returns `[C2, n, H1]`
+    /// (without bias) and fc1's bias.
+    pub fn lenet_fc1_contributions(&self, z2: Tensor<4>) -> Option<(Tensor<3>, Tensor<1>)> {
+        match self {
+            Network::Lenet5(n) => Some((n.fc1_contributions(z2), n.fc1_bias()?)),
+            _ => None,
+        }
+    }
+
+    /// LeNet5 only: logits from fc1's pre-activation (ReLU → fc2 → ReLU → fc3).
+    pub fn lenet_after_fc1(&self, pre: Tensor<2>) -> Option<Tensor<2>> {
+        match self {
+            Network::Lenet5(n) => Some(n.after_fc1(pre)),
+            _ => None,
+        }
+    }
+
     /// Full forward pass: logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.forward_masked(x, None)

@@ -11,6 +11,9 @@ fn subnormals_are_flushed_on_the_caller_and_every_worker() {
     assert_eq!(inside, 0.0, "flushed on the calling thread");
     let workers = with_flushed_denormals(|| rayon::broadcast(|_| half(tiny)));
     assert!(!workers.is_empty());
-    assert!(workers.iter().all(|v| *v == 0.0), "flushed on every rayon worker: {workers:?}");
+    assert!(
+        workers.iter().all(|v| *v == 0.0),
+        "flushed on every rayon worker: {workers:?}"
+    );
     assert!(half(tiny) > 0.0, "restored afterwards on the caller");
 }

@@ -430,7 +430,57 @@ pub fn exhaustive(common: &Common) -> Result<PathBuf> {
     }
     progress.finish_and_clear();
     write_bytes_atomic(&l.out.join("exhaustive_points.csv"), csv.as_bytes())?;
+    let table = rank_table(&summaries);
+    println!("{table}");
+    write_bytes_atomic(&l.out.join("exhaustive_ranks.md"), table.as_bytes())?;
     Ok(l.out.join("exhaustive.json"))
+}
+
+/// The reference's Tables 2–3: rank of each algorithm's choice within its group.
+fn rank_table(summaries: &[GroupSummary]) -> String {
+    let algorithms: Vec<&str> = SelectAlgorithm::ALL.iter().map(|a| a.name()).collect();
+    let mut out = format!(
+        "| group | selections | {} | random (expected) | greedy s | random draws |\n|---|---|{}---|---|---|\n",
+        algorithms.join(" | "),
+        "---|".repeat(algorithms.len())
+    );
+    for s in summaries {
+        let rank = |name: &str| {
+            s.ranks
+                .iter()
+                .find(|r| r.algorithm == name)
+                .and_then(|r| r.rank)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "–".to_string())
+        };
+        let greedy_seconds = s
+            .ranks
+            .iter()
+            .find(|r| r.algorithm == "greedy")
+            .map(|r| r.seconds)
+            .unwrap_or(0.0);
+        let draws = s
+            .ranks
+            .iter()
+            .find(|r| r.algorithm == "random")
+            .map(|r| r.draws)
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "| ({}, {}) | {} | {} | {:.1} | {:.2} | {} |\n",
+            s.sizes[0],
+            s.sizes[1],
+            s.selections,
+            algorithms
+                .iter()
+                .map(|a| rank(a))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            s.expected_random_rank,
+            greedy_seconds,
+            draws
+        ));
+    }
+    out
 }
 
 /// `evaluate`: scores a selection file.

@@ -10,10 +10,15 @@
 //!
 //! * A_s: `z2[j]` for `j ∈ S2`, the separated map otherwise; tail input `a1`.
 //! * A_r: 0 for `j ∈ S2`, the removed map otherwise; tail input the removed `a1`.
+//!
+//! LeNet5 goes further: its tail is per channel (pool, square) up to fc1, which is linear, so
+//! the cache holds each conv2 channel's share of fc1's pre-activation and a candidate costs a
+//! sum of cached shares plus fc2/fc3 (about 4× less work than the tail, which matters for the
+//! 312,492-member exhaustive search).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use privdnn_artifacts::{DatasetSplit, NeuronSelection, TrainedModel};
 use privdnn_model::{Evaluation, Network, batch_tensor};
 
@@ -25,6 +30,16 @@ struct Batch {
     a1: Tensor<4>,
     z2: Tensor<4>,
     labels: Vec<i64>,
+    /// LeNet5: per-channel fc1 shares of `z2`, `[C2, n, H1]`.
+    fc1_shares: Option<Tensor<3>>,
+}
+
+/// LeNet5 fast path of one batch: fc1 pre-activation = `total + Σ_{j∈S2} diff[j]`.
+struct LenetShares {
+    separate_total: Tensor<2>,
+    separate_diff: Tensor<3>,
+    removed_total: Tensor<2>,
+    removed_diff: Tensor<3>,
 }
 
 /// Cached conv2 outputs for one layer-1 set.
@@ -33,6 +48,7 @@ pub struct Layer1Cache {
     a1_removed: Vec<Tensor<4>>,
     z2_separate: Vec<Tensor<4>>,
     z2_removed: Vec<Tensor<4>>,
+    lenet: Vec<LenetShares>,
 }
 
 impl Layer1Cache {
@@ -89,7 +105,13 @@ impl Evaluator {
                 privdnn_data::make_batch(split, chunk, &model.normalization, None);
             let a1 = net.layer1(net.conv1(batch_tensor(values, chunk.len(), split, device)));
             let z2 = net.conv2(a1.clone());
-            batches.push(Batch { a1, z2, labels });
+            let fc1_shares = net.lenet_fc1_contributions(z2.clone()).map(|(g, _)| g);
+            batches.push(Batch {
+                a1,
+                z2,
+                labels,
+                fc1_shares,
+            });
         }
         let mut shape = batches
             .first()
@@ -153,6 +175,50 @@ impl Evaluator {
         eval
     }
 
+    fn run_lenet(&self, pre: impl Fn(usize) -> Tensor<2>) -> Evaluation {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let mut eval = Evaluation::default();
+        for (i, batch) in self.batches.iter().enumerate() {
+            let logits = self
+                .net
+                .lenet_after_fc1(pre(i))
+                .map(|l| l.into_data().try_into_vec::<f32>().unwrap_or_default())
+                .unwrap_or_default();
+            eval.add_logits(&logits, &batch.labels, self.classes);
+        }
+        eval
+    }
+
+    fn lenet_shares(
+        &self,
+        z2_separate: Tensor<4>,
+        z2_removed: Tensor<4>,
+        full: &Tensor<3>,
+    ) -> Option<LenetShares> {
+        let (g_sep, bias) = self.net.lenet_fc1_contributions(z2_separate)?;
+        let (g_rem, _) = self.net.lenet_fc1_contributions(z2_removed)?;
+        let total = |g: &Tensor<3>| {
+            let [_, n, h] = g.dims();
+            g.clone().sum_dim(0).reshape([n, h]) + bias.clone().unsqueeze_dim(0)
+        };
+        Some(LenetShares {
+            separate_total: total(&g_sep),
+            separate_diff: full.clone() - g_sep,
+            removed_total: total(&g_rem),
+            removed_diff: g_rem.neg(),
+        })
+    }
+
+    fn lenet_pre(&self, total: &Tensor<2>, diff: &Tensor<3>, s2: &[usize]) -> Tensor<2> {
+        if s2.is_empty() {
+            return total.clone();
+        }
+        let [_, n, h] = diff.dims();
+        let idx: Vec<i64> = s2.iter().map(|&j| j as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [s2.len()]), &self.device);
+        total.clone() + diff.clone().select(0, idx).sum_dim(0).reshape([n, h])
+    }
+
     /// Builds the conv2 caches for layer-1 set `s1`.
     pub fn layer1(&self, s1: &[usize]) -> Layer1Cache {
         let keep = channel_mask(self.channels[0], s1, &self.device)
@@ -164,12 +230,22 @@ impl Evaluator {
             a1_removed: Vec::new(),
             z2_separate: Vec::new(),
             z2_removed: Vec::new(),
+            lenet: Vec::new(),
         };
         for b in &self.batches {
             let kept = b.a1.clone() * keep.clone();
             let removed = kept.clone() + zero_part.clone();
-            cache.z2_separate.push(self.net.conv2(kept));
-            cache.z2_removed.push(self.net.conv2(removed.clone()));
+            let z2_separate = self.net.conv2(kept);
+            let z2_removed = self.net.conv2(removed.clone());
+            if let Some(shares) = b
+                .fc1_shares
+                .as_ref()
+                .and_then(|full| self.lenet_shares(z2_separate.clone(), z2_removed.clone(), full))
+            {
+                cache.lenet.push(shares);
+            }
+            cache.z2_separate.push(z2_separate);
+            cache.z2_removed.push(z2_removed);
             cache.a1_removed.push(removed);
         }
         cache
@@ -177,6 +253,15 @@ impl Evaluator {
 
     /// A_s of (S1 of `cache`, `s2`).
     pub fn separate(&self, cache: &Layer1Cache, s2: &[usize]) -> Evaluation {
+        if !cache.lenet.is_empty() {
+            return self.run_lenet(|i| {
+                self.lenet_pre(
+                    &cache.lenet[i].separate_total,
+                    &cache.lenet[i].separate_diff,
+                    s2,
+                )
+            });
+        }
         let m = channel_mask(self.channels[1], s2, &self.device);
         let not_m = m.clone().neg().add_scalar(1.0);
         self.run_tail(|i| {
@@ -190,6 +275,15 @@ impl Evaluator {
 
     /// A_r of (S1 of `cache`, `s2`); with an empty `s2` this is the layer-1-only removal.
     pub fn removed(&self, cache: &Layer1Cache, s2: &[usize]) -> Evaluation {
+        if !cache.lenet.is_empty() {
+            return self.run_lenet(|i| {
+                self.lenet_pre(
+                    &cache.lenet[i].removed_total,
+                    &cache.lenet[i].removed_diff,
+                    s2,
+                )
+            });
+        }
         let keep = channel_mask(self.channels[1], s2, &self.device)
             .neg()
             .add_scalar(1.0);

@@ -36,6 +36,36 @@ fn candidates(pool: &Option<Vec<usize>>, channels: usize, chosen: &[usize]) -> V
     all.into_iter().filter(|c| !chosen.contains(c)).collect()
 }
 
+/// Extends `chosen` to `target` filters: each iteration scores every remaining candidate `c`
+/// with `score(chosen + [c])` (in parallel) and appends the `step` best.
+fn grow(
+    mut chosen: Vec<usize>,
+    target: usize,
+    pool: &Option<Vec<usize>>,
+    channels: usize,
+    step: usize,
+    score: &(dyn Fn(&[usize]) -> f64 + Sync),
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<usize> {
+    while chosen.len() < target {
+        let pool = candidates(pool, channels, &chosen);
+        if pool.is_empty() {
+            break;
+        }
+        let scored: Vec<(f64, usize)> = pool
+            .par_iter()
+            .map(|&c| {
+                let mut trial = chosen.clone();
+                trial.push(c);
+                (score(&trial), c)
+            })
+            .collect();
+        progress(scored.len());
+        chosen.extend(best_candidates(scored, step.min(target - chosen.len())));
+    }
+    chosen
+}
+
 /// Runs the greedy plan; `progress` is told how many candidate scores each step computed.
 pub fn greedy(
     ev: &Evaluator,
@@ -44,42 +74,29 @@ pub fn greedy(
 ) -> [Vec<usize>; 2] {
     let channels = ev.channels();
     let step = plan.step.max(1);
-    let mut s1 = plan.start[0].clone();
-    while s1.len() < plan.sizes[0] {
-        let pool = candidates(&plan.pools[0], channels[0], &s1);
-        if pool.is_empty() {
-            break;
-        }
-        let scored: Vec<(f64, usize)> = pool
-            .par_iter()
-            .map(|&c| {
-                let mut trial = s1.clone();
-                trial.push(c);
-                let cache = ev.layer1(&trial);
-                (ev.removed(&cache, &[]).accuracy(), c)
-            })
-            .collect();
-        progress(scored.len());
-        s1.extend(best_candidates(scored, step.min(plan.sizes[0] - s1.len())));
-    }
+    // layer 1: the accuracy left after removing the candidate set (higher = less needed)
+    let removal_accuracy = |s1: &[usize]| ev.removed(&ev.layer1(s1), &[]).accuracy();
+    let s1 = grow(
+        plan.start[0].clone(),
+        plan.sizes[0],
+        &plan.pools[0],
+        channels[0],
+        step,
+        &removal_accuracy,
+        progress,
+    );
+    // layer 2: point(A_s, A_r) with S1 fixed
     let cache = ev.layer1(&s1);
-    let mut s2 = plan.start[1].clone();
-    while s2.len() < plan.sizes[1] {
-        let pool = candidates(&plan.pools[1], channels[1], &s2);
-        if pool.is_empty() {
-            break;
-        }
-        let scored: Vec<(f64, usize)> = pool
-            .par_iter()
-            .map(|&c| {
-                let mut trial = s2.clone();
-                trial.push(c);
-                (ev.scores(&cache, &trial).point, c)
-            })
-            .collect();
-        progress(scored.len());
-        s2.extend(best_candidates(scored, step.min(plan.sizes[1] - s2.len())));
-    }
+    let point = |s2: &[usize]| ev.scores(&cache, s2).point;
+    let s2 = grow(
+        plan.start[1].clone(),
+        plan.sizes[1],
+        &plan.pools[1],
+        channels[1],
+        step,
+        &point,
+        progress,
+    );
     [s1, s2]
 }
 

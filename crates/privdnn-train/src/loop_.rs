@@ -85,7 +85,11 @@ fn optimizer(cfg: &ResolvedConfig) -> ModuleOptimizer {
     let t = &cfg.pipeline.train;
     let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
     match t.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        // PyTorch's ε (burn defaults to 1e-5), as the reference trained with torch.optim.Adam
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(decay)
+            .init(),
         OptimizerKind::Sgd => SgdConfig::new()
             .with_weight_decay(decay)
             .with_momentum((t.momentum > 0.0).then(|| {
