@@ -1,0 +1,24 @@
+//! BFV building blocks for PrivDNN's encrypted block (conv1 → [BN] → [avg-pool] → square → conv2).
+//!
+//! * [`params`]: parameter sets (≥128-bit security checked) and the plaintext modulus rules of fhe 0.1.1.
+//! * [`block`]: the quantised integer description of the block and its exact integer "shadow".
+//! * [`lazy`]: ct×ct products accumulated in the extended basis, scaled down and relinearised once.
+//! * [`packing`]: weights packed as coefficients of few ciphertexts and expanded obliviously by the user.
+//! * [`engine`]: the user's homomorphic evaluation of the block (images-across-slots and spatial layouts).
+//! * [`protocol`]: keys, typed byte messages between owner and user, blinding.
+//!
+//! This crate never reads or writes files and never touches burn: the stage crates do.
+
+pub mod block;
+pub mod engine;
+pub mod error;
+pub mod lazy;
+pub mod ops;
+pub mod packing;
+pub mod params;
+pub mod protocol;
+
+pub use error::HeError;
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, HeError>;

@@ -1,0 +1,397 @@
+//! The two roles and the typed byte messages between them.
+//!
+//! Owner: generates keys, quantises and encrypts the selected filters ([`owner_setup`]), answers
+//! decryption requests ([`OwnerSession::answer`]). User: loads the encrypted block with the public
+//! evaluation keys only ([`user_load`]), evaluates, blinds every ciphertext with an encryption of
+//! a uniform mask under the public key (which also re-randomises it), switches it to the lowest
+//! level that still decrypts ([`blind`]), and removes the masks from the owner's reply
+//! ([`unblind`]). The secret key exists only inside [`OwnerSecret`] / [`OwnerSession`].
+
+use std::sync::Arc;
+
+use fhe::bfv::{
+    BfvParameters, Ciphertext, Encoding, EvaluationKey, EvaluationKeyBuilder, Plaintext, PublicKey,
+    RelinearizationKey, SecretKey,
+};
+use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize as FheSerialize};
+use rand::{CryptoRng, Rng, RngCore};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::block::IntBlock;
+use crate::engine::{BlockOutput, UserBlock};
+use crate::ops::OpCounter;
+use crate::packing::{chunk_size, expand_weights, pack_weights};
+use crate::params::HeParams;
+use crate::{HeError, Result};
+
+/// The owner's secret: per CRT residue, the parameters and the BFV secret key. Never sent.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct OwnerSecret {
+    /// Parameter sets (one per CRT residue).
+    pub params: Vec<HeParams>,
+    /// Serialised secret keys, one per set.
+    pub secret_keys: Vec<serde_bytes::ByteBuf>,
+}
+
+/// Public keys of one residue: encryption (for masks), relinearisation, expansion.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeySet {
+    /// Serialised public key.
+    #[serde(with = "serde_bytes")]
+    pub public_key: Vec<u8>,
+    /// Serialised relinearisation key.
+    #[serde(with = "serde_bytes")]
+    pub relin_key: Vec<u8>,
+    /// Serialised Galois keys of the oblivious expansion.
+    #[serde(with = "serde_bytes")]
+    pub expansion_key: Vec<u8>,
+}
+
+/// Public evaluation keys the user receives (one [`KeySet`] per residue).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PublicKeys {
+    /// Parameter sets.
+    pub params: Vec<HeParams>,
+    /// Key sets.
+    pub sets: Vec<KeySet>,
+}
+
+impl PublicKeys {
+    /// Total serialised size.
+    pub fn bytes(&self) -> usize {
+        self.sets.iter().map(|k| k.public_key.len() + k.relin_key.len() + k.expansion_key.len()).sum()
+    }
+}
+
+/// The encrypted block as shipped to the user.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EncryptedBlock {
+    /// Parameter sets (one per CRT residue).
+    pub params: Vec<HeParams>,
+    /// The plaintext remainder of the quantised block (selected weights zeroed).
+    pub plain: IntBlock,
+    /// Selected layer-1 channels.
+    pub s1: Vec<usize>,
+    /// Selected layer-2 filters.
+    pub s2: Vec<usize>,
+    /// Weights per packed ciphertext.
+    pub chunk: usize,
+    /// Per residue, the packed weights: selected channels' conv1 weights and bias, then selected
+    /// filters' conv2 weights and bias, in that order.
+    pub packed: Vec<Vec<serde_bytes::ByteBuf>>,
+}
+
+impl EncryptedBlock {
+    /// Serialised ciphertext bytes.
+    pub fn bytes(&self) -> usize {
+        self.packed.iter().flatten().map(|b| b.len()).sum()
+    }
+
+    /// Number of packed scalar weights.
+    pub fn weight_count(&self) -> usize {
+        let s = &self.plain.shape;
+        self.s1.len() * (s.w1_len() + 1) + self.s2.len() * (s.w2_len() + 1)
+    }
+}
+
+/// The selected weights in packing order.
+fn selected_weights(block: &IntBlock, s1: &[usize], s2: &[usize]) -> Vec<i64> {
+    let s = &block.shape;
+    let mut out = Vec::new();
+    for &c in s1 {
+        out.extend_from_slice(&block.w1[c * s.w1_len()..(c + 1) * s.w1_len()]);
+        out.push(block.b1[c]);
+    }
+    for &j in s2 {
+        out.extend_from_slice(&block.w2[j * s.w2_len()..(j + 1) * s.w2_len()]);
+        out.push(block.b2[j]);
+    }
+    out
+}
+
+/// The block with every selected weight zeroed: what the user may see in clear.
+fn remainder(block: &IntBlock, s1: &[usize], s2: &[usize]) -> IntBlock {
+    let s = &block.shape;
+    let mut plain = block.clone();
+    for &c in s1 {
+        plain.w1[c * s.w1_len()..(c + 1) * s.w1_len()].fill(0);
+        plain.b1[c] = 0;
+    }
+    for &j in s2 {
+        plain.w2[j * s.w2_len()..(j + 1) * s.w2_len()].fill(0);
+        plain.b2[j] = 0;
+    }
+    plain
+}
+
+/// Owner: keys and the encrypted block for every CRT residue. `max_chunk` bounds the weights
+/// per packed ciphertext (smaller chunks expand in parallel, larger ones make the model smaller).
+pub fn owner_setup<R: RngCore + CryptoRng>(
+    params: &[HeParams],
+    block: &IntBlock,
+    (s1, s2): (&[usize], &[usize]),
+    max_chunk: usize,
+    layer1: bool,
+    rng: &mut R,
+) -> Result<(OwnerSecret, PublicKeys, EncryptedBlock)> {
+    let s = &block.shape;
+    if s1.iter().any(|&c| c >= s.c1) || s2.iter().any(|&j| j >= s.c2) {
+        return Err(HeError::shape(format!("selection {s1:?}/{s2:?} outside {}/{} filters", s.c1, s.c2)));
+    }
+    if params.is_empty() {
+        return Err(HeError::Parameters("no parameter set".into()));
+    }
+    block.check_no_wrap(HeParams::crt_modulus(params), s2, layer1)?;
+    let weights = selected_weights(block, s1, s2);
+    let chunk = chunk_size(weights.len(), max_chunk, params[0].degree);
+    let (mut secret_keys, mut sets, mut packed) = (Vec::new(), Vec::new(), Vec::new());
+    for hp in params {
+        let par = hp.build()?;
+        let sk = SecretKey::random(&par, rng);
+        let pk = PublicKey::new(&sk, rng);
+        let rk = RelinearizationKey::new(&sk, rng)?;
+        let mut builder = EvaluationKeyBuilder::new(&sk)?;
+        builder.enable_expansion(chunk.ilog2() as usize)?;
+        let ek = builder.build(rng)?;
+        packed.push(
+            pack_weights(&weights, chunk, &par, &sk, rng)?
+                .iter()
+                .map(|ct| serde_bytes::ByteBuf::from(ct.to_bytes()))
+                .collect(),
+        );
+        secret_keys.push(serde_bytes::ByteBuf::from(sk.to_bytes()));
+        sets.push(KeySet { public_key: pk.to_bytes(), relin_key: rk.to_bytes(), expansion_key: ek.to_bytes() });
+    }
+    Ok((
+        OwnerSecret { params: params.to_vec(), secret_keys },
+        PublicKeys { params: params.to_vec(), sets },
+        EncryptedBlock {
+            params: params.to_vec(),
+            plain: remainder(block, s1, s2),
+            s1: s1.to_vec(),
+            s2: s2.to_vec(),
+            chunk,
+            packed,
+        },
+    ))
+}
+
+fn decode_err(what: &'static str) -> impl Fn(fhe::Error) -> HeError {
+    move |e| HeError::Decode { what, detail: e.to_string() }
+}
+
+/// One residue of the user's live state.
+pub struct UserResidue {
+    /// Parameters (one shared instance: fhe requires pointer-equal parameters).
+    pub par: Arc<BfvParameters>,
+    /// Parameter set.
+    pub params: HeParams,
+    /// The evaluation block.
+    pub block: UserBlock,
+    public_key: PublicKey,
+    /// Level results are switched to before they are sent.
+    pub out_level: usize,
+}
+
+/// The user's live state: one [`UserResidue`] per CRT plaintext modulus.
+pub struct UserSession {
+    /// Residues.
+    pub residues: Vec<UserResidue>,
+}
+
+impl UserSession {
+    /// The plaintext remainder of the block.
+    pub fn plain(&self) -> &IntBlock {
+        &self.residues[0].block.block
+    }
+
+    /// Parameter sets.
+    pub fn params(&self) -> Vec<HeParams> {
+        self.residues.iter().map(|r| r.params.clone()).collect()
+    }
+}
+
+/// User: loads the encrypted block with the public keys and expands the packed weights.
+pub fn user_load(enc: &EncryptedBlock, keys: &PublicKeys, headroom_bits: f64, ops: &OpCounter) -> Result<UserSession> {
+    if enc.params != keys.params || enc.packed.len() != enc.params.len() || keys.sets.len() != keys.params.len() {
+        return Err(HeError::Parameters("encrypted model and keys come from different key generations".into()));
+    }
+    let s = &enc.plain.shape;
+    let residues = enc
+        .params
+        .iter()
+        .zip(&enc.packed)
+        .zip(&keys.sets)
+        .map(|((hp, packed), ks)| {
+            let par = hp.build()?;
+            let public_key = PublicKey::from_bytes(&ks.public_key, &par).map_err(decode_err("public key"))?;
+            let rk = RelinearizationKey::from_bytes(&ks.relin_key, &par).map_err(decode_err("relinearisation key"))?;
+            let ek = EvaluationKey::from_bytes(&ks.expansion_key, &par).map_err(decode_err("expansion key"))?;
+            let packed: Vec<Ciphertext> = packed
+                .iter()
+                .map(|b| Ciphertext::from_bytes(b, &par).map_err(decode_err("packed weights")))
+                .collect::<Result<_>>()?;
+            let mut all = expand_weights(&packed, enc.weight_count(), enc.chunk, &ek, ops)?.into_iter();
+            let w1 = enc.s1.iter().map(|_| all.by_ref().take(s.w1_len() + 1).collect()).collect();
+            let w2 = enc.s2.iter().map(|_| all.by_ref().take(s.w2_len() + 1).collect()).collect();
+            let block =
+                UserBlock::new(par.clone(), enc.plain.clone(), (enc.s1.clone(), enc.s2.clone()), (w1, w2), rk, ops)?;
+            let out_level = crate::engine::output_level(&par, headroom_bits);
+            Ok(UserResidue { par, params: hp.clone(), block, public_key, out_level })
+        })
+        .collect::<Result<_>>()?;
+    Ok(UserSession { residues })
+}
+
+/// A decryption request (user → owner): per residue, blinded ciphertexts at the output level.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Serialised ciphertexts per residue.
+    pub cts: Vec<Vec<serde_bytes::ByteBuf>>,
+}
+
+impl Request {
+    /// Serialised size.
+    pub fn bytes(&self) -> usize {
+        self.cts.iter().flatten().map(|c| c.len()).sum()
+    }
+}
+
+/// The owner's reply: per residue, the blinded plaintext slots (mod t) of every ciphertext.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Reply {
+    /// Slot values mod t, per residue and ciphertext.
+    pub values: Vec<Vec<Vec<u64>>>,
+}
+
+impl Reply {
+    /// Size of the values on the wire (8 bytes per slot).
+    pub fn bytes(&self) -> usize {
+        self.values.iter().flatten().map(|v| v.len() * 8).sum()
+    }
+}
+
+/// The user's masks (per residue and ciphertext), kept to unblind the reply.
+pub struct Masks(Vec<Vec<Vec<u64>>>);
+
+/// User: adds Enc_pk(r) (r uniform mod t per slot) to each output of each residue, switches it to
+/// the output level and serialises it. `outputs[i]` is the evaluation under residue `i`.
+pub fn blind<R: RngCore + CryptoRng>(
+    session: &UserSession,
+    outputs: Vec<BlockOutput>,
+    rng: &mut R,
+    ops: &OpCounter,
+) -> Result<(Request, Masks)> {
+    if outputs.len() != session.residues.len() {
+        return Err(HeError::shape("one evaluation per residue is needed"));
+    }
+    let (mut cts, mut masks) = (Vec::new(), Vec::new());
+    for (res, output) in session.residues.iter().zip(outputs) {
+        let t = res.params.plaintext;
+        let n = res.params.degree;
+        let jobs: Vec<(Ciphertext, Vec<u64>, [u8; 32])> = output
+            .z
+            .into_iter()
+            .chain(output.a1)
+            .map(|ct| {
+                let mask: Vec<u64> = (0..n).map(|_| rng.random_range(0..t)).collect();
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                (ct, mask, seed)
+            })
+            .collect();
+        let done: Vec<(serde_bytes::ByteBuf, Vec<u64>)> = jobs
+            .into_par_iter()
+            .map(|(mut ct, mask, seed)| {
+                let mut local = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed);
+                let pt = Plaintext::try_encode(&mask, Encoding::simd(), &res.par)?;
+                let enc_mask: Ciphertext = res.public_key.try_encrypt(&pt, &mut local)?;
+                ct += &enc_mask;
+                OpCounter::add(&ops.ct_add, 1);
+                OpCounter::add(&ops.encodes, 1);
+                OpCounter::add(&ops.mod_switches, res.out_level as u64);
+                ct.switch_to_level(res.out_level)?;
+                Ok((serde_bytes::ByteBuf::from(ct.to_bytes()), mask))
+            })
+            .collect::<Result<_>>()?;
+        let (c, m): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+        cts.push(c);
+        masks.push(m);
+    }
+    Ok((Request { cts }, Masks(masks)))
+}
+
+/// User: removes the masks and recombines the residues: one signed vector per ciphertext.
+pub fn unblind(reply: &Reply, masks: &Masks, params: &[HeParams]) -> Result<Vec<Vec<i64>>> {
+    let shape_ok = reply.values.len() == masks.0.len()
+        && params.len() == masks.0.len()
+        && reply.values.iter().zip(&masks.0).all(|(v, m)| v.len() == m.len());
+    if !shape_ok || masks.0.is_empty() {
+        return Err(HeError::shape("the reply does not match the request"));
+    }
+    let count = masks.0[0].len();
+    let mut out = Vec::with_capacity(count);
+    for k in 0..count {
+        let slots = reply.values[0][k].len();
+        let mut v = Vec::with_capacity(slots);
+        for slot in 0..slots {
+            let residues: Vec<i64> = params
+                .iter()
+                .enumerate()
+                .map(|(i, hp)| {
+                    let t = hp.plaintext;
+                    let a = reply.values[i][k].get(slot).copied().unwrap_or(0) % t;
+                    hp.decode_signed((a + t - masks.0[i][k][slot]) % t)
+                })
+                .collect();
+            v.push(HeParams::crt_combine(params, &residues) as i64);
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// The owner's live state for answering requests.
+pub struct OwnerSession {
+    keys: Vec<(Arc<BfvParameters>, SecretKey)>,
+}
+
+impl OwnerSession {
+    /// Opens the owner's secret.
+    pub fn new(secret: &OwnerSecret) -> Result<Self> {
+        let keys = secret
+            .params
+            .iter()
+            .zip(&secret.secret_keys)
+            .map(|(hp, bytes)| {
+                let par = hp.build()?;
+                let sk = SecretKey::from_bytes(bytes, &par).map_err(decode_err("secret key"))?;
+                Ok((par, sk))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { keys })
+    }
+
+    /// Decrypts every ciphertext of a request (the values are still masked).
+    pub fn answer(&self, request: &Request) -> Result<Reply> {
+        if request.cts.len() != self.keys.len() {
+            return Err(HeError::shape("request does not match the owner's CRT residues"));
+        }
+        let values = request
+            .cts
+            .iter()
+            .zip(&self.keys)
+            .map(|(cts, (par, sk))| {
+                cts.par_iter()
+                    .map(|b| {
+                        let ct = Ciphertext::from_bytes(b, par).map_err(decode_err("request ciphertext"))?;
+                        let pt = sk.try_decrypt(&ct)?;
+                        Ok(Vec::<u64>::try_decode(&pt, Encoding::simd())?)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        Ok(Reply { values })
+    }
+}

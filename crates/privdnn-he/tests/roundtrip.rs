@@ -1,0 +1,112 @@
+//! End to end with small parameters: owner setup → user evaluation → blinded owner decryption →
+//! unblinding, for block shapes of every architecture and both layouts, compared bit for bit
+//! with the integer shadow.
+
+use privdnn_he::block::{BlockShape, FloatBlock, IntBlock};
+use privdnn_he::engine::{Layout, SlotPlan};
+use privdnn_he::ops::OpCounter;
+use privdnn_he::params::HeParams;
+use privdnn_he::protocol::{OwnerSession, blind, owner_setup, unblind, user_load};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let k_raw = shape.k1 + 1 - shape.pool;
+    let mut v = |n: usize, s: f32| (0..n).map(|_| rng.random_range(-s..s)).collect::<Vec<_>>();
+    FloatBlock {
+        w1: v(shape.c1 * shape.cin * k_raw * k_raw, 0.4),
+        b1: v(shape.c1, 0.2),
+        w2: v(shape.c2 * shape.w2_len(), 0.3),
+        b2: v(shape.c2, 0.5),
+        mean: vec![0.45; shape.cin],
+        std: vec![0.25; shape.cin],
+        shape: shape.clone(),
+    }
+}
+
+/// Runs the protocol and returns (exact matches, total values).
+fn roundtrip(shape: BlockShape, layout: Layout, s1: &[usize], s2: &[usize], images: usize, layer1: bool) {
+    let params = HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("params");
+    let block = IntBlock::quantize_fitting(&float_block(&shape, 11), 8, HeParams::crt_modulus(&params), s2, layer1)
+        .expect("fits");
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (secret, keys, enc) = owner_setup(&params, &block, (s1, s2), 64, layer1, &mut rng).expect("setup");
+    let ops = OpCounter::default();
+    let user = user_load(&enc, &keys, 20.0, &ops).expect("load");
+    assert!(user.residues.iter().all(|r| r.out_level == 3), "results should be switched to one prime");
+    let plan = SlotPlan::new(layout, user.plain(), 8192, images).expect("plan");
+    let raw: Vec<Vec<u8>> =
+        (0..images).map(|_| (0..shape.input_len()).map(|_| rng.random::<u8>()).collect()).collect();
+    // What the user can compute: centred pixels and the plaintext channels' squares.
+    let x: Vec<Vec<i64>> = raw.iter().map(|r| user.plain().center(r)).collect();
+    let plain_a: Vec<Vec<Vec<i64>>> = x.iter().map(|xi| user.plain().layer1(xi)).collect();
+    let outs: Vec<_> = user
+        .residues
+        .iter()
+        .map(|r| r.block.evaluate(&plan, &x, &plain_a, layer1, &ops, &|_| {}).expect("evaluate"))
+        .collect();
+    let groups = plan.groups();
+    assert_eq!(outs[0].z.len(), s2.len() * groups);
+    let (request, masks) = blind(&user, outs, &mut rng, &ops).expect("blind");
+    let owner = OwnerSession::new(&secret).expect("owner");
+    let reply = owner.answer(&request).expect("answer");
+    let values = unblind(&reply, &masks, &params).expect("unblind");
+    // The shadow with the full (secret) block.
+    let per2 = shape.h2 * shape.w2;
+    for (jj, &j) in s2.iter().enumerate() {
+        let mut got = vec![vec![0i64; per2]; images];
+        for g in 0..groups {
+            plan.scatter(g, &values[jj * groups + g], &mut got);
+        }
+        for (n, xi) in x.iter().enumerate() {
+            let want: Vec<i64> = block.layer2(&block.layer1(xi), j).into_iter().map(|v| v as i64).collect();
+            assert_eq!(got[n], want, "filter {j}, image {n}, {layout:?}");
+        }
+    }
+    if layer1 {
+        let per1 = shape.h1 * shape.w1;
+        let base = s2.len() * groups;
+        for (cc, &c) in s1.iter().enumerate() {
+            let mut got = vec![vec![0i64; per1]; images];
+            for g in 0..groups {
+                plan.scatter(g, &values[base + cc * groups + g], &mut got);
+            }
+            for (n, xi) in x.iter().enumerate() {
+                assert_eq!(got[n], block.layer1(xi)[c], "layer-1 channel {c}, image {n}");
+            }
+        }
+    }
+    // The masks hide the values: the owner's view differs from the plaintext.
+    assert_ne!(reply.values[0][0][0], params[0].encode_signed(values[0][0]));
+}
+
+#[test]
+fn lenet_block_batch_layout_is_exact() {
+    // conv1 5×5 (no pad) → avg-pool 2 → square → conv2 5×5 (no pad), 12×12 input.
+    let shape = BlockShape::new(1, 14, 14, 5, 0, 2, 3, 3, 0, 3).expect("shape");
+    roundtrip(shape, Layout::Batch, &[1], &[0, 2], 5, false);
+}
+
+#[test]
+fn vgg_block_spatial_layout_is_exact() {
+    // conv1 3×3 pad 1 → square → conv2 3×3 pad 1 on 3-channel 6×6 images.
+    let shape = BlockShape::new(3, 6, 6, 3, 1, 1, 4, 3, 1, 3).expect("shape");
+    roundtrip(shape, Layout::Spatial, &[0, 3], &[1], 3, false);
+}
+
+#[test]
+fn alexnet_block_padding_and_pool_batch_layout_is_exact() {
+    // conv1 5×5 pad 1 → avg-pool 2 → square → conv2 3×3 pad 1.
+    let shape = BlockShape::new(3, 8, 8, 5, 1, 2, 3, 3, 1, 2).expect("shape");
+    roundtrip(shape, Layout::Batch, &[0, 1], &[1], 4, false);
+}
+
+#[test]
+fn resnet_block_with_layer1_outputs_is_exact() {
+    // conv1 3×3 pad 1 (BN folded by the caller) → square → conv2 3×3 pad 1; the shortcut needs
+    // the selected layer-1 squares too.
+    let shape = BlockShape::new(3, 5, 5, 3, 1, 1, 3, 3, 1, 3).expect("shape");
+    roundtrip(shape.clone(), Layout::Spatial, &[2], &[0, 1], 2, true);
+    roundtrip(shape, Layout::Batch, &[2], &[0, 1], 2, true);
+}
