@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
 pub use types::{
-    Augmentation, Backend, DataConfig, ModelConfig, OptimizerKind, PipelineConfig, Schedule,
-    SelectAlgorithm, SelectConfig, TrainConfig,
+    Augmentation, Backend, DataConfig, HeConfig, HeLayout, ModelConfig, OptimizerKind,
+    PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,
 };
 
 /// Prefix of environment overrides: `PRIVDNN_TRAIN__EPOCHS=3` sets `train.epochs`.
@@ -48,6 +48,7 @@ impl ResolvedConfig {
         let keys: &[&str] = match stage {
             "train" => &["seed", "data", "model", "train"],
             "select" => &["seed", "data", "model", "train", "select"],
+            "encrypt" => &["seed", "data", "model", "train", "select", "he"],
             _ => return self.hash(),
         };
         let picked: serde_json::Map<String, serde_json::Value> = keys

@@ -24,6 +24,9 @@ pub struct PipelineConfig {
     pub train: TrainConfig,
     /// Selection stage settings.
     pub select: SelectConfig,
+    /// Encryption and encrypted-inference settings (encrypt and infer stages).
+    #[serde(default)]
+    pub he: HeConfig,
 }
 
 /// Where the data comes from and how it is presented to the model.
@@ -179,6 +182,18 @@ impl PipelineConfig {
                 norm.std.len()
             ));
         }
+        let he = &self.he;
+        if !he.degree.is_power_of_two() || he.moduli_bits.len() < 2 || he.crt_moduli == 0 {
+            return Err(format!(
+                "`he`: degree {} must be a power of two, moduli_bits needs at least 2 primes \
+                 (got {}), crt_moduli at least 1",
+                he.degree,
+                he.moduli_bits.len()
+            ));
+        }
+        if !(3..=16).contains(&he.max_weight_bits) || he.max_chunk == 0 {
+            return Err("`he.max_weight_bits` must be in 3..=16 and `he.max_chunk` positive".to_string());
+        }
         if norm.std.iter().any(|s| *s <= 0.0) {
             return Err("`data.normalization.std` values must be positive".to_string());
         }
@@ -320,5 +335,64 @@ impl SelectConfig {
             n1 + self.add_factor
         };
         [n1, n2.clamp(1, channels[1])]
+    }
+}
+
+/// Slot layout of the encrypted evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeLayout {
+    /// Images across slots: best throughput for many images.
+    Batch,
+    /// Output positions across slots: a single image costs one call (low latency).
+    Spatial,
+}
+
+/// Settings of the encrypt and infer stages (BFV parameters, quantisation, layout, workload).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeConfig {
+    /// Ring degree N.
+    pub degree: usize,
+    /// Bit sizes of the ciphertext primes (their sum must respect 128-bit security for N).
+    pub moduli_bits: Vec<usize>,
+    /// Bits of each plaintext prime.
+    pub plaintext_bits: usize,
+    /// Number of CRT plaintext primes (their product must hold every layer-2 value).
+    pub crt_moduli: usize,
+    /// Widest signed weight quantisation tried (narrowed until the no-wrap bound holds).
+    pub max_weight_bits: u32,
+    /// Layout of the main (throughput) run.
+    pub layout: HeLayout,
+    /// Most weights per packed ciphertext.
+    pub max_chunk: usize,
+    /// Bits of modulus kept above t when results are switched down before sending.
+    pub headroom_bits: f64,
+    /// Test images evaluated under HE (0 = the whole test split).
+    pub images: usize,
+    /// Test images of the 100 %-encrypted-block baseline (0 = skip it).
+    pub full_block_images: usize,
+    /// Measure single-image latency with the spatial layout.
+    pub latency: bool,
+    /// Selection to encrypt instead of the select stage's default, e.g. `{ "1" = [0], "2" = [0] }`.
+    pub selection: Option<std::collections::BTreeMap<String, Vec<usize>>>,
+}
+
+impl Default for HeConfig {
+    fn default() -> Self {
+        Self {
+            degree: 8192,
+            moduli_bits: vec![54, 54, 54, 54],
+            plaintext_bits: 24,
+            crt_moduli: 2,
+            max_weight_bits: 8,
+            layout: HeLayout::Batch,
+            max_chunk: 512,
+            headroom_bits: 20.0,
+            images: 0,
+            full_block_images: 0,
+            latency: true,
+            selection: None,
+        }
     }
 }

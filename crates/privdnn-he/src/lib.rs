@@ -7,11 +7,14 @@
 //! * [`engine`]: the user's homomorphic evaluation of the block (images-across-slots and spatial layouts).
 //! * [`protocol`]: keys, typed byte messages between owner and user, blinding.
 //!
-//! This crate never reads or writes files and never touches burn: the stage crates do.
+//! * [`files`]: the artifact types the encrypt stage writes (owner secret kept apart).
+//!
+//! This crate never reads or writes files itself and never touches burn: the stage crates do.
 
 pub mod block;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod lazy;
 pub mod ops;
 pub mod packing;

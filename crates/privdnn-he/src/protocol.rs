@@ -272,6 +272,22 @@ impl Reply {
     }
 }
 
+/// Serialises a message (request or reply) to the bytes that cross the wire.
+pub fn to_wire<T: Serialize>(msg: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(msg, bincode::config::standard())
+        .map_err(|e| HeError::Decode { what: "message", detail: e.to_string() })
+}
+
+/// Parses a message received from the other role.
+pub fn from_wire<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
+    let (msg, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map_err(|e| HeError::Decode { what, detail: e.to_string() })?;
+    if used != bytes.len() {
+        return Err(HeError::Decode { what, detail: format!("{} trailing bytes", bytes.len() - used) });
+    }
+    Ok(msg)
+}
+
 /// The user's masks (per residue and ciphertext), kept to unblind the reply.
 pub struct Masks(Vec<Vec<Vec<u64>>>);
 

