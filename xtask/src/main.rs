@@ -4,6 +4,7 @@
 //! deletes results.
 
 mod stages;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,7 @@ enum Command {
         #[arg(long)]
         no_verify: bool,
     },
-    /// Run a pipeline's stages in order: data, train, select.
+    /// Run a pipeline's stages in order: data, train, select, encrypt, infer.
     Pipeline {
         /// Pipeline name (pipelines/<name>.toml).
         name: String,
@@ -68,11 +69,19 @@ enum Command {
         #[arg(long)]
         algorithm: Option<String>,
     },
-    /// Benchmarks: `train` (images/s per model and CPU backend).
+    /// Benchmarks: `train` (images/s per model and CPU backend), `he` (HE kernels against fhe's
+    /// own operations, then the MNIST {"1":[0],"2":[0]} encrypted run on 5,000 images).
     Bench {
         /// Which benchmark.
         what: String,
         /// Extra arguments passed to the benchmark binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Regenerate every table (results/tables/, Markdown + CSV) and figure (results/figures/,
+    /// SVG + PNG) from results/ with privdnn-analyze, which builds neither burn nor fhe.
+    Tables {
+        /// Extra arguments for privdnn-analyze, e.g. `--publish docs/results`, `--no-figures`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -146,7 +155,13 @@ fn main() -> Result<()> {
                 cmd.extend(args.iter().map(String::as_str));
                 stages::cargo(&cmd)
             }
-            other => bail!("unknown benchmark `{other}`; available: train"),
+            "he" => {
+                let mut cmd = vec!["privdnn-infer", "bench"];
+                cmd.extend(args.iter().map(String::as_str));
+                stages::run_binary(cmd[0], &cmd[1..])
+            }
+            other => bail!("unknown benchmark `{other}`; available: train, he"),
         },
+        Command::Tables { args } => tables::run(&args),
     }
 }

@@ -8,7 +8,7 @@ use privdnn_artifacts::{Manifest, file_sha256};
 use privdnn_config::ResolvedConfig;
 
 /// Stages in pipeline order.
-pub const STAGES: [&str; 3] = ["data", "train", "select"];
+pub const STAGES: [&str; 5] = ["data", "train", "select", "encrypt", "infer"];
 
 /// The stages to run for `--only` / `--from`.
 pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>> {
@@ -224,6 +224,18 @@ pub fn run_pipeline(
                 force,
                 &[],
             )?,
+            "encrypt" => run_stage(
+                &run_dir,
+                &cfg,
+                "encrypt",
+                "encrypted_model.bin",
+                name,
+                profile,
+                force,
+                &[],
+            )?,
+            // A measurement: always re-run.
+            "infer" => run_stage(&run_dir, &cfg, "infer", "", name, profile, true, &[])?,
             other => bail!("stage `{other}` is not implemented yet"),
         }
         log::info!("{stage}: {:.1}s", started.elapsed().as_secs_f64());

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::AnalyzeError;
 use crate::ops::{Arch, Network};
-use crate::plot::{Chart, Series, Style, render};
+use crate::plot::{Chart, Legend, Series, Style, render};
 use crate::reference::{self, Curve, PERCENTS};
 use crate::runs::{RefDataset, Run};
 use crate::stages::read_group_points;
@@ -52,7 +52,13 @@ pub fn all(runs: &[Run], dir: &Path, log: &mut FigureLog, problems: &mut Vec<Ana
     log.skip("input-recovery picture grid: no stage writes recovered inputs yet (the attack stage's input recovery, spec §4.3)".into());
 }
 
-fn draw(chart: &Chart, dir: &Path, stem: &str, what: String, log: &mut FigureLog) -> Result<(), AnalyzeError> {
+fn draw(
+    chart: &Chart,
+    dir: &Path,
+    stem: &str,
+    what: String,
+    log: &mut FigureLog,
+) -> Result<(), AnalyzeError> {
     render(chart, &dir.join(stem))?;
     log.made.push((stem.to_string(), what));
     Ok(())
@@ -89,7 +95,10 @@ pub fn fig4(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
     if points.is_empty() {
         return Err(AnalyzeError::malformed(
             &csv,
-            format!("no rows of group {:?}, which exhaustive.json lists", group.sizes),
+            format!(
+                "no rows of group {:?}, which exhaustive.json lists",
+                group.sizes
+            ),
         ));
     }
     let step = points.len().div_ceil(MAX_POINTS).max(1);
@@ -101,8 +110,18 @@ pub fn fig4(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
         indices.iter().map(|&i| ((i + 1) as f64, f(i))).collect()
     };
     let mut series = vec![
-        Series::new("A_s (separate)", sample(&|i| points[i].separate), 0, Style::Dots),
-        Series::new("A_r (removed)", sample(&|i| points[i].removed), 1, Style::Dots),
+        Series::new(
+            "A_s (separate)",
+            sample(&|i| points[i].separate),
+            0,
+            Style::Dots,
+        ),
+        Series::new(
+            "A_r (removed)",
+            sample(&|i| points[i].removed),
+            1,
+            Style::Dots,
+        ),
     ];
     if let Some(a_o) = run.select.get().map(|s| s.validation.original) {
         series.push(Series::new(
@@ -124,6 +143,7 @@ pub fn fig4(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
         y_label: "accuracy on the selection split (%)".into(),
         series,
         y_range: None,
+        legend: Legend::LowerLeft,
     };
     draw(
         &chart,
@@ -169,6 +189,7 @@ pub fn fig5(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), Analyze
             y_label: "HE multiplications / all multiplications (%)".into(),
             series: paper,
             y_range: None,
+            legend: Legend::UpperLeft,
         },
         dir,
         "fig5_he_operations",
@@ -181,17 +202,24 @@ pub fn fig5(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), Analyze
         let (series, x_label) = if shape.arch == Arch::Lenet5 {
             let mut s = Vec::new();
             for a in 1..=(group[0] as u64).min(net.channels[0]) {
-                let points: Vec<(u64, _)> =
-                    (a..=net.channels[1]).map(|b| (b, net.encrypted(a, b))).collect();
+                let points: Vec<(u64, _)> = (a..=net.channels[1])
+                    .map(|b| (b, net.encrypted(a, b)))
+                    .collect();
                 s.push(Series::new(
                     format!("% mults, |S1| = {a}"),
-                    points.iter().map(|(b, e)| (*b as f64, e.mult_percent)).collect(),
+                    points
+                        .iter()
+                        .map(|(b, e)| (*b as f64, e.mult_percent))
+                        .collect(),
                     (a as usize - 1) * 2,
                     Style::Line,
                 ));
                 s.push(Series::new(
                     format!("% neurons, |S1| = {a}"),
-                    points.iter().map(|(b, e)| (*b as f64, e.neuron_percent)).collect(),
+                    points
+                        .iter()
+                        .map(|(b, e)| (*b as f64, e.neuron_percent))
+                        .collect(),
                     (a as usize - 1) * 2 + 1,
                     Style::Dashed,
                 ));
@@ -230,6 +258,7 @@ pub fn fig5(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), Analyze
                 y_label: "share of the whole network (%)".into(),
                 series,
                 y_range: None,
+                legend: Legend::UpperLeft,
             },
             dir,
             &format!("fig5_{first}"),
@@ -243,12 +272,21 @@ pub fn fig5(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), Analyze
     Ok(())
 }
 
-fn reference_series(d: Option<RefDataset>, curve: Curve, color: usize, scale: f64) -> Option<Series> {
+fn reference_series(
+    d: Option<RefDataset>,
+    curve: Curve,
+    color: usize,
+    scale: f64,
+) -> Option<Series> {
     let d = d?;
     let values = reference::curve(d, curve)?;
     Some(Series::new(
         format!("{} (reference {})", curve.name(), d.name()),
-        PERCENTS.iter().zip(values).map(|(p, v)| (*p, v * scale)).collect(),
+        PERCENTS
+            .iter()
+            .zip(values)
+            .map(|(p, v)| (*p, v * scale))
+            .collect(),
         color,
         Style::Dashed,
     ))
@@ -274,16 +312,36 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
     let attack = run.attack.get();
     let mut series = Vec::new();
     if !sweep.is_empty() {
-        series.push(Series::new("A_s", sweep.iter().map(|x| (x.0, x.1)).collect(), 0, Style::Line));
-        series.push(Series::new("A_r", sweep.iter().map(|x| (x.0, x.2)).collect(), 1, Style::Line));
+        series.push(Series::new(
+            "A_s",
+            sweep.iter().map(|x| (x.0, x.1)).collect(),
+            0,
+            Style::Line,
+        ));
+        series.push(Series::new(
+            "A_r",
+            sweep.iter().map(|x| (x.0, x.2)).collect(),
+            1,
+            Style::Line,
+        ));
     }
     if let Some(a) = attack {
         for (label, color, get) in [
-            ("A_rec (unfreeze)", 2, &(|p: &crate::attack::RecoveryPoint| p.recovered_unfreeze) as &dyn Fn(&crate::attack::RecoveryPoint) -> Option<f64>),
-            ("A_rec (freeze)", 3, &|p: &crate::attack::RecoveryPoint| p.recovered_freeze),
+            (
+                "A_rec (unfreeze)",
+                2,
+                &(|p: &crate::attack::RecoveryPoint| p.recovered_unfreeze)
+                    as &dyn Fn(&crate::attack::RecoveryPoint) -> Option<f64>,
+            ),
+            ("A_rec (freeze)", 3, &|p: &crate::attack::RecoveryPoint| {
+                p.recovered_freeze
+            }),
         ] {
-            let points: Vec<(f64, f64)> =
-                a.points.iter().filter_map(|p| get(p).map(|v| (p.percent, v))).collect();
+            let points: Vec<(f64, f64)> = a
+                .points
+                .iter()
+                .filter_map(|p| get(p).map(|v| (p.percent, v)))
+                .collect();
             if !points.is_empty() {
                 series.push(Series::new(label, points, color, Style::Line));
             }
@@ -314,10 +372,14 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
                 y_label: "test accuracy (%)".into(),
                 series,
                 y_range: Some((0.0, 100.0)),
+                legend: Legend::LowerLeft,
             },
             dir,
             &format!("fig7_{}_accuracy", run.name),
-            format!("A_s, A_r, A_rec versus selection percent for `{}` (dashed: reference)", run.name),
+            format!(
+                "A_s, A_r, A_rec versus selection percent for `{}` (dashed: reference)",
+                run.name
+            ),
             log,
         )?;
     }
@@ -339,7 +401,7 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
                 "fig7_{}_he_time: fewer than two separate-mode infer reports with a `percent`: {}",
                 run.name,
                 run.infer
-                    .problem(&format!("{} (infer stage)", run.pipeline_command()))
+                    .stage_problem(&run.pipeline_command(), "infer")
                     .unwrap_or_else(|| "the infer stage records one selection per run".into())
             ));
         }
@@ -361,10 +423,14 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
             y_label: "seconds per image".into(),
             series,
             y_range: None,
+            legend: Legend::UpperLeft,
         },
         dir,
         &format!("fig7_{}_he_time", run.name),
-        format!("HE seconds per image versus selection percent for `{}`", run.name),
+        format!(
+            "HE seconds per image versus selection percent for `{}`",
+            run.name
+        ),
         log,
     )
 }
@@ -385,9 +451,24 @@ pub fn attack_samples(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(
                 .collect()
         };
         let series: Vec<Series> = [
-            Series::new("A_rec (unfreeze)", curve(&|p| p.recovered_unfreeze), 2, Style::Line),
-            Series::new("A_rec (freeze)", curve(&|p| p.recovered_freeze), 3, Style::Line),
-            Series::new("A_t (from scratch)", curve(&|p| p.from_scratch), 4, Style::Line),
+            Series::new(
+                "A_rec (unfreeze)",
+                curve(&|p| p.recovered_unfreeze),
+                2,
+                Style::Line,
+            ),
+            Series::new(
+                "A_rec (freeze)",
+                curve(&|p| p.recovered_freeze),
+                3,
+                Style::Line,
+            ),
+            Series::new(
+                "A_t (from scratch)",
+                curve(&|p| p.from_scratch),
+                4,
+                Style::Line,
+            ),
         ]
         .into_iter()
         .filter(|s| !s.points.is_empty())
@@ -399,6 +480,7 @@ pub fn attack_samples(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(
                 y_label: "test accuracy (%)".into(),
                 series,
                 y_range: Some((0.0, 100.0)),
+                legend: Legend::LowerRight,
             },
             dir,
             &format!("attack_samples_{}", run.name),

@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {"mode_reports": [{
-//!    "mode": "separate" | "full-block" | "remove" | "plaintext",
+//!    "mode": "separate" | "full-block" | "remove" | "plaintext", "selection": [[0], [0]],
 //!    "accuracy": 97.8, "exact_match_rate": 1.0, "images": 100, "percent": 50.0,
 //!    "phases_s": {"keygen": .., "encrypt_model": .., "user_eval": .., "owner_decrypt": .., "plain_tail": ..},
 //!    "per_image_s": .., "latency_s": .., "peak_rss_bytes": .., "model_bytes": .., "eval_key_bytes": ..,
@@ -44,6 +44,8 @@ pub struct ModeReport {
     pub images: Option<f64>,
     /// Selection percent, when the run is a point of a percent sweep.
     pub percent: Option<f64>,
+    /// The selection, as reference JSON (`{"1":[..],"2":[..]}`; `[[..],[..]]` is converted).
+    pub selection: Option<String>,
     /// Seconds per phase (name, seconds).
     pub phases: Vec<(String, f64)>,
     /// Amortised seconds per image.
@@ -95,6 +97,16 @@ impl InferMetrics {
     }
 }
 
+/// A selection as compact reference JSON; a pair of index lists becomes `{"1":..,"2":..}`.
+fn selection_text(v: &serde_json::Value) -> String {
+    match v.as_array() {
+        Some(layers) if layers.len() == 2 && layers.iter().all(|l| l.is_array()) => {
+            serde_json::json!({"1": layers[0], "2": layers[1]}).to_string()
+        }
+        _ => v.to_string(),
+    }
+}
+
 /// Parses the text of an infer `metrics.json`.
 pub fn parse(path: &Path, text: &str) -> Result<InferMetrics, AnalyzeError> {
     let value = parse_value(path, text)?;
@@ -108,7 +120,10 @@ pub fn parse(path: &Path, text: &str) -> Result<InferMetrics, AnalyzeError> {
         let mut phases = r.number_map(&at, "phases_s")?;
         phases.sort_by_key(|(name, _)| {
             (
-                PHASES.iter().position(|p| p == name).unwrap_or(PHASES.len()),
+                PHASES
+                    .iter()
+                    .position(|p| p == name)
+                    .unwrap_or(PHASES.len()),
                 name.clone(),
             )
         });
@@ -118,6 +133,7 @@ pub fn parse(path: &Path, text: &str) -> Result<InferMetrics, AnalyzeError> {
             exact_match_rate: r.opt_f64(&at, &["exact_match_rate"])?,
             images: r.opt_f64(&at, &["images"])?,
             percent: r.opt_f64(&at, &["percent"])?,
+            selection: r.get("selection").map(|n| selection_text(n.value)),
             phases,
             per_image_s: r.opt_f64(&at, &["per_image_s"])?,
             latency_s: r.opt_f64(&at, &["latency_s"])?,
@@ -138,7 +154,7 @@ mod tests {
 
     #[test]
     fn parses_the_draft_schema_and_orders_phases() {
-        let text = r#"{"mode_reports": [{"mode": "separate", "accuracy": 97.5,
+        let text = r#"{"mode_reports": [{"mode": "separate", "accuracy": 97.5, "selection": [[0], [1, 2]],
             "phases_s": {"user_eval": 3.0, "keygen": 1.0, "zeta": 0.5},
             "ops": {"ct_pt_mul": 10, "relin": 2}, "model_bytes": 1048576}]}"#;
         let m = parse(Path::new("m.json"), text).expect("parse");
@@ -149,6 +165,7 @@ mod tests {
         assert_eq!(r.total_seconds(), Some(4.5));
         assert_eq!(r.op("relin"), Some(2.0));
         assert_eq!(r.latency_s, None);
+        assert_eq!(r.selection.as_deref(), Some(r#"{"1":[0],"2":[1,2]}"#));
     }
 
     #[test]

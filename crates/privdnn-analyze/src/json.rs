@@ -34,15 +34,22 @@ impl<T> Input<T> {
     pub fn problem(&self, command: &str) -> Option<String> {
         match self {
             Input::Loaded(_) => None,
-            Input::Missing(path) => Some(format!(
-                "missing `{}`: run `{command}`",
-                path.display()
-            )),
+            Input::Missing(path) => Some(format!("missing `{}`: run `{command}`", path.display())),
             Input::Invalid(path, _) => Some(format!(
                 "unreadable `{}` (see the error printed by the command)",
                 path.display()
             )),
         }
+    }
+
+    /// [`Input::problem`] for a file written by one stage of the pipeline command.
+    pub fn stage_problem(&self, command: &str, stage: &str) -> Option<String> {
+        self.problem(command).map(|p| {
+            p.replace(
+                &format!("`{command}`"),
+                &format!("`{command}` ({stage} stage)"),
+            )
+        })
     }
 
     /// Loads `path` with `parse`, turning "not found" into [`Input::Missing`] and any other
@@ -82,7 +89,7 @@ pub fn parse_typed<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, An
 }
 
 /// A JSON value together with the file and pointer it came from, for error messages.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Node<'a> {
     /// The value.
     pub value: &'a Value,
@@ -174,17 +181,16 @@ impl<'a> Node<'a> {
                     path: self.path,
                 })
                 .collect()),
-            other => Err(self.err(pointer, &format!("expected an array, found {}", kind(other)))),
+            other => Err(self.err(
+                pointer,
+                &format!("expected an array, found {}", kind(other)),
+            )),
         }
     }
 
     /// The members of an object whose values are numbers, in file order of serde_json's map
     /// (sorted by key). Present but not an object of numbers is an error.
-    pub fn number_map(
-        &self,
-        pointer: &str,
-        key: &str,
-    ) -> Result<Vec<(String, f64)>, AnalyzeError> {
+    pub fn number_map(&self, pointer: &str, key: &str) -> Result<Vec<(String, f64)>, AnalyzeError> {
         let Some(n) = self.get(key) else {
             return Ok(Vec::new());
         };
@@ -243,7 +249,10 @@ mod tests {
             "results/x/infer/metrics.json: `/a/b`: expected a number, found a string"
         );
         let err = root.array("", &["list"]).expect_err("not an array");
-        assert!(err.to_string().contains("`/list`: expected an array, found a number"));
+        assert!(
+            err.to_string()
+                .contains("`/list`: expected an array, found a number")
+        );
         let err = root.array("", &["nothing"]).expect_err("missing");
         assert!(err.to_string().contains("`/nothing`: missing"));
     }

@@ -81,7 +81,12 @@ impl Shape {
     pub fn key(&self) -> String {
         format!(
             "{:?}/{}/{}/{}/{}/{:?}",
-            self.arch, self.in_channels, self.image_size, self.classes, self.width, self.lenet_filters
+            self.arch,
+            self.in_channels,
+            self.image_size,
+            self.classes,
+            self.width,
+            self.lenet_filters
         )
     }
 }
@@ -288,7 +293,8 @@ impl Network {
                     .enumerate()
                 {
                     let c_out = shape.scaled(base);
-                    total += conv(side, c_in, c_out, 3, 1, 1, true).counts + bn(c_out * side * side);
+                    total +=
+                        conv(side, c_in, c_out, 3, 1, 1, true).counts + bn(c_out * side * side);
                     neurons += c_out;
                     c_in = c_out;
                     if [1, 4, 7, 10].contains(&i) {
@@ -308,7 +314,10 @@ impl Network {
                 total += k1.counts + l1 * c + k2.counts + bn(plane);
                 total += conv(s, c, c, 3, 1, 1, false).counts + bn(plane); // conv3, BN3
                 total += conv(s, c, c, 1, 0, 1, false).counts + bn(plane); // shortcut1
-                total += Counts { mults: 0, adds: plane }; // residual add
+                total += Counts {
+                    mults: 0,
+                    adds: plane,
+                }; // residual add
                 let mut neurons = 4 * c;
                 let mut side = s;
                 let mut c_in = c;
@@ -368,11 +377,22 @@ impl Network {
         let c1 = self.channels[0];
         let conv2_filter = Counts {
             mults: c1 * self.conv2_taps,
-            adds: c1 * self.conv2_taps - if self.conv2_bias { 0 } else { self.conv2_pixels },
+            adds: c1 * self.conv2_taps
+                - if self.conv2_bias {
+                    0
+                } else {
+                    self.conv2_pixels
+                },
         };
         let counts = self.conv1_filter * s1 + self.layer1_channel * s1 + conv2_filter * s2;
         let ct_ct_mults = s2 * s1 * self.conv2_taps + self.layer1_ct_ct * s1;
-        let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                0.0
+            } else {
+                100.0 * a as f64 / b as f64
+            }
+        };
         Encrypted {
             sizes: [s1, s2],
             counts,

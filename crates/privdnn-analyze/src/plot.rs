@@ -41,7 +41,12 @@ pub struct Series {
 
 impl Series {
     /// A series.
-    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, color: usize, style: Style) -> Self {
+    pub fn new(
+        label: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        color: usize,
+        style: Style,
+    ) -> Self {
         Self {
             label: label.into(),
             points,
@@ -64,6 +69,45 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// Fixed y range (otherwise from the data).
     pub y_range: Option<(f64, f64)>,
+    /// Corner of the legend.
+    pub legend: Legend,
+}
+
+/// Corner of the legend box.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Legend {
+    /// Upper left.
+    UpperLeft,
+    /// Upper right.
+    #[default]
+    UpperRight,
+    /// Lower left.
+    LowerLeft,
+    /// Lower right.
+    LowerRight,
+}
+
+impl Legend {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+            Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        }
+    }
+}
+
+/// Tick label with as many decimals as the axis span needs.
+fn tick(span: f64) -> impl Fn(&f64) -> String {
+    let digits = if span >= 20.0 {
+        0
+    } else if span >= 2.0 {
+        1
+    } else {
+        2
+    };
+    move |v: &f64| format!("{v:.digits$}")
 }
 
 /// Colours (colour-blind friendly, Okabe–Ito).
@@ -107,10 +151,20 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     area.fill(&WHITE).map_err(e)?;
-    let (x0, x1) = range(chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let (y0, y1) = chart
-        .y_range
-        .unwrap_or_else(|| range(chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1))));
+    let (x0, x1) = range(
+        chart
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0)),
+    );
+    let (y0, y1) = chart.y_range.unwrap_or_else(|| {
+        range(
+            chart
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1)),
+        )
+    });
     let mut c = ChartBuilder::on(area)
         .caption(&chart.title, ("sans-serif", 22))
         .margin(16)
@@ -118,7 +172,10 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)?;
+    let (x_tick, y_tick) = (tick(x1 - x0), tick(y1 - y0));
     c.configure_mesh()
+        .x_label_formatter(&x_tick)
+        .y_label_formatter(&y_tick)
         .x_desc(chart.x_label.as_str())
         .y_desc(chart.y_label.as_str())
         .label_style(("sans-serif", 14))
@@ -131,18 +188,17 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         let legend = s.label.clone();
         match s.style {
             Style::Line => {
-                c.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
-                    .map_err(e)?
-                    .label(legend)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                c.draw_series(
-                    s.points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(e)?;
+                c.draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(legend)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+                c.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(e)?;
             }
             Style::Dashed => {
                 c.draw_series(DashedLineSeries::new(
@@ -174,7 +230,7 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(chart.legend.position())
             .draw()
             .map_err(e)?;
     }
@@ -222,7 +278,7 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<(), AnalyzeError
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Width and height from a PNG's IHDR chunk.
@@ -243,11 +299,17 @@ mod tests {
             x_label: "x".into(),
             y_label: "y".into(),
             series: vec![
-                Series::new("line", vec![(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)], 0, Style::Line),
+                Series::new(
+                    "line",
+                    vec![(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)],
+                    0,
+                    Style::Line,
+                ),
                 Series::new("dashed", vec![(0.0, 2.0), (2.0, 2.5)], 1, Style::Dashed),
                 Series::new("dots", vec![(0.5, 1.5), (1.5, 2.5)], 2, Style::Dots),
             ],
             y_range: None,
+            legend: Legend::LowerRight,
         };
         let [svg, png_path] = render(&chart, &dir.path().join("chart")).expect("render");
         assert_eq!(png_size(&png_path), SIZE);
@@ -262,6 +324,13 @@ mod tests {
         let mut buf = vec![0; reader.output_buffer_size().expect("size")];
         reader.next_frame(&mut buf).expect("frame");
         assert!(buf.iter().filter(|&&b| b < 100).count() > 1000);
+    }
+
+    #[test]
+    fn tick_labels_follow_the_span() {
+        assert_eq!(tick(120_000.0)(&20_000.0), "20000");
+        assert_eq!(tick(10.0)(&2.5), "2.5");
+        assert_eq!(tick(1.0)(&0.125), "0.12");
     }
 
     #[test]

@@ -195,10 +195,19 @@ mod tests {
 
     #[test]
     fn curves_are_indexed_by_percent() {
-        assert_eq!(curve_at(RefDataset::Cifar10, Curve::Removed, 50.0), Some(55.90));
-        assert_eq!(curve_at(RefDataset::Gtsrb, Curve::Separate, 100.0), Some(93.51));
+        assert_eq!(
+            curve_at(RefDataset::Cifar10, Curve::Removed, 50.0),
+            Some(55.90)
+        );
+        assert_eq!(
+            curve_at(RefDataset::Gtsrb, Curve::Separate, 100.0),
+            Some(93.51)
+        );
         assert_eq!(curve_at(RefDataset::Gtsrb, Curve::Separate, 52.0), None);
-        assert_eq!(curve(RefDataset::TinyImageNet, Curve::RecoveredFreeze), None);
+        assert_eq!(
+            curve(RefDataset::TinyImageNet, Curve::RecoveredFreeze),
+            None
+        );
         assert_eq!(greedy_groups(RefDataset::Mnist).len(), 11);
         assert_eq!(greedy_groups(RefDataset::Emnist).len(), 7);
     }

@@ -341,7 +341,10 @@ pub fn dataset_classes(dataset: &str) -> usize {
 
 /// All runs under `results`, sorted by folder name. Folders without `config.toml` (bench,
 /// tables, figures) are not runs.
-pub fn discover(results: &Path, problems: &mut Vec<AnalyzeError>) -> Result<Vec<Run>, AnalyzeError> {
+pub fn discover(
+    results: &Path,
+    problems: &mut Vec<AnalyzeError>,
+) -> Result<Vec<Run>, AnalyzeError> {
     let entries = match std::fs::read_dir(results) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -50,7 +50,11 @@ impl Table {
         let mut out = format!("# {}\n\n", self.title);
         out.push_str(&format!(
             "| {} |\n|{}\n",
-            self.columns.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "),
+            self.columns
+                .iter()
+                .map(|c| cell(c))
+                .collect::<Vec<_>>()
+                .join(" | "),
             "---|".repeat(self.columns.len())
         ));
         for row in &self.rows {
@@ -80,9 +84,8 @@ impl Table {
                 s.to_string()
             }
         };
-        let line = |cells: &[String]| {
-            cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(",") + "\n"
-        };
+        let line =
+            |cells: &[String]| cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(",") + "\n";
         let mut out = line(&self.columns);
         for row in &self.rows {
             out.push_str(&line(row));

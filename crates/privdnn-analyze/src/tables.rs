@@ -39,11 +39,21 @@ fn group_label(sizes: [usize; 2]) -> String {
 }
 
 /// Notes for canonical runs whose `input` is missing or unreadable.
-fn missing_note<T>(t: &mut Table, run: &Run, input: &crate::json::Input<T>, command: &str) {
-    if let Some(problem) = input.problem(command) {
-        if run.is_canonical() || matches!(input, crate::json::Input::Invalid(..)) {
-            t.note(format!("{}: {problem}", run.name));
-        }
+fn missing_note<T>(
+    t: &mut Table,
+    run: &Run,
+    input: &crate::json::Input<T>,
+    command: &str,
+    stage: Option<&str>,
+) {
+    let problem = match stage {
+        Some(stage) => input.stage_problem(command, stage),
+        None => input.problem(command),
+    };
+    if let Some(problem) = problem
+        && (run.is_canonical() || matches!(input, crate::json::Input::Invalid(..)))
+    {
+        t.note(format!("{}: {problem}", run.name));
     }
 }
 
@@ -135,7 +145,13 @@ fn exhaustive_runs(runs: &[Run]) -> Vec<(&Run, &Vec<GroupSummary>)> {
 fn exhaustive_notes(t: &mut Table, runs: &[Run]) {
     for run in runs {
         if run.architecture() == "lenet5" {
-            missing_note(t, run, &run.exhaustive, &run.select_command("exhaustive"));
+            missing_note(
+                t,
+                run,
+                &run.exhaustive,
+                &run.select_command("exhaustive"),
+                None,
+            );
         }
     }
 }
@@ -163,7 +179,11 @@ pub fn ranks(runs: &[Run]) -> Table {
     };
     for (run, groups) in &with {
         for g in groups.iter() {
-            let mut row = vec![run.name.clone(), group_label(g.sizes), g.selections.to_string()];
+            let mut row = vec![
+                run.name.clone(),
+                group_label(g.sizes),
+                g.selections.to_string(),
+            ];
             for a in &algorithms {
                 row.push(
                     g.rank(a)
@@ -242,7 +262,7 @@ pub fn selection_time(runs: &[Run]) -> Table {
 
 fn sweep_notes(t: &mut Table, runs: &[Run]) {
     for run in runs {
-        missing_note(t, run, &run.sweep, &run.select_command("sweep"));
+        missing_note(t, run, &run.sweep, &run.select_command("sweep"), None);
     }
 }
 
@@ -327,6 +347,7 @@ pub fn recovery(runs: &[Run]) -> Table {
             "A_t (from scratch)",
         ],
     );
+    t.note("A_s / A_r: `select/sweep.json` percent points (nested greedy); A_rec: the attacker retrains the missing (encrypted) filters with the plaintext part frozen or fine-tuned; A_t: training the whole model from scratch on the attacker's samples (spec §4). Source: `attack/metrics.json` (provisional schema, see `crates/privdnn-analyze/src/attack.rs`).");
     for run in runs {
         let sweep = percent_records(run);
         let attack = run.attack.get();
@@ -367,13 +388,13 @@ pub fn recovery(runs: &[Run]) -> Table {
             &mut t,
             run,
             &run.attack,
-            &format!("{} (attack stage)", run.pipeline_command()),
+            &run.pipeline_command(),
+            Some("attack"),
         );
         if run.architecture() != "lenet5" {
-            missing_note(&mut t, run, &run.sweep, &run.select_command("sweep"));
+            missing_note(&mut t, run, &run.sweep, &run.select_command("sweep"), None);
         }
     }
-    t.note("A_s / A_r: `select/sweep.json` percent points (nested greedy); A_rec: the attacker retrains the missing (encrypted) filters with the plaintext part frozen or fine-tuned; A_t: training the whole model from scratch on the attacker's samples (spec §4). Source: `attack/metrics.json` (provisional schema, see `crates/privdnn-analyze/src/attack.rs`).");
     t
 }
 
@@ -399,9 +420,17 @@ pub fn he_costs(runs: &[Run]) -> Table {
             }
         }
     }
-    let mut columns: Vec<String> = ["run", "mode", "percent", "images", "accuracy %", "exact match"]
-        .map(String::from)
-        .to_vec();
+    let mut columns: Vec<String> = [
+        "run",
+        "mode",
+        "selection",
+        "percent",
+        "images",
+        "accuracy %",
+        "exact match",
+    ]
+    .map(String::from)
+    .to_vec();
     columns.extend(phases.iter().map(|p| format!("{p} s")));
     columns.extend(
         [
@@ -428,6 +457,7 @@ pub fn he_costs(runs: &[Run]) -> Table {
         let mut row = vec![
             run.name.clone(),
             r.mode.clone(),
+            r.selection.clone().unwrap_or_else(|| NA.to_string()),
             num(r.percent, 0),
             count(r.images),
             acc(r.accuracy),
@@ -453,7 +483,8 @@ pub fn he_costs(runs: &[Run]) -> Table {
             &mut t,
             run,
             &run.infer,
-            &format!("{} (infer stage)", run.pipeline_command()),
+            &run.pipeline_command(),
+            Some("infer"),
         );
     }
     t
@@ -575,24 +606,46 @@ impl Comparison<'_> {
         digits: usize,
         note: String,
     ) {
-        let run = representative(self.runs, d);
+        self.row_as(quantity, d, None, ours, reference, digits, note);
+    }
+
+    /// A row whose "our run" column is `label` instead of the representative run (values not
+    /// taken from a run).
+    #[allow(clippy::too_many_arguments)]
+    fn row_as(
+        &mut self,
+        quantity: &str,
+        d: RefDataset,
+        label: Option<&str>,
+        ours: Option<f64>,
+        reference: Option<f64>,
+        digits: usize,
+        note: String,
+    ) {
+        if reference.is_none() {
+            return; // the reference has no such number (e.g. Tiny ImageNet, freeze)
+        }
+        let run = representative(self.runs, d).filter(|_| label.is_none());
         let mut notes = Vec::new();
         if let Some((_, true)) = run.and_then(|r| r.reference()) {
-            notes.push(format!("stand-in: {}", run.map(|r| r.dataset()).unwrap_or("")));
+            notes.push(format!(
+                "stand-in: {}",
+                run.map(|r| r.dataset()).unwrap_or("")
+            ));
         }
         if !note.is_empty() {
             notes.push(note);
         }
-        if run.is_none() {
-            notes.push(format!(
-                "no run: `cargo xtask pipeline {}`",
-                d.pipeline()
-            ));
+        if run.is_none() && label.is_none() {
+            notes.push(format!("no run: `cargo xtask pipeline {}`", d.pipeline()));
         }
         self.t.push(vec![
             quantity.to_string(),
             d.name().to_string(),
-            run.map(|r| r.name.clone()).unwrap_or_else(|| NA.to_string()),
+            label
+                .map(str::to_string)
+                .or_else(|| run.map(|r| r.name.clone()))
+                .unwrap_or_else(|| NA.to_string()),
             num(ours, digits),
             num(reference, digits),
             ratio(ours, reference),
@@ -613,7 +666,15 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
     let t = Table::new(
         "reference_comparison",
         "Ours vs reference (spec §7): ratio = ours / reference",
-        &["quantity", "dataset", "our run", "ours", "reference", "ratio", "note"],
+        &[
+            "quantity",
+            "dataset",
+            "our run",
+            "ours",
+            "reference",
+            "ratio",
+            "note",
+        ],
     );
     let mut c = Comparison { t, runs };
     // A_o
@@ -625,7 +686,14 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
             Some(r) if ours.is_none() => r.train.problem(&r.pipeline_command()).unwrap_or_default(),
             _ => String::new(),
         };
-        c.row(label, d, ours, Some(reference::original_accuracy(d)), 2, note);
+        c.row(
+            label,
+            d,
+            ours,
+            Some(reference::original_accuracy(d)),
+            2,
+            note,
+        );
     }
     // exhaustive groups: greedy rank, greedy time, expected random rank; extremes
     for d in [RefDataset::Mnist, RefDataset::Emnist] {
@@ -639,10 +707,23 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
             _ => String::new(),
         };
         let group = |sizes: [usize; 2]| groups.and_then(|g| g.iter().find(|x| x.sizes == sizes));
-        for &(sizes, rank, seconds, random) in reference::greedy_groups(d) {
+        let reference_groups = reference::greedy_groups(d);
+        // without our exhaustive data, only the largest group's rows (same command for all)
+        let shown = if groups.is_some() {
+            reference_groups
+        } else {
+            &reference_groups[reference_groups.len().saturating_sub(1)..]
+        };
+        for &(sizes, rank, seconds, random) in shown {
             let g = group(sizes);
             let label = group_label(sizes);
-            let note = if g.is_none() { missing.clone() } else { String::new() };
+            let note = match (groups, g) {
+                (None, _) => missing.clone(),
+                (Some(_), None) => {
+                    "group not in our exhaustive.json (raise `select.max_group`)".into()
+                }
+                _ => String::new(),
+            };
             c.row(
                 &format!("greedy rank {label}"),
                 d,
@@ -675,10 +756,12 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
         if let Some((sizes, [bs, br, ws, wr])) = reference::extremes(d) {
             let g = group(sizes);
             let label = group_label(sizes);
-            let note = if g.is_none() {
-                missing.clone()
-            } else {
-                "ours on the validation split, reference on test".into()
+            let note = match (groups, g) {
+                (None, _) => missing.clone(),
+                (Some(_), None) => {
+                    "group not in our exhaustive.json (raise `select.max_group`)".into()
+                }
+                _ => "ours on the validation split, reference on test".into(),
             };
             for (what, ours, theirs) in [
                 ("best A_s", g.map(|g| g.best_scores[0]), bs),
@@ -686,7 +769,14 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
                 ("worst A_s", g.map(|g| g.worst_scores[0]), ws),
                 ("worst A_r", g.map(|g| g.worst_scores[1]), wr),
             ] {
-                c.row(&format!("{what} {label} (%)"), d, ours, Some(theirs), 2, note.clone());
+                c.row(
+                    &format!("{what} {label} (%)"),
+                    d,
+                    ours,
+                    Some(theirs),
+                    2,
+                    note.clone(),
+                );
             }
         }
     }
@@ -719,19 +809,34 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
                     .split(", ")
                     .filter_map(|x| x.parse().ok())
                     .collect();
-                [nums.first().copied().unwrap_or(1), nums.get(1).copied().unwrap_or(1)]
+                [
+                    nums.first().copied().unwrap_or(1),
+                    nums.get(1).copied().unwrap_or(1),
+                ]
             };
             let ours = net.encrypted(s1, s2).mult_percent;
             let note = if d == RefDataset::Cifar10 {
-                "paper shape; the reference counted conv2 at 16×16 (spec §6)".to_string()
+                "the reference counted conv2 at 16×16 (spec §6)".to_string()
             } else {
-                "paper shape, our formula (ops.rs)".to_string()
+                String::new()
             };
-            c.row(&format!("% mults under HE {label}"), d, Some(ours), Some(theirs), 2, note);
+            c.row_as(
+                &format!("% mults under HE {label}"),
+                d,
+                Some("formula, paper shape"),
+                Some(ours),
+                Some(theirs),
+                2,
+                note,
+            );
         }
     }
     // large-model sweeps at 50 % and 100 %
-    for d in [RefDataset::Gtsrb, RefDataset::Cifar10, RefDataset::TinyImageNet] {
+    for d in [
+        RefDataset::Gtsrb,
+        RefDataset::Cifar10,
+        RefDataset::TinyImageNet,
+    ] {
         let run = representative(runs, d);
         for p in [50.0, 100.0] {
             let rec = sweep_at(run, p);
@@ -748,14 +853,19 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
             let attack_note = match (run, attack) {
                 (Some(r), None) => r
                     .attack
-                    .problem(&format!("{} (attack stage)", r.pipeline_command()))
+                    .stage_problem(&r.pipeline_command(), "attack")
                     .unwrap_or_else(|| format!("no {p} % point in attack/metrics.json")),
                 _ => String::new(),
             };
+            let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
+                (true, _) => b.to_string(),
+                (_, true) => a.to_string(),
+                _ => format!("{a}; {b}"),
+            };
             let top5 = if d.top5() {
-                "; reference top-5, ours top-1".to_string()
+                "reference top-5, ours top-1"
             } else {
-                String::new()
+                ""
             };
             c.row(
                 &format!("A_s at {p} % (%)"),
@@ -763,7 +873,7 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
                 rec.map(|r| r.test.separate),
                 reference::curve_at(d, Curve::Separate, p),
                 2,
-                format!("{sweep_note}{top5}"),
+                join(&sweep_note, top5),
             );
             c.row(
                 &format!("A_r at {p} % (%)"),
@@ -771,7 +881,7 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
                 rec.map(|r| r.test.removed),
                 reference::curve_at(d, Curve::Removed, p),
                 2,
-                format!("{sweep_note}{top5}"),
+                join(&sweep_note, top5),
             );
             for curve in [Curve::RecoveredUnfreeze, Curve::RecoveredFreeze] {
                 let ours = attack.and_then(|a| match curve {
@@ -788,14 +898,14 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
                 );
             }
             let infer = run.and_then(|r| r.infer.get()).and_then(|m| {
-                m.reports
-                    .iter()
-                    .find(|x| x.mode == "separate" && x.percent.is_some_and(|q| (q - p).abs() < 1e-9))
+                m.reports.iter().find(|x| {
+                    x.mode == "separate" && x.percent.is_some_and(|q| (q - p).abs() < 1e-9)
+                })
             });
             let infer_note = match (run, infer) {
                 (Some(r), None) => r
                     .infer
-                    .problem(&format!("{} (infer stage)", r.pipeline_command()))
+                    .stage_problem(&r.pipeline_command(), "infer")
                     .unwrap_or_else(|| format!("no separate-mode report at {p} %")),
                 _ => String::new(),
             };
@@ -812,7 +922,10 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
                 },
             );
         }
-        let ours_t = run.and_then(|r| r.attack.get()).and_then(|a| a.from_scratch).map(|x| x.1);
+        let ours_t = run
+            .and_then(|r| r.attack.get())
+            .and_then(|a| a.from_scratch)
+            .map(|x| x.1);
         c.row(
             "A_t, 1,000 samples (%)",
             d,
@@ -822,7 +935,7 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
             match run {
                 Some(r) if ours_t.is_none() => r
                     .attack
-                    .problem(&format!("{} (attack stage)", r.pipeline_command()))
+                    .stage_problem(&r.pipeline_command(), "attack")
                     .unwrap_or_default(),
                 _ => String::new(),
             },
@@ -838,9 +951,13 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
         let note = match (run, infer) {
             (Some(r), None) => r
                 .infer
-                .problem(&format!("{} (infer stage)", r.pipeline_command()))
+                .stage_problem(&r.pipeline_command(), "infer")
                 .unwrap_or_else(|| "no separate-mode report".into()),
-            _ => "reference: README, about 50 s for the 5,000-image test batch".into(),
+            (_, Some(x)) => format!(
+                "ours: selection {}; reference: README, about 50 s for the 5,000-image test batch of {{\"1\":[0],\"2\":[0]}}",
+                x.selection.as_deref().unwrap_or(NA)
+            ),
+            _ => String::new(),
         };
         c.row(
             "HE seconds per image, (1, 1) separate",

@@ -44,6 +44,18 @@ pub struct Common {
     /// A selection in the reference JSON format (`{"1": [..], "2": [..]}`).
     #[arg(long)]
     pub selection: Option<PathBuf>,
+    /// Write under `results/<run>/variants/<name>/` instead of the run folder (experiments that
+    /// must not replace the pipeline's own encryption).
+    #[arg(long)]
+    pub variant: Option<String>,
+}
+
+/// Folder holding the encrypt/owner/infer outputs of a run (or of one of its variants).
+pub fn output_dir(run_dir: &Path, variant: Option<&str>) -> PathBuf {
+    match variant {
+        Some(v) => run_dir.join("variants").join(v),
+        None => run_dir.to_path_buf(),
+    }
 }
 
 /// Files of one run's encrypt stage.
@@ -76,8 +88,14 @@ fn config(common: &Common) -> Result<ResolvedConfig> {
     Ok(privdnn_config::load(&path, common.profile.as_deref())?)
 }
 
-/// The selection to encrypt (config override, then `--selection`, then the select stage's).
-pub fn selection(cfg: &ResolvedConfig, common: &Common, model: &TrainedModel, run_dir: &Path) -> Result<NeuronSelection> {
+/// The selection to encrypt (config override, then `--selection`, then the select stage's) and
+/// the file it came from, if any.
+pub fn selection(
+    cfg: &ResolvedConfig,
+    common: &Common,
+    model: &TrainedModel,
+    run_dir: &Path,
+) -> Result<(NeuronSelection, Option<PathBuf>)> {
     let channels = [
         model.tensor("conv1.weight").map_or(0, |t| t.shape[0]),
         model.tensor("conv2.weight").map_or(0, |t| t.shape[0]),
@@ -85,14 +103,17 @@ pub fn selection(cfg: &ResolvedConfig, common: &Common, model: &TrainedModel, ru
     if let Some(map) = &cfg.pipeline.he.selection {
         let json = serde_json::to_string(map)?;
         return NeuronSelection::from_reference_json(&json, channels, "config")
+            .map(|s| (s, None))
             .map_err(|e| anyhow::anyhow!("`he.selection` in the pipeline config: {e}"));
     }
     if let Some(path) = &common.selection {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return NeuronSelection::from_reference_json(&text, channels, "file")
+            .map(|s| (s, Some(path.clone())))
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
-    Ok(read_artifact(&run_dir.join("select").join("selection.bin"))?)
+    let path = run_dir.join("select").join("selection.bin");
+    Ok((read_artifact(&path)?, Some(path)))
 }
 
 fn write_with_manifest<T: Artifact>(path: &Path, value: &T, cfg: &ResolvedConfig, inputs: &[&Path], secs: f64) -> Result<()> {
@@ -117,12 +138,13 @@ pub fn run(common: &Common) -> Result<EncryptPaths> {
     let run_dir = cfg.results_dir(&common.root.join("results"));
     let model_path = run_dir.join("train").join("model.bin");
     let model: TrainedModel = read_artifact(&model_path)?;
-    let sel = selection(&cfg, common, &model, &run_dir)?;
+    let (sel, sel_path) = selection(&cfg, common, &model, &run_dir)?;
     log::info!("encrypting selection {:?} / {:?} of {}", sel.layer1, sel.layer2, model_path.display());
     let out = encrypt(&model, &sel, &cfg.pipeline.he).with_context(|| format!("encrypting {}", model_path.display()))?;
-    let paths = EncryptPaths::new(&run_dir);
+    let paths = EncryptPaths::new(&output_dir(&run_dir, common.variant.as_deref()));
     let secs = clock.elapsed().as_secs_f64();
-    let inputs = [model_path.as_path()];
+    let mut inputs = vec![model_path.as_path()];
+    inputs.extend(sel_path.as_deref());
     write_with_manifest(&paths.secret, &out.secret, &cfg, &inputs, secs)?;
     write_with_manifest(&paths.model, &out.model, &cfg, &inputs, secs)?;
     write_with_manifest(&paths.keys, &out.keys, &cfg, &inputs, secs)?;

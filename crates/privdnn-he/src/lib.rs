@@ -5,6 +5,7 @@
 //! * [`lazy`]: ct×ct products accumulated in the extended basis, scaled down and relinearised once.
 //! * [`packing`]: weights packed as coefficients of few ciphertexts and expanded obliviously by the user.
 //! * [`engine`]: the user's homomorphic evaluation of the block (images-across-slots and spatial layouts).
+//! * [`compact`]: the bit-dropping wire format of results sent for decryption.
 //! * [`protocol`]: keys, typed byte messages between owner and user, blinding.
 //!
 //! * [`files`]: the artifact types the encrypt stage writes (owner secret kept apart).
@@ -12,6 +13,7 @@
 //! This crate never reads or writes files itself and never touches burn: the stage crates do.
 
 pub mod block;
+pub mod compact;
 pub mod engine;
 pub mod error;
 pub mod files;

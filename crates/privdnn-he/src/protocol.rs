@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
+use crate::compact::{CompactCiphertext, compress, decompress};
 use crate::engine::{BlockOutput, UserBlock};
 use crate::ops::OpCounter;
 use crate::packing::{chunk_size, expand_weights, pack_weights};
@@ -238,6 +239,14 @@ pub fn user_load(enc: &EncryptedBlock, keys: &PublicKeys, headroom_bits: f64, op
             let block =
                 UserBlock::new(par.clone(), enc.plain.clone(), (enc.s1.clone(), enc.s2.clone()), (w1, w2), rk, ops)?;
             let out_level = crate::engine::output_level(&par, headroom_bits);
+            if out_level != par.max_level() {
+                return Err(HeError::Parameters(format!(
+                    "the first ciphertext prime ({:.0} bits) is too small to hold t with {headroom_bits} \
+                     bits of headroom, so results cannot be sent at the last level: raise \
+                     he.moduli_bits[0] or lower he.plaintext_bits",
+                    (par.moduli()[0] as f64).log2()
+                )));
+            }
             Ok(UserResidue { par, params: hp.clone(), block, public_key, out_level })
         })
         .collect::<Result<_>>()?;
@@ -247,8 +256,8 @@ pub fn user_load(enc: &EncryptedBlock, keys: &PublicKeys, headroom_bits: f64, op
 /// A decryption request (user → owner): per residue, blinded ciphertexts at the output level.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Request {
-    /// Serialised ciphertexts per residue.
-    pub cts: Vec<Vec<serde_bytes::ByteBuf>>,
+    /// Compact ciphertexts per residue.
+    pub cts: Vec<Vec<CompactCiphertext>>,
 }
 
 impl Request {
@@ -317,7 +326,7 @@ pub fn blind<R: RngCore + CryptoRng>(
                 (ct, mask, seed)
             })
             .collect();
-        let done: Vec<(serde_bytes::ByteBuf, Vec<u64>)> = jobs
+        let done: Vec<(CompactCiphertext, Vec<u64>)> = jobs
             .into_par_iter()
             .map(|(mut ct, mask, seed)| {
                 let mut local = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed);
@@ -328,7 +337,7 @@ pub fn blind<R: RngCore + CryptoRng>(
                 OpCounter::add(&ops.encodes, 1);
                 OpCounter::add(&ops.mod_switches, res.out_level as u64);
                 ct.switch_to_level(res.out_level)?;
-                Ok((serde_bytes::ByteBuf::from(ct.to_bytes()), mask))
+                Ok((compress(&ct, &res.par)?, mask))
             })
             .collect::<Result<_>>()?;
         let (c, m): (Vec<_>, Vec<_>) = done.into_iter().unzip();
@@ -401,7 +410,7 @@ impl OwnerSession {
             .map(|(cts, (par, sk))| {
                 cts.par_iter()
                     .map(|b| {
-                        let ct = Ciphertext::from_bytes(b, par).map_err(decode_err("request ciphertext"))?;
+                        let ct = decompress(b, par)?;
                         let pt = sk.try_decrypt(&ct)?;
                         Ok(Vec::<u64>::try_decode(&pt, Encoding::simd())?)
                     })

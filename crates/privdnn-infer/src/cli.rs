@@ -30,6 +30,15 @@ struct Cli {
 enum Command {
     /// Run every mode and write the report.
     Run(Common),
+    /// HE kernel benchmark and the MNIST {"1":[0],"2":[0]} run (`cargo xtask bench he`).
+    Bench {
+        /// Project root.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Only the kernel comparisons.
+        #[arg(long)]
+        kernels_only: bool,
+    },
 }
 
 /// Options shared by the commands.
@@ -47,6 +56,9 @@ pub struct Common {
     /// Override `he.images`.
     #[arg(long)]
     pub images: Option<usize>,
+    /// Use the encryption of `privdnn-encrypt run --variant <name>` and write beside it.
+    #[arg(long)]
+    pub variant: Option<String>,
 }
 
 /// The infer stage's `metrics.json`.
@@ -91,8 +103,9 @@ pub fn run(common: &Common) -> Result<PathBuf> {
     let cfg = privdnn_config::load(&path, common.profile.as_deref())?;
     let he = &cfg.pipeline.he;
     let run_dir = cfg.results_dir(&common.root.join("results"));
-    let paths = EncryptPaths::new(&run_dir);
-    let out_dir = run_dir.join("infer");
+    let base = privdnn_encrypt::cli::output_dir(&run_dir, common.variant.as_deref());
+    let paths = EncryptPaths::new(&base);
+    let out_dir = base.join("infer");
     let model_path = run_dir.join("train").join("model.bin");
     let model: TrainedModel = read_artifact(&model_path)?;
     let enc: EncryptedModelFile = read_artifact(&paths.model)?;
@@ -212,5 +225,6 @@ pub fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse_from(std::env::args_os()).command {
         Command::Run(common) => run(&common).map(|_| ()),
+        Command::Bench { root, kernels_only } => crate::bench::run(&root, kernels_only),
     }
 }

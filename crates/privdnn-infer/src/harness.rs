@@ -132,8 +132,8 @@ pub fn shadow_outputs(block: &IntBlock, sel: &NeuronSelection, raw: &[&[u8]], la
             (z, a1)
         })
         .collect();
-    let (z, a1) = per_image.into_iter().unzip();
-    SelectedOutputs { z, a1 }
+    let (z, a1): (Vec<_>, Vec<_>) = per_image.into_iter().unzip();
+    SelectedOutputs { z, a1: if layer1 { a1 } else { Vec::new() } }
 }
 
 /// Runs one HE mode over `indices` of `test`.

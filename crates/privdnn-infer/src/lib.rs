@@ -2,6 +2,7 @@
 //! ([`owner`]: the secret key), and the measurement harness ([`harness`]) that runs both roles in
 //! one process through serialised byte messages and writes the cost report.
 
+pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod harness;
