@@ -1,5 +1,5 @@
 # Thin wrappers over cargo xtask; see README.md.
-.PHONY: setup test data pipeline bench-train quick
+.PHONY: setup test data pipeline bench-train quick tables
 
 setup:        ## build everything (release)
 	cargo build --release --workspace
@@ -15,3 +15,6 @@ pipeline:     ## make pipeline P=mnist [PROFILE=quick]
 
 bench-train:  ## training images/s per model and CPU backend
 	cargo xtask bench train
+
+tables:       ## every table (results/tables) and figure (results/figures) from results/
+	cargo xtask tables

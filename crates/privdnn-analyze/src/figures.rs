@@ -280,8 +280,13 @@ fn reference_series(
 ) -> Option<Series> {
     let d = d?;
     let values = reference::curve(d, curve)?;
+    let name = if curve == Curve::HeSeconds {
+        "s per image: test-batch s / batch size"
+    } else {
+        curve.name()
+    };
     Some(Series::new(
-        format!("{} (reference {})", curve.name(), d.name()),
+        format!("{name} (reference {})", d.name()),
         PERCENTS
             .iter()
             .zip(values)

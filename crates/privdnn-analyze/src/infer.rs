@@ -22,13 +22,18 @@ use std::path::Path;
 use crate::error::AnalyzeError;
 use crate::json::{Node, parse_value};
 
-/// Phases in display order; others found in a file follow, sorted by name.
-pub const PHASES: [&str; 5] = [
+/// Phases in display (protocol) order; others found in a file follow, sorted by name.
+pub const PHASES: [&str; 10] = [
     "keygen",
     "encrypt_model",
+    "owner_load",
+    "user_load_expand",
     "user_eval",
+    "user_he_eval",
+    "user_unblind",
     "owner_decrypt",
     "plain_tail",
+    "plain_inference",
 ];
 
 /// One mode's measurements.

@@ -169,14 +169,19 @@ impl UserBlock {
         }
         let lazy = LazyMultiplier::new(&par)?;
         let taps = s.k2 * s.k2;
+        let mut w2 = w2;
+        // conv2 weights on encrypted channels are only used lifted: lift them and free the
+        // originals (an empty ciphertext), which keeps the user's memory at one copy.
         let lifted_w2 = w2
-            .par_iter()
+            .par_iter_mut()
             .map(|ws| {
                 s1.iter()
                     .flat_map(|&c| (0..taps).map(move |t| c * taps + t))
                     .map(|i| {
                         OpCounter::add(&ops.lifts, 1);
-                        lazy.lift(&ws[i])
+                        let lifted = lazy.lift(&ws[i])?;
+                        ws[i] = Ciphertext::zero(&par);
+                        Ok(lifted)
                     })
                     .collect::<Result<Vec<_>>>()
             })

@@ -184,12 +184,12 @@ pub fn summary(r: &InferReport) -> String {
         mb(r.peak_rss_bytes as f64),
         r.wall_s
     );
-    s += "| mode | images | accuracy % | quantised % | float % | exact | per image s | latency s | model MB | keys MB | user→owner MB | owner→user MB |\n";
-    s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    s += "| mode | images | accuracy % | quantised % | float % | exact | per image s | latency s | model MB | keys MB | user→owner MB | owner→user MB | peak MB |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("–".to_string(), f);
     for m in &r.mode_reports {
         s += &format!(
-            "| {} | {} | {:.2} | {} | {} | {} | {:.5} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.2} | {} | {} | {} | {:.5} | {} | {} | {} | {} | {} | {} |\n",
             m.mode,
             m.images,
             m.accuracy,
@@ -202,6 +202,7 @@ pub fn summary(r: &InferReport) -> String {
             mb(m.eval_key_bytes as f64),
             mb(m.bytes_user_to_owner as f64),
             mb(m.bytes_owner_to_user as f64),
+            mb(m.peak_rss_bytes as f64),
         );
     }
     for m in r.mode_reports.iter().filter(|m| m.ops.is_some()) {

@@ -64,6 +64,9 @@ pub struct ModeReport {
     pub bytes_owner_to_user: usize,
     /// HE operation counts.
     pub ops: Option<OpCounts>,
+    /// Peak resident memory of the process when this mode finished (modes run in report order,
+    /// so for the first mode this is its own peak).
+    pub peak_rss_bytes: u64,
 }
 
 impl ModeReport {
@@ -90,6 +93,7 @@ impl ModeReport {
             bytes_user_to_owner: 0,
             bytes_owner_to_user: 0,
             ops: None,
+            peak_rss_bytes: privdnn_artifacts::peak_rss_bytes(),
         }
     }
 }
@@ -218,6 +222,7 @@ pub fn run_he(run: &HeRun<'_>, test: &DatasetSplit, indices: &[usize], progress:
         bytes_user_to_owner: up,
         bytes_owner_to_user: down,
         ops: Some(ops.snapshot()),
+        peak_rss_bytes: privdnn_artifacts::peak_rss_bytes(),
     })
 }
 
