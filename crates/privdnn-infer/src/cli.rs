@@ -117,13 +117,18 @@ pub fn run(common: &Common) -> Result<PathBuf> {
     let indices: Vec<usize> = (0..n).collect();
     let device = privdnn_model::backend_device(cfg.pipeline.train.backend, false)?;
     let norm = model.normalization.clone();
-    let groups_total = |s2: usize, per_call: usize| s2 as u64 * per_call as u64;
     log::info!("infer {}: {} test images, selection {:?} / {:?}", cfg.pipeline.name, n, sel.layer1, sel.layer2);
     let main_layout = layout(he.layout);
     let pb = bar(0, "separate");
     let run = HeRun { mode: "separate", paths: &paths, layout: main_layout, headroom_bits: he.headroom_bits, latency: he.latency, device: device.clone() };
-    pb.set_length(groups_total(sel.layer2.len(), 1) * he.crt_moduli as u64);
-    let mut separate = run_he(&run, &splits.test, &indices, &|k| pb.inc(k)).context("separate mode")?;
+    let mut separate =
+        run_he(&run, &splits.test, &indices, &|n| pb.set_length(n), &|k| pb.inc(k)).context("separate mode")?;
+    if let Ok(text) = std::fs::read_to_string(&paths.metrics) {
+        let secs = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("seconds")?.as_f64());
+        if let Some(secs) = secs {
+            separate.phases_s.insert("owner_keygen_encrypt".into(), secs);
+        }
+    }
     pb.finish_and_clear();
     let test_subset = splits.test.subset(&indices, "test");
     let (plain, ev_s, removed) = float_modes(&model, &sel, &test_subset, &norm, cfg.pipeline.train.eval_batch_size, &device)?;
@@ -147,7 +152,8 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         let m = he.full_block_images.min(n);
         let pb = bar(0, "full-block");
         let fb_run = HeRun { mode: "full-block", paths: &fb_paths, layout: main_layout, headroom_bits: he.headroom_bits, latency: false, device: device.clone() };
-        let mut full = run_he(&fb_run, &splits.test, &indices[..m], &|k| pb.inc(k)).context("full-block mode")?;
+        let mut full = run_he(&fb_run, &splits.test, &indices[..m], &|n| pb.set_length(n), &|k| pb.inc(k))
+            .context("full-block mode")?;
         pb.finish_and_clear();
         full.phases_s.insert("owner_keygen_encrypt".into(), setup_s);
         reports.push(full);

@@ -141,7 +141,13 @@ pub fn shadow_outputs(block: &IntBlock, sel: &NeuronSelection, raw: &[&[u8]], la
 }
 
 /// Runs one HE mode over `indices` of `test`.
-pub fn run_he(run: &HeRun<'_>, test: &DatasetSplit, indices: &[usize], progress: &(dyn Fn(u64) + Sync)) -> Result<ModeReport, InferError> {
+pub fn run_he(
+    run: &HeRun<'_>,
+    test: &DatasetSplit,
+    indices: &[usize],
+    total: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ModeReport, InferError> {
     let ops = OpCounter::default();
     let mut phases = BTreeMap::new();
     let mut clock = Instant::now();
@@ -155,6 +161,12 @@ pub fn run_he(run: &HeRun<'_>, test: &DatasetSplit, indices: &[usize], progress:
     lap(&mut phases, "owner_load");
     let mut rng = rand::rng();
     let cap = user.capacity(run.layout)?;
+    let shape = &user.session.plain().shape;
+    let groups = match run.layout {
+        Layout::Batch => shape.h2 * shape.w2,
+        Layout::Spatial => 1,
+    };
+    total((indices.len().div_ceil(cap) * groups * user.file.block.s2.len() * user.session.residues.len()) as u64);
     let (mut up, mut down, mut calls) = (0usize, 0usize, 0usize);
     let mut he = SelectedOutputs { z: Vec::new(), a1: Vec::new() };
     for chunk in indices.chunks(cap) {
