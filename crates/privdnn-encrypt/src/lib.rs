@@ -202,3 +202,82 @@ pub fn encrypt(model: &TrainedModel, sel: &NeuronSelection, he: &HeConfig) -> Re
         report,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use privdnn_artifacts::{ModelSpec, NamedTensor, Normalization};
+
+    fn lenet(seed: u32) -> TrainedModel {
+        let t = |name: &str, shape: Vec<usize>| {
+            let n: usize = shape.iter().product();
+            let values = (0..n).map(|i| (((i as u32 * 2654435761u32) ^ seed) % 2001) as f32 / 1000.0 - 1.0).collect();
+            NamedTensor { name: name.into(), shape, values }
+        };
+        TrainedModel {
+            dataset: "synthetic".into(),
+            spec: ModelSpec {
+                architecture: Architecture::Lenet5,
+                in_channels: 1,
+                image_size: 28,
+                num_classes: 10,
+                lenet_filters: [3, 4],
+                width: 1.0,
+            },
+            normalization: Normalization { mean: vec![0.1307], std: vec![0.3081] },
+            tensors: vec![
+                t("conv1.weight", vec![3, 1, 5, 5]),
+                t("conv1.bias", vec![3]),
+                t("conv2.weight", vec![4, 3, 5, 5]),
+                t("conv2.bias", vec![4]),
+            ],
+        }
+    }
+
+    fn selection() -> NeuronSelection {
+        NeuronSelection { layer1: vec![1], layer2: vec![2], channels: [3, 4], algorithm: "test".into() }
+    }
+
+    #[test]
+    fn an_unsafe_plaintext_space_is_refused() {
+        let he = HeConfig { plaintext_bits: 20, crt_moduli: 1, ..HeConfig::default() };
+        let err = encrypt(&lenet(1), &selection(), &he).err().expect("must be refused");
+        let msg = err.to_string();
+        assert!(msg.contains("no-wrap") && msg.contains("crt_moduli"), "{msg}");
+    }
+
+    #[test]
+    fn remainder_zeroes_exactly_the_secret_and_separated_weights() {
+        let model = lenet(2);
+        let rem = remainder_model(&model, &selection()).expect("remainder");
+        let w1 = rem.tensor("conv1.weight").expect("w1");
+        for c in 0..3 {
+            let zero = w1.values[c * 25..(c + 1) * 25].iter().all(|v| *v == 0.0);
+            assert_eq!(zero, c == 1, "conv1 channel {c}");
+        }
+        let w2 = rem.tensor("conv2.weight").expect("w2");
+        let orig = model.tensor("conv2.weight").expect("w2");
+        for j in 0..4 {
+            for c in 0..3 {
+                let r = (j * 3 + c) * 25..(j * 3 + c + 1) * 25;
+                let zeroed = w2.values[r.clone()].iter().all(|v| *v == 0.0);
+                assert_eq!(zeroed, j == 2 || c == 1, "conv2 ({j}, {c})");
+                if !zeroed {
+                    assert_eq!(w2.values[r.clone()], orig.values[r]);
+                }
+            }
+        }
+        assert_eq!(rem.tensor("conv2.bias").expect("b2").values[2], 0.0);
+        assert_eq!(rem.tensor("conv1.bias").expect("b1").values[1], 0.0);
+    }
+
+    #[test]
+    fn encryption_reports_sizes_and_packs_densely() {
+        let out = encrypt(&lenet(3), &selection(), &HeConfig::default()).expect("encrypt");
+        let r = &out.report;
+        assert_eq!(r.packed_weights, 37 + 76);
+        assert_eq!(r.packed_ciphertexts, 2, "one packed ciphertext per CRT residue");
+        assert!(r.log_bound < r.log_plaintext_space - 1.0);
+        assert!(r.encrypted_weight_bytes < 500_000);
+    }
+}
