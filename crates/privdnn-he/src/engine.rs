@@ -13,9 +13,9 @@
 //! blinded and switched down by [`crate::protocol`]. This module never sees a secret key.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use fhe::bfv::{BfvParameters, Ciphertext, Plaintext, RelinearizationKey, dot_product_scalar};
+use fhe::bfv::{BfvParameters, Ciphertext, EvaluationKey, Plaintext, RelinearizationKey, dot_product_scalar};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,42 @@ pub enum Layout {
 
 type SlotMap = Vec<Option<(u32, u32)>>;
 
+/// One conv2 tap of the rotated spatial layout: the square of a selected channel is computed
+/// once on the unshifted map and rotated left by `steps` slots for this tap; `mask` zeroes the
+/// slots whose source position lies outside the image (conv2's zero padding), and is folded into
+/// the encrypted weight once per session.
+#[derive(Debug, Clone)]
+pub struct RotationTap {
+    /// Tap index `ty·k2 + tx`.
+    pub tap: usize,
+    /// Left rotation of the slot rows (0 for the centre tap).
+    pub steps: usize,
+    /// 1 where the tap reads inside the same image, else 0.
+    pub mask: Vec<i64>,
+}
+
+/// Column-rotation amounts the rotated spatial layout of a block needs at ring degree `degree`
+/// (empty when the layout does not apply: layer-1 and layer-2 maps of different sizes, or an
+/// image larger than a slot row).
+pub fn rotation_steps(block: &IntBlock, degree: usize) -> Vec<usize> {
+    let s = &block.shape;
+    let row = degree / 2;
+    if s.h1 != s.h2 || s.w1 != s.w2 || s.h2 * s.w2 > row {
+        return Vec::new();
+    }
+    let mut steps: Vec<usize> = (0..s.k2 * s.k2)
+        .map(|t| {
+            let d = (t / s.k2) as i64 - s.pad2 as i64;
+            let e = (t % s.k2) as i64 - s.pad2 as i64;
+            (d * s.w1 as i64 + e).rem_euclid(row as i64) as usize
+        })
+        .filter(|&k| k != 0)
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    steps
+}
+
 /// Which (image, position) each slot of each ciphertext holds, for one call.
 #[derive(Debug, Clone)]
 pub struct SlotPlan {
@@ -47,6 +83,8 @@ pub struct SlotPlan {
     groups: Vec<SlotMap>,
     terms: Vec<Vec<(usize, usize)>>,
     identity: Vec<Option<usize>>,
+    /// Rotated spatial layout: per tap, its rotation and mask (empty for the other layouts).
+    pub rotations: Vec<RotationTap>,
 }
 
 impl SlotPlan {
@@ -55,6 +93,7 @@ impl SlotPlan {
         let per = block.shape.h2 * block.shape.w2;
         match layout {
             Layout::Batch => Ok(degree),
+            Layout::Spatial if !rotation_steps(block, degree).is_empty() => Ok(2 * ((degree / 2) / per)),
             Layout::Spatial if per <= degree => Ok(degree / per),
             Layout::Spatial => Err(HeError::shape(format!(
                 "spatial layout needs h2·w2 = {per} ≤ N = {degree}: use the batch layout or a larger degree"
@@ -82,6 +121,54 @@ impl SlotPlan {
                     groups: (0..per2).map(map_of).collect(),
                     terms: (0..per2).map(|p| (0..taps).filter_map(|t| at(p, t).map(|q| (t, q))).collect()).collect(),
                     identity: (0..per2).map(|p| same.then_some(p)).collect(),
+                    rotations: Vec::new(),
+                }
+            }
+            Layout::Spatial if !rotation_steps(block, degree).is_empty() => {
+                // Slot rows of N/2 hold whole images: slot = row·N/2 + image_in_row·per2 + p.
+                let row = degree / 2;
+                let per_row = row / per2;
+                let locate = |sl: usize| -> Option<(usize, usize)> {
+                    let (r, c) = (sl / row, sl % row);
+                    let (i, p) = (r * per_row + c / per2, c % per2);
+                    (c / per2 < per_row).then_some((i, p))
+                };
+                let maps = (0..taps)
+                    .map(|t| {
+                        (0..degree)
+                            .map(|sl| {
+                                let (i, p) = locate(sl)?;
+                                if i >= images {
+                                    return None;
+                                }
+                                at(p, t).map(|q| (i as u32, q as u32))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let group = (0..degree)
+                    .map(|sl| locate(sl).filter(|(i, _)| *i < images).map(|(i, p)| (i as u32, p as u32)))
+                    .collect();
+                let rotations = (0..taps)
+                    .map(|t| {
+                        let d = (t / s.k2) as i64 - s.pad2 as i64;
+                        let e = (t % s.k2) as i64 - s.pad2 as i64;
+                        RotationTap {
+                            tap: t,
+                            steps: (d * s.w1 as i64 + e).rem_euclid(row as i64) as usize,
+                            mask: (0..degree).map(|sl| locate(sl).and_then(|(_, p)| at(p, t)).map_or(0, |_| 1)).collect(),
+                        }
+                    })
+                    .collect();
+                let centre = s.pad2 * s.k2 + s.pad2;
+                Self {
+                    layout,
+                    images,
+                    maps,
+                    groups: vec![group],
+                    terms: vec![(0..taps).map(|t| (t, t)).collect()],
+                    identity: vec![Some(centre)],
+                    rotations,
                 }
             }
             Layout::Spatial => {
@@ -98,6 +185,7 @@ impl SlotPlan {
                     groups: vec![group],
                     terms: vec![(0..taps).map(|t| (t, t)).collect()],
                     identity: vec![(same && s.pad2 < s.k2).then_some(centre)],
+                    rotations: Vec::new(),
                 }
             }
         };
@@ -134,8 +222,15 @@ pub struct UserBlock {
     pub w1: Vec<Vec<Ciphertext>>,
     /// Per selected filter: `w2_len` weights then the bias.
     pub w2: Vec<Vec<Ciphertext>>,
-    lifted_w2: Vec<Vec<Lifted>>,
+    /// conv2 weights on encrypted channels (`[jj][cc·taps + t]`), moved out of `w2` (which holds
+    /// empty ciphertexts there); freed once no lifted variant can still be needed.
+    encrypted_w2: Mutex<Option<Vec<Vec<Ciphertext>>>>,
+    /// The same, lifted, made on first use.
+    lifted_w2: Mutex<Option<Arc<Vec<Vec<Lifted>>>>>,
+    /// The same multiplied by each tap's mask (rotated spatial layout), made on first use.
+    masked_w2: Mutex<Option<Arc<Vec<Vec<Lifted>>>>>,
     rk: RelinearizationKey,
+    rotations: Option<EvaluationKey>,
     lazy: LazyMultiplier,
 }
 
@@ -151,14 +246,15 @@ pub struct BlockOutput {
 
 impl UserBlock {
     /// Assembles the user's block from expanded weights (`w1`: per selected channel,
-    /// `w2`: per selected filter, each with its bias last) and lifts conv2's encrypted operands.
+    /// `w2`: per selected filter, each with its bias last). `rotations` holds the Galois keys of
+    /// the rotated spatial layout when the block supports it.
     pub fn new(
         par: Arc<BfvParameters>,
         block: IntBlock,
         (s1, s2): (Vec<usize>, Vec<usize>),
         (w1, w2): (Vec<Vec<Ciphertext>>, Vec<Vec<Ciphertext>>),
         rk: RelinearizationKey,
-        ops: &OpCounter,
+        rotations: Option<EvaluationKey>,
     ) -> Result<Self> {
         let s = &block.shape;
         if w1.len() != s1.len() || w2.len() != s2.len() {
@@ -170,23 +266,80 @@ impl UserBlock {
         let lazy = LazyMultiplier::new(&par)?;
         let taps = s.k2 * s.k2;
         let mut w2 = w2;
-        // conv2 weights on encrypted channels are only used lifted: lift them and free the
-        // originals (an empty ciphertext), which keeps the user's memory at one copy.
-        let lifted_w2 = w2
-            .par_iter_mut()
+        let encrypted_w2 = w2
+            .iter_mut()
             .map(|ws| {
                 s1.iter()
                     .flat_map(|&c| (0..taps).map(move |t| c * taps + t))
-                    .map(|i| {
+                    .map(|i| std::mem::replace(&mut ws[i], Ciphertext::zero(&par)))
+                    .collect()
+            })
+            .collect();
+        Ok(Self {
+            par,
+            block,
+            s1,
+            s2,
+            w1,
+            w2,
+            encrypted_w2: Mutex::new(Some(encrypted_w2)),
+            lifted_w2: Mutex::new(None),
+            masked_w2: Mutex::new(None),
+            rk,
+            rotations,
+            lazy,
+        })
+    }
+
+    /// conv2 weights on encrypted channels, lifted (and masked per tap for the rotated layout),
+    /// computed once per session. The unlifted originals are freed as soon as no other variant
+    /// can be needed: after the plain variant when the block has no rotated layout, after the
+    /// masked variant otherwise (a batch evaluation after a rotated one then needs a new session).
+    fn conv2_operands(&self, rotations: &[RotationTap], ops: &OpCounter) -> Result<Arc<Vec<Vec<Lifted>>>> {
+        let masked = !rotations.is_empty();
+        let cache = if masked { &self.masked_w2 } else { &self.lifted_w2 };
+        let mut guard = cache.lock().map_err(|_| HeError::shape("poisoned weight cache"))?;
+        if let Some(done) = guard.as_ref() {
+            return Ok(done.clone());
+        }
+        let mut originals = self.encrypted_w2.lock().map_err(|_| HeError::shape("poisoned weight cache"))?;
+        let Some(sources) = originals.as_ref() else {
+            return Err(HeError::shape(
+                "this session freed its conv2 weights after a rotated spatial evaluation: load the \
+                 model again to evaluate in the batch layout",
+            ));
+        };
+        let taps = self.block.shape.k2 * self.block.shape.k2;
+        let masks: Vec<Option<Plaintext>> = (0..taps)
+            .map(|t| match rotations.iter().find(|r| r.tap == t) {
+                Some(r) => encode_simd(&r.mask, &self.par).map(Some),
+                None => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        let lifted = sources
+            .par_iter()
+            .map(|ws| {
+                (0..self.s1.len())
+                    .flat_map(|cc| (0..taps).map(move |t| (cc * taps + t, t)))
+                    .map(|(i, t)| {
                         OpCounter::add(&ops.lifts, 1);
-                        let lifted = lazy.lift(&ws[i])?;
-                        ws[i] = Ciphertext::zero(&par);
-                        Ok(lifted)
+                        match &masks[t] {
+                            Some(mask) => {
+                                OpCounter::add(&ops.ct_pt_mul, 1);
+                                self.lazy.lift(&(&ws[i] * mask))
+                            }
+                            None => self.lazy.lift(&ws[i]),
+                        }
                     })
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { par, block, s1, s2, w1, w2, lifted_w2, rk, lazy })
+        let lifted = Arc::new(lifted);
+        *guard = Some(lifted.clone());
+        if masked || self.rotations.is_none() {
+            *originals = None;
+        }
+        Ok(lifted)
     }
 
     /// Evaluates the block on centred images `x` (`[cin·h·w]` each). `plain_a[n][c]` holds the
@@ -242,10 +395,15 @@ impl UserBlock {
             })
             .collect::<Result<_>>()?;
         drop(keys);
-        // B. Encrypted layer 1: U by ct×pt dot product, A = U² (lazy), lifted for conv2.
+        // B. Encrypted layer 1: U by ct×pt dot product, A = U² (lazy), lifted for conv2. The
+        // rotated layout squares only the unshifted map and rotates the square per tap.
+        let rotated = !plan.rotations.is_empty();
+        let centre = plan.identity.first().copied().flatten().unwrap_or(0);
+        let enc_maps: Vec<usize> = if rotated { vec![centre] } else { (0..plan.maps.len()).collect() };
+        let weights = self.conv2_operands(&plan.rotations, ops)?;
         let cells: Vec<(usize, usize)> =
-            (0..plan.maps.len()).flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc))).collect();
-        let squares: Vec<Option<(Ciphertext, Lifted)>> = cells
+            enc_maps.iter().flat_map(|&m| (0..self.s1.len()).map(move |cc| (m, cc))).collect();
+        let computed: Vec<Option<(Ciphertext, Lifted)>> = cells
             .par_iter()
             .map(|&(m, cc)| {
                 let pairs: Vec<(&Ciphertext, &Plaintext)> = px_index[m]
@@ -268,6 +426,30 @@ impl UserBlock {
             })
             .collect::<Result<_>>()?;
         drop(px);
+        let squares: Vec<Option<(Ciphertext, Lifted)>> = if rotated {
+            let key = self
+                .rotations
+                .as_ref()
+                .ok_or_else(|| HeError::Parameters("the rotated spatial layout needs rotation keys".into()))?;
+            let jobs: Vec<(usize, usize)> =
+                (0..plan.maps.len()).flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc))).collect();
+            jobs.par_iter()
+                .map(|&(m, cc)| {
+                    let Some((a, la)) = computed[cc].as_ref() else { return Ok(None) };
+                    let steps = plan.rotations[m].steps;
+                    if steps == 0 {
+                        return Ok(Some((a.clone(), la.clone())));
+                    }
+                    let r = key.rotates_columns_by(a, steps)?;
+                    OpCounter::add(&ops.rotations, 1);
+                    OpCounter::add(&ops.lifts, 1);
+                    let lr = self.lazy.lift(&r)?;
+                    Ok(Some((r, lr)))
+                })
+                .collect::<Result<_>>()?
+        } else {
+            computed
+        };
         let square = |m: usize, cc: usize| squares[m * self.s1.len() + cc].as_ref();
         // C. Plaintext squares of the other channels.
         let plain_channels: Vec<usize> = (0..s.c1).filter(|c| !self.s1.contains(c)).collect();
@@ -297,7 +479,7 @@ impl UserBlock {
                 for &(t, m) in &plan.terms[g] {
                     for cc in 0..self.s1.len() {
                         if let Some((_, la)) = square(m, cc) {
-                            lazy_terms.push((&self.lifted_w2[jj][cc * taps + t], la));
+                            lazy_terms.push((&weights[jj][cc * taps + t], la));
                         }
                     }
                     for (pc, &c) in plain_channels.iter().enumerate() {

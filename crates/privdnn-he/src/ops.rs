@@ -33,6 +33,8 @@ pub struct OpCounter {
     pub expansion_key_switches: AtomicU64,
     /// Modulus switches (one per ciphertext per dropped level).
     pub mod_switches: AtomicU64,
+    /// Slot rotations (key switches) of the rotated spatial layout.
+    pub rotations: AtomicU64,
 }
 
 /// Plain snapshot of an [`OpCounter`].
@@ -54,6 +56,8 @@ pub struct OpCounts {
     pub expansion_key_switches: u64,
     /// Modulus switches.
     pub mod_switches: u64,
+    /// Slot rotations.
+    pub rotations: u64,
 }
 
 impl OpCounter {
@@ -74,6 +78,7 @@ impl OpCounter {
             ct_add: g(&self.ct_add),
             expansion_key_switches: g(&self.expansion_key_switches),
             mod_switches: g(&self.mod_switches),
+            rotations: g(&self.rotations),
         }
     }
 }

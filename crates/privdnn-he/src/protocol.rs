@@ -47,6 +47,9 @@ pub struct KeySet {
     /// Serialised Galois keys of the oblivious expansion.
     #[serde(with = "serde_bytes")]
     pub expansion_key: Vec<u8>,
+    /// Serialised Galois keys of the rotated spatial layout (conv2's tap shifts), when the block
+    /// supports that layout.
+    pub rotation_key: Option<serde_bytes::ByteBuf>,
 }
 
 /// Public evaluation keys the user receives (one [`KeySet`] per residue).
@@ -61,7 +64,15 @@ pub struct PublicKeys {
 impl PublicKeys {
     /// Total serialised size.
     pub fn bytes(&self) -> usize {
-        self.sets.iter().map(|k| k.public_key.len() + k.relin_key.len() + k.expansion_key.len()).sum()
+        self.sets
+            .iter()
+            .map(|k| {
+                k.public_key.len()
+                    + k.relin_key.len()
+                    + k.expansion_key.len()
+                    + k.rotation_key.as_ref().map_or(0, |r| r.len())
+            })
+            .sum()
     }
 }
 
@@ -155,6 +166,16 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
         let mut builder = EvaluationKeyBuilder::new(&sk)?;
         builder.enable_expansion(chunk.ilog2() as usize)?;
         let ek = builder.build(rng)?;
+        let steps = crate::engine::rotation_steps(block, hp.degree);
+        let rotation_key = if steps.is_empty() {
+            None
+        } else {
+            let mut rot = EvaluationKeyBuilder::new(&sk)?;
+            for &k in &steps {
+                rot.enable_column_rotation(k)?;
+            }
+            Some(serde_bytes::ByteBuf::from(rot.build(rng)?.to_bytes()))
+        };
         packed.push(
             pack_weights(&weights, chunk, &par, &sk, rng)?
                 .iter()
@@ -162,7 +183,12 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
                 .collect(),
         );
         secret_keys.push(serde_bytes::ByteBuf::from(sk.to_bytes()));
-        sets.push(KeySet { public_key: pk.to_bytes(), relin_key: rk.to_bytes(), expansion_key: ek.to_bytes() });
+        sets.push(KeySet {
+            public_key: pk.to_bytes(),
+            relin_key: rk.to_bytes(),
+            expansion_key: ek.to_bytes(),
+            rotation_key,
+        });
     }
     Ok((
         OwnerSecret { params: params.to_vec(), secret_keys },
@@ -236,8 +262,19 @@ pub fn user_load(enc: &EncryptedBlock, keys: &PublicKeys, headroom_bits: f64, op
             let mut all = expand_weights(&packed, enc.weight_count(), enc.chunk, &ek, ops)?.into_iter();
             let w1 = enc.s1.iter().map(|_| all.by_ref().take(s.w1_len() + 1).collect()).collect();
             let w2 = enc.s2.iter().map(|_| all.by_ref().take(s.w2_len() + 1).collect()).collect();
-            let block =
-                UserBlock::new(par.clone(), enc.plain.clone(), (enc.s1.clone(), enc.s2.clone()), (w1, w2), rk, ops)?;
+            let rotations = ks
+                .rotation_key
+                .as_ref()
+                .map(|b| EvaluationKey::from_bytes(b, &par).map_err(decode_err("rotation key")))
+                .transpose()?;
+            let block = UserBlock::new(
+                par.clone(),
+                enc.plain.clone(),
+                (enc.s1.clone(), enc.s2.clone()),
+                (w1, w2),
+                rk,
+                rotations,
+            )?;
             let out_level = crate::engine::output_level(&par, headroom_bits);
             if out_level != par.max_level() {
                 return Err(HeError::Parameters(format!(

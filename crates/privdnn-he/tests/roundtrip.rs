@@ -85,11 +85,13 @@ fn roundtrip(shape: BlockShape, layout: Layout, s1: &[usize], s2: &[usize], imag
 fn lenet_block_batch_layout_is_exact() {
     // conv1 5×5 (no pad) → avg-pool 2 → square → conv2 5×5 (no pad), 12×12 input.
     let shape = BlockShape::new(1, 14, 14, 5, 0, 2, 3, 3, 0, 3).expect("shape");
-    roundtrip(shape, Layout::Batch, &[1], &[0, 2], 5, false);
+    roundtrip(shape.clone(), Layout::Batch, &[1], &[0, 2], 5, false);
+    // Layer-1 and layer-2 maps differ in size: the spatial layout uses shifted copies, not rotations.
+    roundtrip(shape, Layout::Spatial, &[1], &[0], 3, false);
 }
 
 #[test]
-fn vgg_block_spatial_layout_is_exact() {
+fn vgg_block_rotated_spatial_layout_is_exact() {
     // conv1 3×3 pad 1 → square → conv2 3×3 pad 1 on 3-channel 6×6 images.
     let shape = BlockShape::new(3, 6, 6, 3, 1, 1, 4, 3, 1, 3).expect("shape");
     roundtrip(shape, Layout::Spatial, &[0, 3], &[1], 3, false);
