@@ -36,7 +36,8 @@ pub struct EvaluationKeysFile {
 
 impl Artifact for EvaluationKeysFile {
     const KIND: ArtifactKind = ArtifactKind::EvaluationKeys;
-    const SCHEMA_VERSION: u32 = 1;
+    /// 2: rotation keys of the rotated spatial layout.
+    const SCHEMA_VERSION: u32 = 2;
 }
 
 /// The owner's secret: BFV secret keys and the full quantised block.
