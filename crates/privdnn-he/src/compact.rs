@@ -102,14 +102,14 @@ pub fn decompress(c: &CompactCiphertext, par: &Arc<BfvParameters>) -> Result<Cip
 }
 
 #[derive(Default)]
-struct BitWriter {
+pub(crate) struct BitWriter {
     out: Vec<u8>,
     acc: u128,
     filled: u32,
 }
 
 impl BitWriter {
-    fn push(&mut self, value: u64, width: u32) {
+    pub(crate) fn push(&mut self, value: u64, width: u32) {
         self.acc |= (value as u128) << self.filled;
         self.filled += width;
         while self.filled >= 8 {
@@ -119,7 +119,7 @@ impl BitWriter {
         }
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
         if self.filled > 0 {
             self.out.push(self.acc as u8);
         }
@@ -127,13 +127,13 @@ impl BitWriter {
     }
 }
 
-struct BitReader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+pub(crate) struct BitReader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl BitReader<'_> {
-    fn take(&mut self, width: u32) -> Option<u64> {
+    pub(crate) fn take(&mut self, width: u32) -> Option<u64> {
         let mut v: u128 = 0;
         for i in 0..width as usize {
             let bit = self.pos + i;
@@ -162,5 +162,34 @@ mod tests {
             assert_eq!(r.take(41), Some(v));
         }
         assert_eq!(drop_bits(1 << 54, 1 << 24, 8192), [26, 14]);
+    }
+}
+
+/// Slot values mod t, bit-packed at ⌈log2 t⌉ bits each (the owner's reply).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackedSlots {
+    /// Bits per value.
+    pub width: u8,
+    /// Number of values.
+    pub len: u32,
+    /// Packed values.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl PackedSlots {
+    /// Packs values below `2^width`.
+    pub fn pack(values: &[u64], width: u32) -> Self {
+        let mut w = BitWriter::default();
+        for &v in values {
+            w.push(v, width);
+        }
+        Self { width: width as u8, len: values.len() as u32, data: w.finish() }
+    }
+
+    /// Unpacks; `None` when the data is truncated.
+    pub fn unpack(&self) -> Option<Vec<u64>> {
+        let mut r = BitReader { bytes: &self.data, pos: 0 };
+        (0..self.len).map(|_| r.take(self.width as u32)).collect()
     }
 }

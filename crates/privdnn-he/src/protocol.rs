@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
-use crate::compact::{CompactCiphertext, compress, decompress};
+use crate::compact::{CompactCiphertext, PackedSlots, compress, decompress};
 use crate::engine::{BlockOutput, UserBlock};
 use crate::ops::OpCounter;
 use crate::packing::{chunk_size, expand_weights, pack_weights};
@@ -304,17 +304,30 @@ impl Request {
     }
 }
 
-/// The owner's reply: per residue, the blinded plaintext slots (mod t) of every ciphertext.
+/// The owner's reply: per residue, the blinded plaintext slots (mod t) of every ciphertext,
+/// bit-packed at ⌈log2 t⌉ bits per slot.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Reply {
-    /// Slot values mod t, per residue and ciphertext.
-    pub values: Vec<Vec<Vec<u64>>>,
+    /// Packed slot values, per residue and ciphertext.
+    pub values: Vec<Vec<PackedSlots>>,
 }
 
 impl Reply {
-    /// Size of the values on the wire (8 bytes per slot).
+    /// Size of the packed values.
     pub fn bytes(&self) -> usize {
-        self.values.iter().flatten().map(|v| v.len() * 8).sum()
+        self.values.iter().flatten().map(|v| v.data.len()).sum()
+    }
+
+    /// The (still masked) slot values, per residue and ciphertext.
+    pub fn slots(&self) -> Result<Vec<Vec<Vec<u64>>>> {
+        self.values
+            .iter()
+            .map(|per| {
+                per.iter()
+                    .map(|p| p.unpack().ok_or_else(|| HeError::Decode { what: "reply", detail: "truncated slots".into() }))
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -392,10 +405,12 @@ pub fn unblind(reply: &Reply, masks: &Masks, params: &[HeParams]) -> Result<Vec<
     if !shape_ok || masks.0.is_empty() {
         return Err(HeError::shape("the reply does not match the request"));
     }
+    let unpacked = reply.slots()?;
+    let reply_values = &unpacked;
     let count = masks.0[0].len();
     let mut out = Vec::with_capacity(count);
     for k in 0..count {
-        let slots = reply.values[0][k].len();
+        let slots = reply_values[0][k].len();
         let mut v = Vec::with_capacity(slots);
         for slot in 0..slots {
             let residues: Vec<i64> = params
@@ -403,7 +418,7 @@ pub fn unblind(reply: &Reply, masks: &Masks, params: &[HeParams]) -> Result<Vec<
                 .enumerate()
                 .map(|(i, hp)| {
                     let t = hp.plaintext;
-                    let a = reply.values[i][k].get(slot).copied().unwrap_or(0) % t;
+                    let a = reply_values[i][k].get(slot).copied().unwrap_or(0) % t;
                     hp.decode_signed((a + t - masks.0[i][k][slot]) % t)
                 })
                 .collect();
@@ -449,7 +464,8 @@ impl OwnerSession {
                     .map(|b| {
                         let ct = decompress(b, par)?;
                         let pt = sk.try_decrypt(&ct)?;
-                        Ok(Vec::<u64>::try_decode(&pt, Encoding::simd())?)
+                        let width = 64 - par.plaintext().leading_zeros();
+                        Ok(PackedSlots::pack(&Vec::<u64>::try_decode(&pt, Encoding::simd())?, width))
                     })
                     .collect::<Result<Vec<_>>>()
             })
