@@ -3,6 +3,7 @@
 //! says they are current, and runs benchmarks. It never trains or encrypts in-process and never
 //! deletes results.
 
+mod party;
 mod stages;
 mod tables;
 
@@ -85,6 +86,26 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Start the owner service of a pipeline run over TCP (`privdnn-party serve`): secret key,
+    /// model download, blinded decryption. Extra arguments, e.g. `--listen 0.0.0.0:7447`.
+    Serve {
+        /// Pipeline name.
+        pipeline: String,
+        /// Extra arguments for `privdnn-party serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the user client against an owner (`privdnn-party client`): IMAGES is a number (first
+    /// N test images), a dataset split file or an image folder. Extra arguments, e.g. `--server`.
+    Client {
+        /// Pipeline name.
+        pipeline: String,
+        /// Number of test images, split file or image folder.
+        images: String,
+        /// Extra arguments for `privdnn-party client`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn workspace_root() -> PathBuf {
@@ -163,5 +184,11 @@ fn main() -> Result<()> {
             other => bail!("unknown benchmark `{other}`; available: train, he"),
         },
         Command::Tables { args } => tables::run(&args),
+        Command::Serve { pipeline, args } => party::serve(&pipeline, &args),
+        Command::Client {
+            pipeline,
+            images,
+            args,
+        } => party::client(&pipeline, &images, &args),
     }
 }

@@ -1,17 +1,18 @@
-//! Reader of the attack stage's `results/<run>/attack/metrics.json`.
-//!
-//! PROVISIONAL: the attack stage is not built yet. The draft schema (spec §4: model recovery
-//! with the plaintext part frozen or fine-tuned → A_rec, training from scratch → A_t):
+//! Reader of the attack stage's `results/<run>/attack/metrics.json` (written by
+//! `crates/privdnn-attack/src/cli.rs`). The parts read here (spec §4: model recovery with the
+//! plaintext part frozen or fine-tuned → A_rec, training from scratch → A_t):
 //!
 //! ```json
 //! {"points": [{"percent": 50.0, "recovered_freeze": 82.7, "recovered_unfreeze": 83.6,
-//!              "separate": 90.8, "removed": 55.9}],
+//!              "separate": 90.8, "removed": 55.9, "reinitialized": 12.0, ...}],
 //!  "from_scratch": {"samples": 1000, "accuracy": 49.9},
-//!  "sample_curve": [{"samples": 100, "recovered_unfreeze": .., "recovered_freeze": .., "from_scratch": ..}]}
+//!  "sample_curve": [{"samples": 100, "recovered_unfreeze": .., "recovered_freeze": .., "from_scratch": ..}],
+//!  "recovery": {..}, "extraction": {..}, "inversion": {..}, "settings": {..}}
 //! ```
 //!
 //! Aliases are accepted (`a_rec_freeze`, `a_rec_unfreeze`, `a_t`, `a_s`, `a_r`); every field but
-//! `percent` / `samples` is optional. Kept in this one module so it is easy to adapt.
+//! `percent` / `samples` is optional, other keys are ignored. Kept in this one module so it is
+//! easy to adapt.
 
 use std::path::Path;
 

@@ -49,7 +49,31 @@ pub fn all(runs: &[Run], dir: &Path, log: &mut FigureLog, problems: &mut Vec<Ana
         attempt(fig7(run, dir, log));
     }
     attempt(attack_samples(runs, dir, log));
-    log.skip("input-recovery picture grid: no stage writes recovered inputs yet (the attack stage's input recovery, spec §4.3)".into());
+    attempt(inversion_grids(runs, dir, log));
+}
+
+/// The attack stage draws its input-recovery grids itself (`attack/inversion.png`: originals,
+/// then the reconstructions from unblinded, scaled and blinded features); they are copied here
+/// as `inversion_<run>.png` (PNG only, so they are listed with the skipped SVG figures).
+fn inversion_grids(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeError> {
+    let mut any = false;
+    for run in runs {
+        let grid = run.dir.join("attack").join("inversion.png");
+        if grid.exists() {
+            let to = dir.join(format!("inversion_{}.png", run.name));
+            std::fs::copy(&grid, &to).map_err(|e| AnalyzeError::io(&to, e))?;
+            log.skip(format!(
+                "inversion_{}: PNG only (copied from {}; rows: originals, unblinded, scaled, blinded)",
+                run.name,
+                grid.display()
+            ));
+            any = true;
+        }
+    }
+    if !any {
+        log.skip("input-recovery picture grid: no run has `attack/inversion.png` (attack stage of `cargo xtask pipeline <name>`, spec §4.3)".into());
+    }
+    Ok(())
 }
 
 fn draw(

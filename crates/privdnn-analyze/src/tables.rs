@@ -347,7 +347,7 @@ pub fn recovery(runs: &[Run]) -> Table {
             "A_t (from scratch)",
         ],
     );
-    t.note("A_s / A_r: `select/sweep.json` percent points (nested greedy); A_rec: the attacker retrains the missing (encrypted) filters with the plaintext part frozen or fine-tuned; A_t: training the whole model from scratch on the attacker's samples (spec §4). Source: `attack/metrics.json` (provisional schema, see `crates/privdnn-analyze/src/attack.rs`).");
+    t.note("A_s / A_r: `select/sweep.json` percent points (nested greedy), else the attack stage's own (`attack.sweep_algorithm`); A_rec: the attacker re-initialises the encrypted filters and fine-tunes with the plaintext part frozen or trained (10× rate on the re-initialised values), on its labelled validation samples; A_t: training the whole model from scratch on the same samples (spec §4). Source: `attack/metrics.json` (`crates/privdnn-attack`, read by `crates/privdnn-analyze/src/attack.rs`).");
     for run in runs {
         let sweep = percent_records(run);
         let attack = run.attack.get();

@@ -110,8 +110,20 @@ pub trait Artifact: Serialize + DeserializeOwned {
     const SCHEMA_VERSION: u32;
 }
 
+/// Largest total allocation a decoded payload may claim (8 GiB): a corrupt or hostile length
+/// prefix becomes a decode error instead of an allocation that aborts the process.
+pub const MAX_DECODE_BYTES: usize = 1 << 33;
+
 fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
+}
+
+fn bincode_decode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_DECODE_BYTES>,
+> {
+    bincode::config::standard().with_limit::<MAX_DECODE_BYTES>()
 }
 
 /// Encodes a value with the project's bincode configuration (no envelope).
@@ -129,7 +141,7 @@ pub fn decode_payload<T: DeserializeOwned>(
     path: &Path,
     producer: &'static str,
 ) -> Result<T, ArtifactError> {
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_config())
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_decode_config())
         .map_err(|e| ArtifactError::Corrupt {
             path: path.to_path_buf(),
             reason: format!("payload does not decode: {e}"),

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
 pub use types::{
-    Augmentation, Backend, DataConfig, HeConfig, HeLayout, ModelConfig, OptimizerKind,
+    AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, ModelConfig, OptimizerKind,
     PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,
 };
 
@@ -49,6 +49,7 @@ impl ResolvedConfig {
             "train" => &["seed", "data", "model", "train"],
             "select" => &["seed", "data", "model", "train", "select"],
             "encrypt" => &["seed", "data", "model", "train", "select", "he"],
+            "attack" => &["seed", "data", "model", "train", "select", "attack"],
             _ => return self.hash(),
         };
         let picked: serde_json::Map<String, serde_json::Value> = keys

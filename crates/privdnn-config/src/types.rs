@@ -27,6 +27,9 @@ pub struct PipelineConfig {
     /// Encryption and encrypted-inference settings (encrypt and infer stages).
     #[serde(default)]
     pub he: HeConfig,
+    /// Attack stage settings (model recovery, training from scratch, extraction, inversion).
+    #[serde(default)]
+    pub attack: AttackConfig,
 }
 
 /// Where the data comes from and how it is presented to the model.
@@ -393,6 +396,80 @@ impl Default for HeConfig {
             full_block_images: 0,
             latency: true,
             selection: None,
+        }
+    }
+}
+
+/// Settings of the attack stage (spec §4): model recovery (freeze / unfreeze) and training from
+/// scratch on the attacker's labelled validation samples, the selection-percent and sample-count
+/// sweeps, weight extraction by the user and input recovery by the owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttackConfig {
+    /// Experiments to run, in order: `recover`, `samples`, `sweep`, `extract`, `invert`.
+    pub experiments: Vec<String>,
+    /// Labelled validation samples of the attacker (the reference: 1,000, seed 0).
+    pub samples: usize,
+    /// Sample counts of the sample-count curve (at the default selection).
+    pub sample_counts: Vec<usize>,
+    /// Selection percents of the sweep (empty = `select.sweep_percents`; LeNet5 pipelines use
+    /// them too).
+    pub percents: Vec<f64>,
+    /// Algorithm choosing a sweep point's selection when `select/sweep.json` lacks it.
+    pub sweep_algorithm: SelectAlgorithm,
+    /// Fine-tuning epochs of the recovery (reference: 64).
+    pub epochs: usize,
+    /// Mini-batch size of recovery and training from scratch (reference: 128).
+    pub batch_size: usize,
+    /// Learning rate of the re-initialised filters (0 = `train.learning_rate` / 10, the
+    /// reference's per-dataset values).
+    pub learning_rate: f64,
+    /// Ratio between the re-initialised filters' rate and the other weights' rate (unfreeze).
+    pub lr_ratio: f64,
+    /// Epochs of training from scratch (reference: 512).
+    pub scratch_epochs: usize,
+    /// Test images used to measure every accuracy (0 = the whole test split).
+    pub eval_images: usize,
+    /// Query counts tried by the weight-extraction attack.
+    pub extract_queries: Vec<usize>,
+    /// Levenberg–Marquardt iterations of the extraction solver (per start).
+    pub extract_iterations: usize,
+    /// Selection percent of the extraction on percent pipelines (0 = the default selection).
+    pub extract_percent: f64,
+    /// Test images inverted by the input-recovery attack.
+    pub invert_images: usize,
+    /// Optimisation steps of the input recovery (reference: 1,000).
+    pub invert_steps: usize,
+    /// Adam learning rate of the input recovery (reference: 1e-3; pixels in [0, 1]).
+    pub invert_learning_rate: f64,
+    /// Selection percent of the input recovery on percent pipelines (0 = default selection;
+    /// the reference used 50 %).
+    pub invert_percent: f64,
+}
+
+impl Default for AttackConfig {
+    fn default() -> Self {
+        Self {
+            experiments: ["recover", "samples", "sweep", "extract", "invert"]
+                .map(String::from)
+                .to_vec(),
+            samples: 1000,
+            sample_counts: vec![100, 250, 500, 1000, 5000],
+            percents: Vec::new(),
+            sweep_algorithm: SelectAlgorithm::Greedy,
+            epochs: 64,
+            batch_size: 128,
+            learning_rate: 0.0,
+            lr_ratio: 10.0,
+            scratch_epochs: 512,
+            eval_images: 0,
+            extract_queries: vec![1, 2, 4, 8, 12, 16, 24, 32, 64],
+            extract_iterations: 100,
+            extract_percent: 50.0,
+            invert_images: 8,
+            invert_steps: 1000,
+            invert_learning_rate: 0.01,
+            invert_percent: 50.0,
         }
     }
 }

@@ -162,6 +162,12 @@ mod tests {
             assert_eq!(r.take(41), Some(v));
         }
         assert_eq!(drop_bits(1 << 54, 1 << 24, 8192), [26, 14]);
+        let packed = PackedSlots::pack(&[1, 2, 3], 24);
+        assert_eq!(packed.unpack(), Some(vec![1, 2, 3]));
+        let hostile = PackedSlots { width: 0, len: u32::MAX, data: vec![] };
+        assert_eq!(hostile.unpack(), None);
+        let short = PackedSlots { width: 24, len: 1000, data: vec![0; 10] };
+        assert_eq!(short.unpack(), None);
     }
 }
 
@@ -187,8 +193,12 @@ impl PackedSlots {
         Self { width: width as u8, len: values.len() as u32, data: w.finish() }
     }
 
-    /// Unpacks; `None` when the data is truncated.
+    /// Unpacks; `None` when the width is not 1..=64 or the data is shorter than announced.
     pub fn unpack(&self) -> Option<Vec<u64>> {
+        let needed = (self.len as u64).checked_mul(self.width as u64)?;
+        if !(1..=64).contains(&self.width) || needed > self.data.len() as u64 * 8 {
+            return None;
+        }
         let mut r = BitReader { bytes: &self.data, pos: 0 };
         (0..self.len).map(|_| r.take(self.width as u32)).collect()
     }

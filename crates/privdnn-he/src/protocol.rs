@@ -337,9 +337,14 @@ pub fn to_wire<T: Serialize>(msg: &T) -> Result<Vec<u8>> {
         .map_err(|e| HeError::Decode { what: "message", detail: e.to_string() })
 }
 
+/// Largest allocation a message may claim while it is decoded (1 GiB): a hostile length prefix
+/// is a decode error, never an allocation that aborts the process.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
 /// Parses a message received from the other role.
 pub fn from_wire<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
-    let (msg, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+    let config = bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>();
+    let (msg, used) = bincode::serde::decode_from_slice(bytes, config)
         .map_err(|e| HeError::Decode { what, detail: e.to_string() })?;
     if used != bytes.len() {
         return Err(HeError::Decode { what, detail: format!("{} trailing bytes", bytes.len() - used) });

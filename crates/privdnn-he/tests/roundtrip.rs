@@ -113,3 +113,12 @@ fn resnet_block_with_layer1_outputs_is_exact() {
     roundtrip(shape.clone(), Layout::Spatial, &[2], &[0, 1], 2, true);
     roundtrip(shape, Layout::Batch, &[2], &[0, 1], 2, true);
 }
+
+#[test]
+fn hostile_length_prefixes_are_decode_errors_not_aborts() {
+    use privdnn_he::protocol::{Request, from_wire};
+    // A request claiming a 1 TB byte string: must fail cleanly.
+    let mut bytes = vec![1u8, 1, 3, 30, 10, 0xFD];
+    bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    assert!(from_wire::<Request>(&bytes, "request").is_err());
+}

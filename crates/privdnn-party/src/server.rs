@@ -1,0 +1,412 @@
+//! The owner service: holds the secret key, serves the two user files (encrypted model and public
+//! evaluation keys) and answers blinded decryption requests.
+//!
+//! One thread per connection, at most `max_connections` at once (more are answered with a
+//! `busy` error and closed). Every connection is isolated: a malformed, oversized, truncated,
+//! wrong-version or slow frame closes *that* connection with an error frame and a lingering close
+//! (FIN, not a reset), a panic inside a decryption is caught and reported, and nothing is shared
+//! between connections except the read-only owner state and atomic counters. Requests from
+//! different users are decrypted concurrently (each request is itself decrypted in parallel by
+//! rayon inside `OwnerSide::answer`).
+//!
+//! The user files are read once at start and must carry the encrypted-model and evaluation-keys
+//! artifact kinds: the service refuses to start if either is the owner's secret (or anything
+//! else), so a misconfiguration can never hand the secret to a user.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use privdnn_he::protocol::Request;
+use privdnn_infer::owner::OwnerSide;
+
+use crate::PartyError;
+use crate::wire::{
+    DecryptReply, FileData, FileEntry, FileId, Limits, Message, ServerStats, ServiceInfo, WireError, decode_bounded,
+    has_artifact_kind, read_frame, sha256_hex, write_bytes, write_message,
+};
+
+/// The owner's three files.
+#[derive(Debug, Clone)]
+pub struct OwnerFiles {
+    /// Encrypted model (served to users).
+    pub model: PathBuf,
+    /// Public evaluation keys (served to users).
+    pub keys: PathBuf,
+    /// Secret key (never served).
+    pub secret: PathBuf,
+}
+
+impl OwnerFiles {
+    /// The files of a run folder (`<run>/encrypt/…`, `<run>/owner/secret_key.bin`).
+    pub fn of_run(run_dir: &Path) -> Self {
+        let p = privdnn_encrypt::cli::EncryptPaths::new(run_dir);
+        Self { model: p.model, keys: p.keys, secret: p.secret }
+    }
+}
+
+/// Settings of the service.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Frame size and time limits.
+    pub limits: Limits,
+    /// Label of the model, reported to clients.
+    pub label: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:7447".into(), max_connections: 64, limits: Limits::default(), label: "model".into() }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    active: AtomicU64,
+    busy: AtomicU64,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    decrypts: AtomicU64,
+    files: AtomicU64,
+    errors: AtomicU64,
+    decrypt_nanos: AtomicU64,
+}
+
+fn add(c: &AtomicU64, v: u64) {
+    c.fetch_add(v, Ordering::Relaxed);
+}
+
+struct Shared {
+    owner: OwnerSide,
+    info: ServiceInfo,
+    /// Pre-encoded `File` frames, in [`FileId::ALL`] order.
+    file_frames: Vec<Vec<u8>>,
+    limits: Limits,
+    max_connections: usize,
+    counters: Counters,
+    started: Instant,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn stats(&self) -> ServerStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ServerStats {
+            connections: get(&c.connections),
+            active: get(&c.active),
+            busy: get(&c.busy),
+            frames_in: get(&c.frames_in),
+            frames_out: get(&c.frames_out),
+            bytes_in: get(&c.bytes_in),
+            bytes_out: get(&c.bytes_out),
+            decrypts: get(&c.decrypts),
+            files: get(&c.files),
+            errors: get(&c.errors),
+            decrypt_seconds: get(&c.decrypt_nanos) as f64 * 1e-9,
+            uptime_s: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+fn read_user_file(path: &Path, id: FileId) -> Result<Vec<u8>, PartyError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        PartyError::io(
+            format!("reading {} (written by `cargo xtask pipeline <name> --only encrypt`)", path.display()),
+            e,
+        )
+    })?;
+    if !has_artifact_kind(&bytes, id.artifact_kind()) {
+        return Err(PartyError::Integrity {
+            file: path.display().to_string(),
+            reason: format!(
+                "not a {} artifact; refusing to serve it to users (only the encrypted model and the \
+                 evaluation keys may leave the owner)",
+                id.artifact_kind().name()
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// A bound, ready owner service.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Loads the secret and the user files and binds the listening socket.
+    pub fn bind(files: &OwnerFiles, config: &ServerConfig) -> Result<Self, PartyError> {
+        let mut entries = Vec::new();
+        let mut file_frames = Vec::new();
+        for id in FileId::ALL {
+            let path = match id {
+                FileId::EncryptedModel => &files.model,
+                FileId::EvaluationKeys => &files.keys,
+            };
+            let bytes = read_user_file(path, id)?;
+            entries.push(FileEntry { id, bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
+            file_frames.push(Message::File(FileData { id, bytes }).to_frame()?);
+        }
+        let owner = OwnerSide::load(&files.secret)?;
+        let listener = TcpListener::bind(&config.listen)
+            .map_err(|e| PartyError::io(format!("listening on {}", config.listen), e))?;
+        let info = ServiceInfo {
+            server: format!("privdnn-party {}", env!("CARGO_PKG_VERSION")),
+            model: config.label.clone(),
+            max_frame: config.limits.max_frame,
+            files: entries,
+        };
+        let shared = Arc::new(Shared {
+            owner,
+            info,
+            file_frames,
+            limits: config.limits,
+            max_connections: config.max_connections.max(1),
+            counters: Counters::default(),
+            started: Instant::now(),
+            stop: AtomicBool::new(false),
+        });
+        Ok(Self { listener, shared })
+    }
+
+    /// The address actually bound (with the port chosen for `:0`).
+    pub fn local_addr(&self) -> Result<SocketAddr, PartyError> {
+        self.listener.local_addr().map_err(|e| PartyError::io("reading the bound address", e))
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats()
+    }
+
+    /// Accepts connections until [`ServerHandle::shutdown`] (or forever).
+    pub fn run(&self) -> Result<(), PartyError> {
+        let mut next = 0u64;
+        for conn in self.listener.incoming() {
+            if self.shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let stream = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    // e.g. out of file descriptors: keep serving the open connections.
+                    log::warn!("accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            next += 1;
+            add(&self.shared.counters.connections, 1);
+            let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+            let active = self.shared.counters.active.load(Ordering::SeqCst) as usize;
+            if active >= self.shared.max_connections {
+                add(&self.shared.counters.busy, 1);
+                log::warn!("{peer}: refused, {active} connections open");
+                refuse_busy(stream, active);
+                continue;
+            }
+            add(&self.shared.counters.active, 1);
+            let guard = ActiveGuard(self.shared.clone());
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new().name(format!("conn-{next}")).spawn(move || {
+                let _guard = guard;
+                serve_connection(&shared, stream, &peer);
+            });
+            if let Err(e) = spawned {
+                log::error!("cannot start a connection thread: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the service on a background thread.
+    pub fn spawn(self) -> Result<ServerHandle, PartyError> {
+        let addr = self.local_addr()?;
+        let shared = self.shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("privdnn-owner".into())
+            .spawn(move || {
+                if let Err(e) = self.run() {
+                    log::error!("owner service stopped: {e}");
+                }
+            })
+            .map_err(|e| PartyError::io("starting the service thread", e))?;
+        Ok(ServerHandle { addr, shared, thread: Some(thread) })
+    }
+}
+
+/// A service running on a background thread.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats()
+    }
+
+    /// Stops accepting connections (open ones finish on their own) and joins the accept thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop();
+        }
+    }
+}
+
+struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.counters.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn refuse_busy(mut stream: TcpStream, active: usize) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let err = PartyError::Busy(active);
+    let msg = Message::Error(WireError { code: err.code().code(), message: err.to_string() });
+    let _ = write_message(&mut stream, &msg);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: &str) {
+    let _ = stream.set_nodelay(true);
+    if let Err(e) = stream.set_write_timeout(Some(shared.limits.write_timeout)) {
+        log::warn!("{peer}: {e}");
+        return;
+    }
+    log::debug!("{peer}: connected");
+    loop {
+        let frame = match read_frame(&mut stream, &shared.limits) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                log::debug!("{peer}: closed by the client");
+                return;
+            }
+            Err(e) => return fail(shared, stream, peer, e),
+        };
+        add(&shared.counters.frames_in, 1);
+        add(&shared.counters.bytes_in, frame.wire_len() as u64);
+        let answer = frame.message().and_then(|m| respond(shared, m, peer));
+        let bytes = match answer {
+            Ok(b) => b,
+            Err(e) => return fail(shared, stream, peer, e),
+        };
+        if let Err(e) = write_bytes(&mut stream, &bytes) {
+            add(&shared.counters.errors, 1);
+            log::warn!("{peer}: closing the connection: {e}");
+            return;
+        }
+        add(&shared.counters.frames_out, 1);
+        add(&shared.counters.bytes_out, bytes.len() as u64);
+    }
+}
+
+fn respond<'a>(shared: &'a Shared, msg: Message, peer: &str) -> Result<Cow<'a, [u8]>, PartyError> {
+    match msg {
+        Message::GetInfo => Ok(Cow::Owned(Message::Info(shared.info.clone()).to_frame()?)),
+        Message::GetStats => Ok(Cow::Owned(Message::Stats(shared.stats()).to_frame()?)),
+        Message::GetFile(id) => {
+            let i = FileId::ALL.iter().position(|f| *f == id).unwrap_or(0);
+            let frame = shared.file_frames.get(i).ok_or_else(|| PartyError::Internal("file frame missing".into()))?;
+            add(&shared.counters.files, 1);
+            log::info!("{peer}: sent {} ({} bytes)", id.file_name(), frame.len());
+            Ok(Cow::Borrowed(frame.as_slice()))
+        }
+        Message::Decrypt(req) => {
+            let clock = Instant::now();
+            // A bounded parse first: privdnn-he's own parser trusts length prefixes, and a crafted
+            // one makes it allocate without limit (the process aborts, which no catch can stop).
+            let _: Request = decode_bounded(&req.request, "decryption request")
+                .map_err(|e| PartyError::BadRequest(e.to_string()))?;
+            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.owner.answer(&req.request)));
+            let reply = match answered {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(e)) => return Err(PartyError::BadRequest(e.to_string())),
+                Err(_) => return Err(PartyError::Internal("decryption panicked on this request".into())),
+            };
+            let owner_seconds = clock.elapsed().as_secs_f64();
+            add(&shared.counters.decrypts, 1);
+            add(&shared.counters.decrypt_nanos, (owner_seconds * 1e9) as u64);
+            log::info!(
+                "{peer}: request {} decrypted ({} → {} bytes) in {owner_seconds:.3} s",
+                req.id,
+                req.request.len(),
+                reply.len()
+            );
+            Ok(Cow::Owned(Message::Decrypted(DecryptReply { id: req.id, owner_seconds, reply }).to_frame()?))
+        }
+        other => {
+            Err(PartyError::Unexpected { got: other.name(), expected: "get-info, get-file, decrypt or get-stats" })
+        }
+    }
+}
+
+/// Reports `err` to the peer (best effort) and closes the connection cleanly.
+fn fail(shared: &Shared, mut stream: TcpStream, peer: &str, err: PartyError) {
+    add(&shared.counters.errors, 1);
+    log::warn!("{peer}: closing the connection: {err}");
+    if !matches!(err, PartyError::Io { .. }) {
+        let _ = stream.set_write_timeout(Some(shared.limits.write_timeout.min(Duration::from_secs(5))));
+        let msg = Message::Error(WireError { code: err.code().code(), message: err.to_string() });
+        let _ = write_message(&mut stream, &msg);
+    }
+    linger_close(stream);
+}
+
+/// Half-closes, then drains (bounded in time and bytes) what the peer still sends, so the kernel
+/// closes with a FIN and the peer can read the error frame instead of getting a reset.
+fn linger_close(mut stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut budget: usize = 4 << 20;
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) if n >= budget => break,
+            Ok(n) => budget -= n,
+        }
+    }
+}
