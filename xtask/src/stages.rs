@@ -8,7 +8,7 @@ use privdnn_artifacts::{Manifest, file_sha256};
 use privdnn_config::ResolvedConfig;
 
 /// Stages in pipeline order.
-pub const STAGES: [&str; 5] = ["data", "train", "select", "encrypt", "infer"];
+pub const STAGES: [&str; 6] = ["data", "train", "select", "encrypt", "infer", "attack"];
 
 /// The stages to run for `--only` / `--from`.
 pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>> {
@@ -236,6 +236,8 @@ pub fn run_pipeline(
             )?,
             // A measurement: always re-run.
             "infer" => run_stage(&run_dir, &cfg, "infer", "", name, profile, true, &[])?,
+            // Measurements (spec §4): always re-run; results in attack/metrics.json.
+            "attack" => run_stage(&run_dir, &cfg, "attack", "", name, profile, true, &[])?,
             other => bail!("stage `{other}` is not implemented yet"),
         }
         log::info!("{stage}: {:.1}s", started.elapsed().as_secs_f64());

@@ -53,8 +53,9 @@ pub fn all(runs: &[Run], dir: &Path, log: &mut FigureLog, problems: &mut Vec<Ana
 }
 
 /// The attack stage draws its input-recovery grids itself (`attack/inversion.png`: originals,
-/// then the reconstructions from unblinded, scaled and blinded features); they are copied here
-/// as `inversion_<run>.png` (PNG only, so they are listed with the skipped SVG figures).
+/// then the reconstructions from unblinded, scaled (fitted as is and scale-invariantly) and
+/// blinded features); they are copied here as `inversion_<run>.png` (PNG only, so they are
+/// listed with the skipped SVG figures).
 fn inversion_grids(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeError> {
     let mut any = false;
     for run in runs {
@@ -63,7 +64,7 @@ fn inversion_grids(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), 
             let to = dir.join(format!("inversion_{}.png", run.name));
             std::fs::copy(&grid, &to).map_err(|e| AnalyzeError::io(&to, e))?;
             log.skip(format!(
-                "inversion_{}: PNG only (copied from {}; rows: originals, unblinded, scaled, blinded)",
+                "inversion_{}: PNG only (copied from {}; rows: originals, unblinded, scaled, scaled with a scale-invariant attacker, blinded)",
                 run.name,
                 grid.display()
             ));

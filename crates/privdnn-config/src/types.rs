@@ -434,6 +434,8 @@ pub struct AttackConfig {
     pub extract_queries: Vec<usize>,
     /// Levenberg–Marquardt iterations of the extraction solver (per start).
     pub extract_iterations: usize,
+    /// Extra random starts of the extraction solver when a start stalls.
+    pub extract_restarts: usize,
     /// Selection percent of the extraction on percent pipelines (0 = the default selection).
     pub extract_percent: f64,
     /// Test images inverted by the input-recovery attack.
@@ -465,6 +467,7 @@ impl Default for AttackConfig {
             eval_images: 0,
             extract_queries: vec![1, 2, 4, 8, 12, 16, 24, 32, 64],
             extract_iterations: 100,
+            extract_restarts: 8,
             extract_percent: 50.0,
             invert_images: 8,
             invert_steps: 1000,

@@ -1,0 +1,26 @@
+//! Attack stage (spec §4): how much does the encrypted part really protect?
+//!
+//! * [`reinit`] + [`recover`]: model recovery with the encrypted filters re-initialised for real
+//!   (the reference's HEAD never used them, spec §8.1.1), fine-tuned with the plaintext part
+//!   frozen or trained (A_rec), and training from scratch on the same samples (A_t);
+//! * [`extract`]: weight extraction by the user from chosen queries (the decrypted selected
+//!   layer-2 outputs are a quadratic function of the input), solved by alternating least
+//!   squares;
+//! * [`invert`]: input recovery by the owner from the layer-2 values it decrypts, unblinded (the
+//!   reference) and blinded (our protocol), with PSNR / SSIM and a picture grid;
+//! * [`cli`]: the `privdnn-attack` stage writing `results/<run>/attack/metrics.json`.
+//!
+//! Library code never reads files except through `cli.rs`.
+
+pub mod cli;
+mod error;
+pub mod extract;
+pub mod fit;
+pub mod invert;
+pub mod recover;
+pub mod reinit;
+
+pub use error::AttackError;
+
+#[cfg(test)]
+mod tests;

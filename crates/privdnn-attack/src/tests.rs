@@ -1,0 +1,259 @@
+//! Unit tests on tiny untrained models and synthetic data (seconds).
+
+use burn::tensor::{Tensor, TensorData};
+use indicatif::ProgressBar;
+use privdnn_artifacts::{Architecture, ModelSpec, NeuronSelection, Normalization, TrainedModel};
+use privdnn_config::{Augmentation, OptimizerKind};
+use privdnn_model::{Network, backend_device, export_tensors};
+
+use crate::extract::{Block, SolveSettings, random_queries, relative_error, solve};
+use crate::recover::{AttackTraining, Devices, Variant, recover};
+use crate::reinit::reinitialize;
+
+fn model(architecture: Architecture, in_channels: usize, size: usize, width: f64) -> TrainedModel {
+    let spec = ModelSpec {
+        architecture,
+        in_channels,
+        image_size: size,
+        num_classes: 10,
+        lenet_filters: [6, 16],
+        width,
+    };
+    let device = backend_device(privdnn_config::Backend::Flex, false).expect("flex");
+    device.seed(7);
+    let net = Network::new(&spec, &device).expect("network");
+    let (tensors, _) = export_tensors(&net);
+    TrainedModel {
+        dataset: "synthetic".into(),
+        spec,
+        normalization: Normalization {
+            mean: vec![0.5; in_channels],
+            std: vec![0.25; in_channels],
+        },
+        tensors,
+    }
+}
+
+fn selection(l1: &[usize], l2: &[usize], channels: [usize; 2]) -> NeuronSelection {
+    NeuronSelection {
+        layer1: l1.to_vec(),
+        layer2: l2.to_vec(),
+        channels,
+        algorithm: "test".into(),
+    }
+}
+
+/// Element `i` of tensor `name` is in filter `row` of the first dimension.
+fn row_of(m: &TrainedModel, name: &str, i: usize) -> usize {
+    let t = m.tensor(name).expect("tensor");
+    i / (t.values.len() / t.shape[0])
+}
+
+fn encrypted(name: &str, row: usize, sel: &NeuronSelection) -> bool {
+    match name {
+        "conv1.weight" | "conv1.bias" | "bn1.gamma" | "bn1.beta" | "bn1.running_mean"
+        | "bn1.running_var" => sel.layer1.contains(&row),
+        "conv2.weight" | "conv2.bias" => sel.layer2.contains(&row),
+        _ => false,
+    }
+}
+
+#[test]
+fn reinitialisation_changes_the_selected_filters_and_nothing_else() {
+    for (arch, cin, size, width) in [
+        (Architecture::Lenet5, 1, 28, 0.5),
+        (Architecture::Resnet18, 3, 32, 0.0625),
+    ] {
+        let m = model(arch, cin, size, width);
+        let sel = selection(&[1, 2], &[0, 3], [m.tensor("conv1.weight").expect("w").shape[0], m.tensor("conv2.weight").expect("w").shape[0]]);
+        let (re, masks) = reinitialize(&m, &sel, 3).expect("reinit");
+        assert!(masks.count() > 0);
+        for (a, b) in m.tensors.iter().zip(&re.tensors) {
+            assert_eq!(a.name, b.name);
+            for (i, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
+                let enc = encrypted(&a.name, row_of(&m, &a.name, i), &sel);
+                if enc {
+                    // every re-drawn weight differs (bn constants may coincide with defaults)
+                    if a.name.starts_with("conv") {
+                        assert_ne!(x, y, "{} [{i}] was not re-initialised", a.name);
+                    }
+                } else {
+                    assert_eq!(x, y, "{} [{i}] changed", a.name);
+                }
+            }
+            let mask = masks.get(&a.name);
+            if let Some(mask) = mask {
+                for (i, v) in mask.iter().enumerate() {
+                    assert_eq!(*v > 0.0, encrypted(&a.name, row_of(&m, &a.name, i), &sel));
+                }
+            }
+        }
+        // the same seed gives the same draw
+        assert_eq!(reinitialize(&m, &sel, 3).expect("again").0.tensors, re.tensors);
+    }
+}
+
+fn tiny_training(epochs: usize) -> AttackTraining {
+    AttackTraining {
+        epochs,
+        scratch_epochs: 1,
+        batch_size: 32,
+        optimizer: OptimizerKind::Adam,
+        momentum: 0.0,
+        learning_rate: 1e-2,
+        lr_ratio: 10.0,
+        scratch_learning_rate: 1e-3,
+        scratch_augmentation: Augmentation::default(),
+        eval_batch_size: 64,
+        seed: 1,
+    }
+}
+
+fn devices() -> Devices {
+    Devices {
+        train: backend_device(privdnn_config::Backend::Flex, true).expect("autodiff"),
+        eval: backend_device(privdnn_config::Backend::Flex, false).expect("flex"),
+    }
+}
+
+#[test]
+fn freeze_trains_only_the_selected_filters_and_unfreeze_trains_all() {
+    // VGG (BN + dropout in the tail) at a tiny width: BN statistics must not move either.
+    let m = model(Architecture::Vgg16, 3, 32, 0.0625);
+    let (train, test) = privdnn_data::synthetic(64, 32, 32, 3, 5);
+    let c = privdnn_select::transform::channels(&m).expect("channels");
+    let sel = selection(&[0, 2], &[1], c);
+    let separated = privdnn_select::transform::separate_weights(&m, &sel).expect("separate");
+    let (start, masks) = reinitialize(&separated, &sel, 1).expect("reinit");
+    let bar = ProgressBar::hidden();
+    let (r, frozen) = recover(&m, &sel, &train, &test, Variant::Freeze, &tiny_training(1), &devices(), &bar)
+        .expect("freeze");
+    assert_eq!(r.reinitialized_values, masks.count());
+    let mut moved = 0;
+    for (a, b) in start.tensors.iter().zip(&frozen.tensors) {
+        let mask = masks.get(&a.name);
+        for (i, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
+            if mask.is_some_and(|mk| mk[i] > 0.0) {
+                moved += usize::from(x != y);
+            } else {
+                assert_eq!(x, y, "freeze changed {} [{i}]", a.name);
+            }
+        }
+    }
+    assert!(moved * 10 > masks.count() * 9, "only {moved} of {} selected values trained", masks.count());
+    let (_, free) = recover(&m, &sel, &train, &test, Variant::Unfreeze, &tiny_training(1), &devices(), &bar)
+        .expect("unfreeze");
+    let changed = |name: &str| {
+        let a = start.tensor(name).expect("a");
+        let b = free.tensor(name).expect("b");
+        a.values != b.values
+    };
+    assert!(changed("fc3.weight") && changed("conv1.weight"));
+    for t in start.tensors.iter().filter(|t| t.name.contains("running_")) {
+        assert_eq!(Some(&t.values), free.tensor(&t.name).map(|x| &x.values), "{} moved", t.name);
+    }
+}
+
+#[test]
+fn block_matches_the_burn_model() {
+    for (arch, cin, size, width) in [(Architecture::Lenet5, 1, 28, 0.5), (Architecture::Vgg16, 3, 32, 0.0625)] {
+        let m = model(arch, cin, size, width);
+        let c = privdnn_select::transform::channels(&m).expect("channels");
+        let sel = selection(&[0], &[1, 2], c);
+        let block = Block::from_model(&m, &sel).expect("block");
+        let x = random_queries(&m, 1, 3).remove(0);
+        let device = backend_device(privdnn_config::Backend::Flex, false).expect("flex");
+        let net = privdnn_model::import_tensors(Network::new(&m.spec, &device).expect("n"), &m.tensors, None).expect("import");
+        let xs: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+        let t = Tensor::<4>::from_data(TensorData::new(xs, [1, cin, size, size]), &device);
+        let z2 = net.conv2(net.layer1(net.conv1(t))).into_data().try_into_vec::<f32>().expect("z2");
+        let ours = block.query(&x);
+        let hw = block.geometry.h2 * block.geometry.h2;
+        for (k, &j) in sel.layer2.iter().enumerate() {
+            for p in 0..hw {
+                let (a, b) = (f64::from(z2[j * hw + p]), ours[k][p]);
+                assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{arch:?} filter {j} position {p}: burn {a} vs block {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn extraction_recovers_a_random_quadratic_block_exactly() {
+    // a tiny random block: 1 input channel 8×8, conv1 3×3 pad 1 (2 filters, 1 encrypted),
+    // conv2 3×3 pad 1 (2 filters, 1 selected)
+    use crate::extract::Geometry;
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut r = || rng.random_range(-1.0..1.0);
+    let geometry = Geometry { cin: 1, size: 8, k1: 3, pad1: 1, pool: 1, c1: 2, h1: 8, k2: 3, pad2: 1, h2: 8, interior: false };
+    let block = Block {
+        geometry,
+        w1: (0..2).map(|_| (0..9).map(|_| r()).collect()).collect(),
+        b1: vec![r(), r()],
+        w2: (0..2).map(|_| (0..2).map(|_| (0..9).map(|_| r()).collect()).collect()).collect(),
+        b2: vec![r(), r()],
+        s1: vec![1],
+        s2: vec![0],
+    };
+    let m = model(Architecture::Lenet5, 1, 28, 0.5); // only its normalisation and shape
+    let mut spec_model = m.clone();
+    spec_model.spec.image_size = 8;
+    let queries = random_queries(&spec_model, 2, 1);
+    let settings = SolveSettings { iterations: 200, tolerance: 1e-12, ..SolveSettings::default() };
+    let rec = solve(&block, &queries, &settings).expect("solve");
+    let fresh = random_queries(&spec_model, 4, 99);
+    let err = relative_error(&block, &rec, &fresh);
+    assert!(err < 1e-6, "relative error {err} after {} iterations (residual {})", rec.iterations, rec.residual);
+    assert_eq!(block.geometry.lifted(), 1 + 9 + 45);
+    // the composed (obscure) block is recovered the same way
+    let composed = block.compose_obscure(&[(0..9).map(|i| 0.1 * i as f64 - 0.3).collect()], 3);
+    // 16 interior equations per query, 10 + 51 unknowns
+    let rec = solve(&composed, &random_queries(&spec_model, 8, 2), &settings).expect("solve composed");
+    let err = relative_error(&composed, &rec, &fresh);
+    assert!(err < 1e-6, "composed: relative error {err} (residual {}, {} iterations)", rec.residual, rec.iterations);
+}
+
+#[test]
+fn psnr_and_ssim_of_identical_and_different_images() {
+    let a: Vec<f32> = (0..3 * 16 * 16).map(|i| (i % 17) as f32 / 17.0).collect();
+    assert!(crate::invert::psnr(&a, &a).is_infinite());
+    assert!((crate::invert::ssim(&a, &a, 3, 16) - 1.0).abs() < 1e-9);
+    let b: Vec<f32> = a.iter().map(|v| 1.0 - v).collect();
+    assert!(crate::invert::ssim(&a, &b, 3, 16) < 0.5);
+}
+
+#[test]
+fn stage_writes_every_experiment_on_the_tiny_pipeline() {
+    // an untrained tiny model stands in for the train stage's output
+    let root = tempfile::tempdir().expect("tempdir");
+    let pipelines = root.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).expect("mkdir");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/tiny.toml");
+    std::fs::copy(shipped, pipelines.join("tiny.toml")).expect("copy tiny.toml");
+    let cfg = privdnn_config::load(&pipelines.join("tiny.toml"), None).expect("config");
+    let mut m = model(Architecture::Lenet5, 1, 28, cfg.pipeline.model.width);
+    m.normalization = cfg.pipeline.data.normalization.clone();
+    let train = root.path().join("results/tiny/train");
+    std::fs::create_dir_all(&train).expect("mkdir");
+    privdnn_artifacts::write_artifact(&train.join("model.bin"), &m).expect("write model");
+    let args = crate::cli::RunArgs {
+        pipeline: "tiny".into(),
+        profile: None,
+        root: root.path().to_path_buf(),
+        only: vec!["recover".into(), "sweep".into(), "extract".into(), "invert".into()],
+        set: vec!["epochs=1".into(), "scratch_epochs=1".into(), "invert_steps=20".into()],
+    };
+    crate::cli::run(&args).expect("attack stage");
+    let out = root.path().join("results/tiny/attack");
+    let text = std::fs::read_to_string(out.join("metrics.json")).expect("metrics");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    for key in ["recovery", "from_scratch", "points", "extraction", "inversion", "settings"] {
+        assert!(v.get(key).is_some(), "metrics.json lacks `{key}`");
+    }
+    let points = v["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2);
+    assert!(points.iter().all(|p| p["recovered_freeze"].is_number() && p["recovered_unfreeze"].is_number()));
+    assert!(v["from_scratch"]["accuracy"].is_number());
+    assert!(out.join("inversion.png").exists());
+}
