@@ -20,9 +20,7 @@ fn temp_root() -> tempfile::TempDir {
 fn train_stage_writes_results_and_refuses_corrupt_checkpoint() {
     let root = temp_root();
     let args = RunArgs {
-        pipeline: "tiny".to_string(),
-        profile: None,
-        root: root.path().to_path_buf(),
+        target: privdnn_config::PipelineArgs::new("tiny", root.path()),
         fresh: false,
     };
     let model_path = run_stage(&args).expect("training stage");

@@ -54,8 +54,7 @@ pub fn cargo(args: &[&str]) -> Result<()> {
 }
 
 fn load(root: &Path, name: &str, profile: Option<&str>) -> Result<ResolvedConfig> {
-    let path = privdnn_config::pipeline_path(&root.join("pipelines"), name)?;
-    Ok(privdnn_config::load(&path, profile)?)
+    Ok(privdnn_config::load_pipeline(root, name, profile)?)
 }
 
 /// Prepares the datasets of the shipped pipelines (or the named ones).

@@ -41,15 +41,9 @@ enum Command {
 /// Which pipeline, and which experiments.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Pipeline name.
-    #[arg(long)]
-    pub pipeline: String,
-    /// Config profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Workspace root.
-    #[arg(long, default_value = ".")]
-    pub root: PathBuf,
+    /// Pipeline, profile and root.
+    #[command(flatten)]
+    pub target: privdnn_config::PipelineArgs,
     /// Experiments to run (comma-separated: recover, samples, sweep, extract, invert); default
     /// `attack.experiments`.
     #[arg(long, value_delimiter = ',')]
@@ -195,19 +189,18 @@ fn choose_selection(
 
 /// Loads everything for `args`.
 pub fn load(args: &RunArgs) -> Result<Stage> {
-    let path = privdnn_config::pipeline_path(&args.root.join("pipelines"), &args.pipeline)?;
-    let mut cfg = privdnn_config::load(&path, args.profile.as_deref())?;
+    let mut cfg = args.target.load()?;
     apply_overrides(&mut cfg, &args.set)?;
-    let run_dir = cfg.results_dir(&args.root.join("results"));
+    let run_dir = cfg.results_dir(&args.target.root.join("results"));
     let model_path = run_dir.join("train").join("model.bin");
     let model: TrainedModel = read_artifact(&model_path).with_context(|| {
         format!(
             "the attack stage needs the trained model: run `cargo xtask pipeline {}{} --only train`",
-            args.pipeline,
-            args.profile.as_deref().map(|p| format!(" --profile {p}")).unwrap_or_default()
+            args.target.pipeline,
+            args.target.profile.as_deref().map(|p| format!(" --profile {p}")).unwrap_or_default()
         )
     })?;
-    let (splits, _) = privdnn_data::load_splits(&args.root, &cfg.pipeline)?;
+    let (splits, _) = privdnn_data::load_splits(&args.target.root, &cfg.pipeline)?;
     let channels = privdnn_select::transform::channels(&model)?;
     let sel_path = run_dir.join("select").join("selection.bin");
     let selection: NeuronSelection = if sel_path.exists() {

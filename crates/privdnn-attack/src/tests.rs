@@ -238,9 +238,7 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
     std::fs::create_dir_all(&train).expect("mkdir");
     privdnn_artifacts::write_artifact(&train.join("model.bin"), &m).expect("write model");
     let args = crate::cli::RunArgs {
-        pipeline: "tiny".into(),
-        profile: None,
-        root: root.path().to_path_buf(),
+        target: privdnn_config::PipelineArgs::new("tiny", root.path()),
         only: vec!["recover".into(), "sweep".into(), "extract".into(), "invert".into()],
         set: vec!["epochs=1".into(), "scratch_epochs=1".into(), "invert_steps=20".into()],
     };

@@ -118,6 +118,37 @@ pub fn load(path: &Path, profile: Option<&str>) -> Result<ResolvedConfig, Config
     load_with_env(path, profile, env)
 }
 
+/// Loads pipeline `name` from `<root>/pipelines/` with a profile (and the environment overrides).
+pub fn load_pipeline(root: &Path, name: &str, profile: Option<&str>) -> Result<ResolvedConfig, ConfigError> {
+    load(&pipeline_path(&root.join("pipelines"), name)?, profile)
+}
+
+/// The command-line options every stage binary shares: which pipeline, which profile, where.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// Pipeline name (a file `pipelines/<name>.toml`).
+    #[arg(long)]
+    pub pipeline: String,
+    /// Config profile (`quick` for the 2-core sizes).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Workspace root holding `pipelines/`, `data/` and `results/`.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+}
+
+impl PipelineArgs {
+    /// Options for `pipeline` at `root` without a profile.
+    pub fn new(pipeline: &str, root: &Path) -> Self {
+        Self { pipeline: pipeline.to_string(), profile: None, root: root.to_path_buf() }
+    }
+
+    /// The resolved configuration.
+    pub fn load(&self) -> Result<ResolvedConfig, ConfigError> {
+        load_pipeline(&self.root, &self.pipeline, self.profile.as_deref())
+    }
+}
+
 /// Like [`load`] but with an explicit set of environment variables (used by tests).
 pub fn load_with_env(
     path: &Path,

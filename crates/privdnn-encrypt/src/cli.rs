@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use privdnn_artifacts::{Artifact, Manifest, NeuronSelection, TrainedModel, read_artifact, write_artifact, write_json_atomic};
-use privdnn_config::ResolvedConfig;
+use privdnn_config::{PipelineArgs, ResolvedConfig};
 
 use crate::encrypt;
 
@@ -32,15 +32,9 @@ enum Command {
 /// Options shared by the commands.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Pipeline name (`pipelines/<name>.toml`).
-    #[arg(long)]
-    pub pipeline: String,
-    /// Profile of the pipeline file.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Project root.
-    #[arg(long, default_value = ".")]
-    pub root: PathBuf,
+    /// Pipeline, profile and root.
+    #[command(flatten)]
+    pub target: PipelineArgs,
     /// A selection in the reference JSON format (`{"1": [..], "2": [..]}`).
     #[arg(long)]
     pub selection: Option<PathBuf>,
@@ -81,11 +75,6 @@ impl EncryptPaths {
             metrics: enc.join("metrics.json"),
         }
     }
-}
-
-fn config(common: &Common) -> Result<ResolvedConfig> {
-    let path = privdnn_config::pipeline_path(&common.root.join("pipelines"), &common.pipeline)?;
-    Ok(privdnn_config::load(&path, common.profile.as_deref())?)
 }
 
 /// The selection to encrypt (config override, then `--selection`, then the select stage's) and
@@ -134,8 +123,8 @@ fn write_with_manifest<T: Artifact>(path: &Path, value: &T, cfg: &ResolvedConfig
 /// `run`: writes the three files and the metrics; returns their paths.
 pub fn run(common: &Common) -> Result<EncryptPaths> {
     let clock = Instant::now();
-    let cfg = config(common)?;
-    let run_dir = cfg.results_dir(&common.root.join("results"));
+    let cfg = common.target.load()?;
+    let run_dir = cfg.results_dir(&common.target.root.join("results"));
     let model_path = run_dir.join("train").join("model.bin");
     let model: TrainedModel = read_artifact(&model_path)?;
     let (sel, sel_path) = selection(&cfg, common, &model, &run_dir)?;

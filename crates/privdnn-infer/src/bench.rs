@@ -211,16 +211,12 @@ pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
         privdnn_artifacts::write_bytes_atomic(&sel, br#"{"1": [0], "2": [0]}"#)?;
         let variant = Some("sel-0-0".to_string());
         privdnn_encrypt::cli::run(&privdnn_encrypt::cli::Common {
-            pipeline: "mnist".into(),
-            profile: None,
-            root: root.to_path_buf(),
+            target: privdnn_config::PipelineArgs::new("mnist", root),
             selection: Some(sel),
             variant: variant.clone(),
         })?;
         let metrics = crate::cli::run(&crate::cli::Common {
-            pipeline: "mnist".into(),
-            profile: None,
-            root: root.to_path_buf(),
+            target: privdnn_config::PipelineArgs::new("mnist", root),
             images: Some(5000),
             variant,
         })?;

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use privdnn_artifacts::{NeuronSelection, TrainedModel, peak_rss_bytes, read_artifact, write_artifact, write_bytes_atomic, write_json_atomic};
-use privdnn_config::HeLayout;
+use privdnn_config::{HeLayout, PipelineArgs};
 use privdnn_encrypt::cli::EncryptPaths;
 use privdnn_he::engine::Layout;
 use privdnn_he::files::EncryptedModelFile;
@@ -44,15 +44,9 @@ enum Command {
 /// Options shared by the commands.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Pipeline name.
-    #[arg(long)]
-    pub pipeline: String,
-    /// Profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Project root.
-    #[arg(long, default_value = ".")]
-    pub root: PathBuf,
+    /// Pipeline, profile and root.
+    #[command(flatten)]
+    pub target: PipelineArgs,
     /// Override `he.images`.
     #[arg(long)]
     pub images: Option<usize>,
@@ -99,10 +93,9 @@ fn layout(l: HeLayout) -> Layout {
 /// `run`.
 pub fn run(common: &Common) -> Result<PathBuf> {
     let started = Instant::now();
-    let path = privdnn_config::pipeline_path(&common.root.join("pipelines"), &common.pipeline)?;
-    let cfg = privdnn_config::load(&path, common.profile.as_deref())?;
+    let cfg = common.target.load()?;
     let he = &cfg.pipeline.he;
-    let run_dir = cfg.results_dir(&common.root.join("results"));
+    let run_dir = cfg.results_dir(&common.target.root.join("results"));
     let base = privdnn_encrypt::cli::output_dir(&run_dir, common.variant.as_deref());
     let paths = EncryptPaths::new(&base);
     let out_dir = base.join("infer");
@@ -111,7 +104,7 @@ pub fn run(common: &Common) -> Result<PathBuf> {
     let enc: EncryptedModelFile = read_artifact(&paths.model)?;
     let sel = enc.selection.clone();
     drop(enc);
-    let (splits, _) = privdnn_data::load_splits(&common.root, &cfg.pipeline)?;
+    let (splits, _) = privdnn_data::load_splits(&common.target.root, &cfg.pipeline)?;
     let wanted = common.images.unwrap_or(he.images);
     let n = if wanted == 0 { splits.test.len() } else { wanted.min(splits.test.len()) };
     let indices: Vec<usize> = (0..n).collect();

@@ -205,8 +205,7 @@ fn resolve(run: &RunArgs) -> Result<Option<(ResolvedConfig, PathBuf)>, PartyErro
     let Some(name) = &run.pipeline else {
         return Ok(None);
     };
-    let path = privdnn_config::pipeline_path(&run.root.join("pipelines"), name)?;
-    let cfg = privdnn_config::load(&path, run.profile.as_deref())?;
+    let cfg = privdnn_config::load_pipeline(&run.root, name, run.profile.as_deref())?;
     let run_dir = cfg.results_dir(&run.root.join("results"));
     let base = privdnn_encrypt::cli::output_dir(&run_dir, run.variant.as_deref());
     Ok(Some((cfg, base)))

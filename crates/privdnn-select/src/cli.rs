@@ -56,15 +56,9 @@ enum Command {
 /// Options shared by every command.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Pipeline name.
-    #[arg(long)]
-    pub pipeline: String,
-    /// Config profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Workspace root.
-    #[arg(long, default_value = ".")]
-    pub root: PathBuf,
+    /// Pipeline, profile and root.
+    #[command(flatten)]
+    pub target: privdnn_config::PipelineArgs,
     /// Override `select.algorithm`.
     #[arg(long)]
     pub algorithm: Option<String>,
@@ -105,15 +99,14 @@ fn parse_algorithm(name: &str) -> Result<SelectAlgorithm> {
 
 /// Loads config, model, splits and evaluators for `common`.
 pub fn load(common: &Common) -> Result<Loaded> {
-    let path = privdnn_config::pipeline_path(&common.root.join("pipelines"), &common.pipeline)?;
-    let mut cfg = privdnn_config::load(&path, common.profile.as_deref())?;
+    let mut cfg = common.target.load()?;
     if let Some(name) = &common.algorithm {
         cfg.pipeline.select.algorithm = parse_algorithm(name)?;
     }
-    let run_dir = cfg.results_dir(&common.root.join("results"));
+    let run_dir = cfg.results_dir(&common.target.root.join("results"));
     let model_path = run_dir.join("train").join("model.bin");
     let model: TrainedModel = read_artifact(&model_path)?;
-    let (splits, _) = privdnn_data::load_splits(&common.root, &cfg.pipeline)?;
+    let (splits, _) = privdnn_data::load_splits(&common.target.root, &cfg.pipeline)?;
     if model.spec.num_classes != splits.test.num_classes()
         || model.spec.image_size != splits.test.height
     {

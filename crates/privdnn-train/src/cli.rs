@@ -31,24 +31,12 @@ enum Command {
 /// Which pipeline to run, and where.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Pipeline name (a file `pipelines/<name>.toml`).
-    #[arg(long)]
-    pub pipeline: String,
-    /// Config profile (`quick` for the 2-core sizes).
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Workspace root holding `pipelines/`, `data/` and `results/`.
-    #[arg(long, default_value = ".")]
-    pub root: PathBuf,
+    /// Pipeline, profile and root.
+    #[command(flatten)]
+    pub target: privdnn_config::PipelineArgs,
     /// Ignore an existing checkpoint and start from scratch.
     #[arg(long)]
     pub fresh: bool,
-}
-
-/// Loads the resolved config of a pipeline under `root`.
-pub fn load_config(root: &Path, pipeline: &str, profile: Option<&str>) -> Result<ResolvedConfig> {
-    let path = privdnn_config::pipeline_path(&root.join("pipelines"), pipeline)?;
-    Ok(privdnn_config::load(&path, profile)?)
 }
 
 /// Loads (or synthesises) the train / validation / test splits of a pipeline.
@@ -100,12 +88,12 @@ impl Observer for Bars {
 
 /// Runs the training stage for `args` and writes its results.
 pub fn run_stage(args: &RunArgs) -> Result<PathBuf> {
-    let cfg = load_config(&args.root, &args.pipeline, args.profile.as_deref())?;
-    let run_dir = cfg.results_dir(&args.root.join("results"));
+    let cfg = args.target.load()?;
+    let run_dir = cfg.results_dir(&args.target.root.join("results"));
     let out = run_dir.join("train");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     privdnn_artifacts::write_bytes_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let (inputs, input_files) = load_inputs(&args.root, &cfg)?;
+    let (inputs, input_files) = load_inputs(&args.target.root, &cfg)?;
     log::info!(
         "training {} ({}, profile {}): {} train / {} validation / {} test images",
         cfg.pipeline.name,

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use privdnn_train::cli::{load_config, load_inputs};
+use privdnn_config::load_pipeline;
+use privdnn_train::cli::load_inputs;
 use privdnn_train::{Observer, QuietObserver, run};
 
 fn root() -> &'static Path {
@@ -22,7 +23,7 @@ impl Observer for StopAfter {
 
 #[test]
 fn tiny_pipeline_learns_and_resumes() {
-    let cfg = load_config(root(), "tiny", None).expect("tiny config");
+    let cfg = load_pipeline(root(), "tiny", None).expect("tiny config");
     let (inputs, _) = load_inputs(root(), &cfg).expect("synthetic data");
     assert_eq!(inputs.validation.len() + inputs.test.len(), 600);
 
