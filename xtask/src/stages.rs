@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use privdnn_artifacts::{Manifest, file_sha256};
+use privdnn_artifacts::Manifest;
 use privdnn_config::ResolvedConfig;
 
 /// Stages in pipeline order.
@@ -126,19 +126,6 @@ fn dataset_folder(dataset: &str) -> &str {
     }
 }
 
-/// True when `artifact` exists and its manifest matches the config hash and its inputs.
-fn up_to_date(artifact: &Path, config_hash: &str) -> bool {
-    let Ok(manifest) = Manifest::read_beside(artifact) else {
-        return false;
-    };
-    manifest.config_hash == config_hash
-        && file_sha256(artifact).is_ok_and(|h| h == manifest.output_sha256)
-        && manifest
-            .inputs
-            .iter()
-            .all(|i| file_sha256(Path::new(&i.path)).is_ok_and(|h| h == i.sha256))
-}
-
 /// Runs stage binary `privdnn-<stage> run` unless its artifact is up to date.
 #[allow(clippy::too_many_arguments)]
 fn run_stage(
@@ -152,7 +139,7 @@ fn run_stage(
     extra: &[&str],
 ) -> Result<()> {
     let artifact = run_dir.join(stage).join(artifact);
-    if !force && up_to_date(&artifact, &cfg.stage_hash(stage)) {
+    if !force && Manifest::is_current(&artifact, &cfg.stage_hash(stage)) {
         log::info!(
             "{stage}: up to date ({}); --force re-runs it",
             artifact.display()

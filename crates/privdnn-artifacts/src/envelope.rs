@@ -141,11 +141,13 @@ pub fn decode_payload<T: DeserializeOwned>(
     path: &Path,
     producer: &'static str,
 ) -> Result<T, ArtifactError> {
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode_decode_config())
-        .map_err(|e| ArtifactError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("payload does not decode: {e}"),
-            producer,
+    let (value, used): (T, usize) =
+        bincode::serde::decode_from_slice(bytes, bincode_decode_config()).map_err(|e| {
+            ArtifactError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("payload does not decode: {e}"),
+                producer,
+            }
         })?;
     if used != bytes.len() {
         return Err(ArtifactError::Corrupt {

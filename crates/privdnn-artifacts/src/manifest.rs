@@ -104,6 +104,20 @@ impl Manifest {
             .map_err(|e| ArtifactError::io(&path, e, "the stage that wrote the artifact"))?;
         serde_json::from_str(&text).map_err(|source| ArtifactError::Json { path, source })
     }
+
+    /// True when `artifact` exists, is the file its manifest describes, was made with
+    /// `config_hash`, and every input it was computed from is unchanged.
+    pub fn is_current(artifact: &Path, config_hash: &str) -> bool {
+        let Ok(manifest) = Self::read_beside(artifact) else {
+            return false;
+        };
+        manifest.config_hash == config_hash
+            && file_sha256(artifact).is_ok_and(|h| h == manifest.output_sha256)
+            && manifest
+                .inputs
+                .iter()
+                .all(|i| file_sha256(Path::new(&i.path)).is_ok_and(|h| h == i.sha256))
+    }
 }
 
 /// `model.bin` → `model.bin.manifest.json`.

@@ -15,7 +15,9 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use privdnn_artifacts::{DatasetSplit, NeuronSelection, TrainedModel, read_artifact, write_json_atomic};
+use privdnn_artifacts::{
+    DatasetSplit, NeuronSelection, TrainedModel, read_artifact, write_json_atomic,
+};
 use privdnn_config::{ResolvedConfig, SelectAlgorithm, SelectConfig};
 use privdnn_data::Splits;
 use privdnn_select::choose::{Context, choose};
@@ -64,7 +66,9 @@ fn apply_overrides(cfg: &mut ResolvedConfig, sets: &[String]) -> Result<()> {
             .split_once('=')
             .with_context(|| format!("`--set {s}`: expected KEY=VALUE"))?;
         let v = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-        let obj = value.as_object_mut().context("attack settings are not an object")?;
+        let obj = value
+            .as_object_mut()
+            .context("attack settings are not an object")?;
         if !obj.contains_key(key) {
             bail!("`--set {s}`: no setting `attack.{key}`");
         }
@@ -156,7 +160,12 @@ fn choose_selection(
     } else {
         splits.validation.clone()
     };
-    let evaluator = Evaluator::new(stage_model, &split, cfg.pipeline.train.eval_batch_size, &device)?;
+    let evaluator = Evaluator::new(
+        stage_model,
+        &split,
+        cfg.pipeline.train.eval_batch_size,
+        &device,
+    )?;
     let ctx = Context {
         model: stage_model,
         evaluator: &evaluator,
@@ -170,7 +179,11 @@ fn choose_selection(
         if start[0].len() > sizes[0] || start[1].len() > sizes[1] {
             start = [vec![], vec![]];
         }
-        let budget = if s.random_seconds > 0.0 { s.random_seconds } else { 10.0 };
+        let budget = if s.random_seconds > 0.0 {
+            s.random_seconds
+        } else {
+            10.0
+        };
         let choice = choose(&ctx, algorithm, sizes, &start, budget)?;
         start = [
             choice.selection.layer1.clone(),
@@ -207,10 +220,20 @@ pub fn load(args: &RunArgs) -> Result<Stage> {
         read_artifact(&sel_path)?
     } else {
         let sizes = cfg.pipeline.select.sizes(channels);
-        log::info!("{} missing: choosing the default selection {sizes:?} here", sel_path.display());
-        choose_selection(&model, &splits, &cfg, cfg.pipeline.select.algorithm, &[sizes], [vec![], vec![]])?
-            .pop()
-            .context("no selection")?
+        log::info!(
+            "{} missing: choosing the default selection {sizes:?} here",
+            sel_path.display()
+        );
+        choose_selection(
+            &model,
+            &splits,
+            &cfg,
+            cfg.pipeline.select.algorithm,
+            &[sizes],
+            [vec![], vec![]],
+        )?
+        .pop()
+        .context("no selection")?
     };
     privdnn_select::transform::check(&model, &selection)?;
     let limit = cfg.pipeline.attack.eval_images;
@@ -302,7 +325,10 @@ impl Stage {
         let mut m = serde_json::Map::new();
         m.insert("samples".into(), json!(samples.len()));
         m.insert("selection".into(), selection.to_reference_json());
-        m.insert("sizes".into(), json!([selection.layer1.len(), selection.layer2.len()]));
+        m.insert(
+            "sizes".into(),
+            json!([selection.layer1.len(), selection.layer2.len()]),
+        );
         for variant in [Variant::Freeze, Variant::Unfreeze] {
             let (r, _) = recover(
                 &self.model,
@@ -335,14 +361,22 @@ impl Stage {
                 &progress,
             )?;
             m.insert("from_scratch".into(), json!(a_t));
-            m.insert("seconds_from_scratch".into(), json!(clock.elapsed().as_secs_f64()));
+            m.insert(
+                "seconds_from_scratch".into(),
+                json!(clock.elapsed().as_secs_f64()),
+            );
         }
         progress.finish_and_clear();
         Ok(m)
     }
 
     fn print(&self, what: &str, m: &serde_json::Map<String, Value>) {
-        let f = |k: &str| m.get(k).and_then(Value::as_f64).map(|v| format!("{v:.2}")).unwrap_or("-".into());
+        let f = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_f64)
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or("-".into())
+        };
         println!(
             "{what}: {} samples {} | A_s {} A_r {} | re-initialised {} | A_rec freeze {} unfreeze {} | A_t {}",
             m.get("samples").cloned().unwrap_or_default(),
@@ -378,9 +412,17 @@ impl Stage {
         let Some(before) = &self.prior_settings else {
             return false;
         };
-        ["samples", "epochs", "batch_size", "learning_rate", "lr_ratio", "scratch_epochs", "eval_images"]
-            .iter()
-            .all(|k| now.get(k) == before.get(k))
+        [
+            "samples",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "lr_ratio",
+            "scratch_epochs",
+            "eval_images",
+        ]
+        .iter()
+        .all(|k| now.get(k) == before.get(k))
     }
 
     /// `samples`: the recovery and A_t versus the attacker's sample count.
@@ -396,7 +438,8 @@ impl Stage {
                 .filter(|r| {
                     n == self.cfg.pipeline.attack.samples
                         && r.get("selection") == Some(&sel.to_reference_json())
-                        && r.get("samples").and_then(Value::as_u64) == Some(self.samples(n).len() as u64)
+                        && r.get("samples").and_then(Value::as_u64)
+                            == Some(self.samples(n).len() as u64)
                         && r.get("from_scratch").is_some_and(Value::is_number)
                         && self.same_training_settings()
                 })
@@ -427,19 +470,40 @@ impl Stage {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
         let from_sweep = |p: f64| -> Option<(NeuronSelection, Option<(f64, f64)>)> {
-            let r = sweep
-                .iter()
-                .find(|r| r.get("percent").and_then(Value::as_f64).is_some_and(|x| (x - p).abs() < 1e-9 && x > 0.0))?;
-            let algorithm = r.get("algorithm").and_then(Value::as_str).unwrap_or("sweep");
-            let sel = NeuronSelection::from_reference_json(&r.get("selection")?.to_string(), channels, algorithm).ok()?;
+            let r = sweep.iter().find(|r| {
+                r.get("percent")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|x| (x - p).abs() < 1e-9 && x > 0.0)
+            })?;
+            let algorithm = r
+                .get("algorithm")
+                .and_then(Value::as_str)
+                .unwrap_or("sweep");
+            let sel = NeuronSelection::from_reference_json(
+                &r.get("selection")?.to_string(),
+                channels,
+                algorithm,
+            )
+            .ok()?;
             let test = r.get("test");
-            let scores = test.and_then(|t| Some((t.get("separate")?.as_f64()?, t.get("removed")?.as_f64()?)));
+            let scores = test
+                .and_then(|t| Some((t.get("separate")?.as_f64()?, t.get("removed")?.as_f64()?)));
             Some((sel, scores))
         };
-        let missing: Vec<f64> = percents.iter().copied().filter(|p| from_sweep(*p).is_none()).collect();
+        let missing: Vec<f64> = percents
+            .iter()
+            .copied()
+            .filter(|p| from_sweep(*p).is_none())
+            .collect();
         let sizes: Vec<[usize; 2]> = missing
             .iter()
-            .map(|&percent| SelectConfig { percent, ..self.cfg.pipeline.select.clone() }.sizes(channels))
+            .map(|&percent| {
+                SelectConfig {
+                    percent,
+                    ..self.cfg.pipeline.select.clone()
+                }
+                .sizes(channels)
+            })
             .collect();
         // the default selection already is a point of a nested greedy sweep: reuse it
         let default_sizes = [self.selection.layer1.len(), self.selection.layer2.len()];
@@ -459,7 +523,14 @@ impl Stage {
             rest.insert(0, self.selection.clone());
             rest
         } else {
-            choose_selection(&self.model, &self.splits, &self.cfg, a.sweep_algorithm, &sizes, [vec![], vec![]])?
+            choose_selection(
+                &self.model,
+                &self.splits,
+                &self.cfg,
+                a.sweep_algorithm,
+                &sizes,
+                [vec![], vec![]],
+            )?
         };
         let mut out = Vec::new();
         for p in percents {
@@ -486,7 +557,12 @@ impl Stage {
             m.insert("algorithm".into(), json!(sel.algorithm));
             m.insert("separate".into(), json!(a_s));
             m.insert("removed".into(), json!(a_r));
-            if let Some(a_t) = self.metrics.get("from_scratch").and_then(|v| v.get("accuracy")).cloned() {
+            if let Some(a_t) = self
+                .metrics
+                .get("from_scratch")
+                .and_then(|v| v.get("accuracy"))
+                .cloned()
+            {
                 m.insert("from_scratch".into(), a_t);
             }
             self.print(&format!("{percent} %"), &m);
@@ -513,14 +589,28 @@ impl Stage {
     /// The default selection on count pipelines; the `percent` point (nested greedy from the
     /// sweep when available) on percent pipelines.
     fn extraction_selection(&self, percent: f64) -> Result<NeuronSelection> {
-        if self.cfg.pipeline.select.percent <= 0.0 || percent <= 0.0 || percent == self.cfg.pipeline.select.percent {
+        if self.cfg.pipeline.select.percent <= 0.0
+            || percent <= 0.0
+            || percent == self.cfg.pipeline.select.percent
+        {
             return Ok(self.selection.clone());
         }
         let channels = privdnn_select::transform::channels(&self.model)?;
-        let sizes = SelectConfig { percent, ..self.cfg.pipeline.select.clone() }.sizes(channels);
-        Ok(choose_selection(&self.model, &self.splits, &self.cfg, self.cfg.pipeline.attack.sweep_algorithm, &[sizes], [vec![], vec![]])?
-            .pop()
-            .context("no selection")?)
+        let sizes = SelectConfig {
+            percent,
+            ..self.cfg.pipeline.select.clone()
+        }
+        .sizes(channels);
+        Ok(choose_selection(
+            &self.model,
+            &self.splits,
+            &self.cfg,
+            self.cfg.pipeline.attack.sweep_algorithm,
+            &[sizes],
+            [vec![], vec![]],
+        )?
+        .pop()
+        .context("no selection")?)
     }
 }
 
@@ -533,10 +623,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
     } else {
         args.only.clone()
     };
-    if let Some(bad) = experiments.iter().find(|e| !EXPERIMENTS.contains(&e.as_str())) {
-        bail!("unknown attack experiment `{bad}`; available: {}", EXPERIMENTS.join(", "));
+    if let Some(bad) = experiments
+        .iter()
+        .find(|e| !EXPERIMENTS.contains(&e.as_str()))
+    {
+        bail!(
+            "unknown attack experiment `{bad}`; available: {}",
+            EXPERIMENTS.join(", ")
+        );
     }
-    let original = accuracy(&stage.model, &stage.eval, stage.training.eval_batch_size, &stage.devices.eval)?;
+    let original = accuracy(
+        &stage.model,
+        &stage.eval,
+        stage.training.eval_batch_size,
+        &stage.devices.eval,
+    )?;
     log::info!(
         "A_o {original:.2} % on {} test images; default selection {}",
         stage.eval.len(),
@@ -547,7 +648,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     stage.put("architecture", json!(stage.model.spec.architecture.name()))?;
     stage.put("original", json!(original))?;
     stage.put("eval_images", json!(stage.eval.len()))?;
-    stage.put("settings", serde_json::to_value(&stage.cfg.pipeline.attack)?)?;
+    stage.put(
+        "settings",
+        serde_json::to_value(&stage.cfg.pipeline.attack)?,
+    )?;
     stage.put("config_hash", json!(stage.cfg.stage_hash("attack")))?;
     for e in &experiments {
         let clock = Instant::now();
@@ -561,7 +665,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
         let secs = clock.elapsed().as_secs_f64();
         log::info!("{e}: {secs:.1}s");
-        let mut timing = stage.metrics.get("seconds").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut timing = stage
+            .metrics
+            .get("seconds")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         timing.insert(e.clone(), json!(secs));
         stage.put("seconds", Value::Object(timing))?;
     }

@@ -318,12 +318,9 @@ impl Block {
         self.layer1(x)
             .into_iter()
             .enumerate()
-            .map(|(c, u)| {
-                (!self.s1.contains(&c)).then(|| u.into_iter().map(|v| v * v).collect())
-            })
+            .map(|(c, u)| (!self.s1.contains(&c)).then(|| u.into_iter().map(|v| v * v).collect()))
             .collect()
     }
-
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -599,7 +596,11 @@ fn evaluate_rows(
         .collect();
     let sq: Vec<Vec<Vec<f64>>> = u
         .iter()
-        .map(|per| per.iter().map(|m| m.iter().map(|v| v * v).collect()).collect())
+        .map(|per| {
+            per.iter()
+                .map(|m| m.iter().map(|v| v * v).collect())
+                .collect()
+        })
         .collect();
     let mut cost = 0.0;
     let mut feat = vec![0.0; n_lin];
@@ -635,7 +636,11 @@ fn evaluate_rows(
         }
         jrow[m1..].copy_from_slice(&feat);
         for (k, idx) in index.iter_mut().enumerate() {
-            *idx = if k < m1 { k } else { m1 + ji * n_lin + (k - m1) };
+            *idx = if k < m1 {
+                k
+            } else {
+                m1 + ji * n_lin + (k - m1)
+            };
         }
         ne.add_sparse(&index, &jrow, r);
     }
@@ -721,7 +726,9 @@ pub fn solve(
                 mu *= 8.0;
             }
             let rel = (cost / norm).sqrt();
-            log::debug!("start {start}: LM iteration {iterations}: relative residual {rel:.3e}, mu {mu:.1e}");
+            log::debug!(
+                "start {start}: LM iteration {iterations}: relative residual {rel:.3e}, mu {mu:.1e}"
+            );
             if !improved || rel < s.tolerance {
                 break;
             }
@@ -739,7 +746,9 @@ pub fn solve(
         w: (0..block.s1.len())
             .map(|ci| params[ci * (d + 1)..ci * (d + 1) + d].to_vec())
             .collect(),
-        b: (0..block.s1.len()).map(|ci| params[ci * (d + 1) + d]).collect(),
+        b: (0..block.s1.len())
+            .map(|ci| params[ci * (d + 1) + d])
+            .collect(),
         coef: (0..block.s2.len())
             .map(|j| params[m1 + j * n_lin..m1 + (j + 1) * n_lin].to_vec())
             .collect(),
@@ -764,7 +773,9 @@ fn linear_start(
         w: (0..block.s1.len())
             .map(|ci| params[ci * (d + 1)..ci * (d + 1) + d].to_vec())
             .collect(),
-        b: (0..block.s1.len()).map(|ci| params[ci * (d + 1) + d]).collect(),
+        b: (0..block.s1.len())
+            .map(|ci| params[ci * (d + 1) + d])
+            .collect(),
         coef: Vec::new(),
         iterations: 0,
         restarts: 0,
@@ -808,7 +819,11 @@ pub fn random_queries(model: &TrainedModel, n: usize, seed: u64) -> Vec<Vec<f64>
 }
 
 /// Normalised test images as f64.
-fn images(split: &privdnn_artifacts::DatasetSplit, model: &TrainedModel, n: usize) -> Vec<Vec<f64>> {
+fn images(
+    split: &privdnn_artifacts::DatasetSplit,
+    model: &TrainedModel,
+    n: usize,
+) -> Vec<Vec<f64>> {
     let idx: Vec<usize> = (0..n.min(split.len())).collect();
     let (values, _) = privdnn_data::make_batch(split, &idx, &model.normalization, None);
     let len = split.image_len();
@@ -846,14 +861,19 @@ fn rebuilt_accuracy(
 ) -> Result<f64> {
     use privdnn_model::{Evaluation, Network, batch_tensor, import_tensors};
     let device = &stage.devices.eval;
-    let net = import_tensors(Network::new(&separated.spec, device)?, &separated.tensors, None)?;
+    let net = import_tensors(
+        Network::new(&separated.spec, device)?,
+        &separated.tensors,
+        None,
+    )?;
     let split = &stage.eval;
     let idx: Vec<usize> = (0..n.min(split.len())).collect();
     let mut eval = Evaluation::default();
     let g = &block.geometry;
     let hw = g.h2 * g.h2;
     for chunk in idx.chunks(100) {
-        let (values, labels) = privdnn_data::make_batch(split, chunk, &separated.normalization, None);
+        let (values, labels) =
+            privdnn_data::make_batch(split, chunk, &separated.normalization, None);
         let xs: Vec<Vec<f64>> = values
             .chunks(split.image_len())
             .map(|c| c.iter().map(|v| f64::from(*v)).collect())
@@ -872,8 +892,13 @@ fn rebuilt_accuracy(
                 }
             }
         }
-        let z2 = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(data, dims), device);
-        let logits = net.tail(a1, z2).into_data().try_into_vec::<f32>().unwrap_or_default();
+        let z2 =
+            burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(data, dims), device);
+        let logits = net
+            .tail(a1, z2)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
         eval.add_logits(&logits, &labels, split.num_classes());
     }
     Ok(eval.accuracy())
@@ -984,14 +1009,19 @@ fn obfuscation(stage: &Stage, block: &Block, settings: &SolveSettings) -> Result
         let kernels: Vec<Vec<f64>> = block
             .s2
             .iter()
-            .map(|_| (0..9).map(|_| rng.random_range(-1.0 / 3.0..1.0 / 3.0)).collect())
+            .map(|_| {
+                (0..9)
+                    .map(|_| rng.random_range(-1.0 / 3.0..1.0 / 3.0))
+                    .collect()
+            })
             .collect();
         let composed = block.compose_obscure(&kernels, 3);
         let test = images(&stage.eval, &stage.model, 100);
         let mut needed = None;
         let mut curve = Vec::new();
         for &n in &a.extract_queries {
-            let queries = random_queries(&stage.model, n, stage.cfg.pipeline.seed ^ (n as u64) ^ 0x0B);
+            let queries =
+                random_queries(&stage.model, n, stage.cfg.pipeline.seed ^ (n as u64) ^ 0x0B);
             match solve(&composed, &queries, settings) {
                 Ok(rec) => {
                     let err = relative_error(&composed, &rec, &test);

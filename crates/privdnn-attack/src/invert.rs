@@ -123,7 +123,8 @@ fn features(net: &Network, x: Tensor<4>, model: &TrainedModel, mask: &Tensor<4>)
 /// Total variation (mean absolute neighbour difference).
 fn tv(x: Tensor<4>) -> Tensor<1> {
     let [n, c, h, w] = x.dims();
-    let dy = x.clone().slice([0..n, 0..c, 1..h, 0..w]) - x.clone().slice([0..n, 0..c, 0..h - 1, 0..w]);
+    let dy =
+        x.clone().slice([0..n, 0..c, 1..h, 0..w]) - x.clone().slice([0..n, 0..c, 0..h - 1, 0..w]);
     let dx = x.clone().slice([0..n, 0..c, 0..h, 1..w]) - x.slice([0..n, 0..c, 0..h, 0..w - 1]);
     dy.abs().mean() + dx.abs().mean()
 }
@@ -144,7 +145,13 @@ pub fn invert(
     let shape = [n, spec.in_channels, side, side];
     let len = n * spec.in_channels * side * side;
     let mask_values: Vec<f32> = (0..c2)
-        .map(|j| if selection.layer2.contains(&j) { 1.0 } else { 0.0 })
+        .map(|j| {
+            if selection.layer2.contains(&j) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let mask = Tensor::<4>::from_data(TensorData::new(mask_values, [1, c2, 1, 1]), device);
     let t_len = target.len();
@@ -221,7 +228,8 @@ pub fn write_grid(
             }
         }
     }
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
@@ -251,22 +259,35 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
         .collect();
     let mask = Tensor::<4>::from_data(TensorData::new(mask_values, [1, c2, 1, 1]), eval_device);
     let side = spec.image_size;
-    let xt = Tensor::<4>::from_data(TensorData::new(truth.clone(), [n, spec.in_channels, side, side]), eval_device);
-    let z = features(&net, xt, model, &mask).into_data().try_into_vec::<f32>().unwrap_or_default();
+    let xt = Tensor::<4>::from_data(
+        TensorData::new(truth.clone(), [n, spec.in_channels, side, side]),
+        eval_device,
+    );
+    let z = features(&net, xt, model, &mask)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
     let per_image = z.len() / n;
     let hw = per_image / c2;
     let max_abs = z.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let mut rng = ChaCha8Rng::seed_from_u64(stage.cfg.pipeline.seed ^ 0x1_4E27);
     let scaled: Vec<f32> = {
         let factors: Vec<f32> = (0..n * c2).map(|_| rng.random_range(0.0..100.0)).collect();
-        z.iter().enumerate().map(|(i, v)| v * factors[i / hw]).collect()
+        z.iter()
+            .enumerate()
+            .map(|(i, v)| v * factors[i / hw])
+            .collect()
     };
     let blinded: Vec<f32> = z
         .iter()
         .enumerate()
         .map(|(i, _)| {
             let j = (i / hw) % c2;
-            if sel.layer2.contains(&j) { rng.random_range(-max_abs..max_abs) } else { 0.0 }
+            if sel.layer2.contains(&j) {
+                rng.random_range(-max_abs..max_abs)
+            } else {
+                0.0
+            }
         })
         .collect();
     let settings = InvertSettings {
@@ -282,7 +303,10 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
         let mut p = 0.0;
         let mut s = 0.0;
         for i in 0..n {
-            let (a, b) = (&truth[i * plane..(i + 1) * plane], &rec[i * plane..(i + 1) * plane]);
+            let (a, b) = (
+                &truth[i * plane..(i + 1) * plane],
+                &rec[i * plane..(i + 1) * plane],
+            );
             p += psnr(a, b);
             s += ssim(a, b, spec.in_channels, side);
         }
@@ -314,7 +338,14 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
     }
     progress.finish_and_clear();
     let grid = stage.out.join("inversion.png");
-    write_grid(&grid, &rows, n, spec.in_channels, side, if side <= 28 { 3 } else { 2 })?;
+    write_grid(
+        &grid,
+        &rows,
+        n,
+        spec.in_channels,
+        side,
+        if side <= 28 { 3 } else { 2 },
+    )?;
     Ok(json!({
         "selection": sel.to_reference_json(),
         "images": n,

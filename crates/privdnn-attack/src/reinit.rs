@@ -56,7 +56,11 @@ fn redraw(
         return Ok(None);
     };
     let first = t.shape.first().copied().unwrap_or(0);
-    let row_len = if first == 0 { 0 } else { t.values.len() / first };
+    let row_len = if first == 0 {
+        0
+    } else {
+        t.values.len() / first
+    };
     let mut mask = vec![0.0f32; t.values.len()];
     for &r in rows {
         if r >= first {

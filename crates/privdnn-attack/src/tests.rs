@@ -65,7 +65,14 @@ fn reinitialisation_changes_the_selected_filters_and_nothing_else() {
         (Architecture::Resnet18, 3, 32, 0.0625),
     ] {
         let m = model(arch, cin, size, width);
-        let sel = selection(&[1, 2], &[0, 3], [m.tensor("conv1.weight").expect("w").shape[0], m.tensor("conv2.weight").expect("w").shape[0]]);
+        let sel = selection(
+            &[1, 2],
+            &[0, 3],
+            [
+                m.tensor("conv1.weight").expect("w").shape[0],
+                m.tensor("conv2.weight").expect("w").shape[0],
+            ],
+        );
         let (re, masks) = reinitialize(&m, &sel, 3).expect("reinit");
         assert!(masks.count() > 0);
         for (a, b) in m.tensors.iter().zip(&re.tensors) {
@@ -89,7 +96,10 @@ fn reinitialisation_changes_the_selected_filters_and_nothing_else() {
             }
         }
         // the same seed gives the same draw
-        assert_eq!(reinitialize(&m, &sel, 3).expect("again").0.tensors, re.tensors);
+        assert_eq!(
+            reinitialize(&m, &sel, 3).expect("again").0.tensors,
+            re.tensors
+        );
     }
 }
 
@@ -126,8 +136,17 @@ fn freeze_trains_only_the_selected_filters_and_unfreeze_trains_all() {
     let separated = privdnn_select::transform::separate_weights(&m, &sel).expect("separate");
     let (start, masks) = reinitialize(&separated, &sel, 1).expect("reinit");
     let bar = ProgressBar::hidden();
-    let (r, frozen) = recover(&m, &sel, &train, &test, Variant::Freeze, &tiny_training(1), &devices(), &bar)
-        .expect("freeze");
+    let (r, frozen) = recover(
+        &m,
+        &sel,
+        &train,
+        &test,
+        Variant::Freeze,
+        &tiny_training(1),
+        &devices(),
+        &bar,
+    )
+    .expect("freeze");
     assert_eq!(r.reinitialized_values, masks.count());
     let mut moved = 0;
     for (a, b) in start.tensors.iter().zip(&frozen.tensors) {
@@ -140,9 +159,22 @@ fn freeze_trains_only_the_selected_filters_and_unfreeze_trains_all() {
             }
         }
     }
-    assert!(moved * 10 > masks.count() * 9, "only {moved} of {} selected values trained", masks.count());
-    let (_, free) = recover(&m, &sel, &train, &test, Variant::Unfreeze, &tiny_training(1), &devices(), &bar)
-        .expect("unfreeze");
+    assert!(
+        moved * 10 > masks.count() * 9,
+        "only {moved} of {} selected values trained",
+        masks.count()
+    );
+    let (_, free) = recover(
+        &m,
+        &sel,
+        &train,
+        &test,
+        Variant::Unfreeze,
+        &tiny_training(1),
+        &devices(),
+        &bar,
+    )
+    .expect("unfreeze");
     let changed = |name: &str| {
         let a = start.tensor(name).expect("a");
         let b = free.tensor(name).expect("b");
@@ -150,29 +182,49 @@ fn freeze_trains_only_the_selected_filters_and_unfreeze_trains_all() {
     };
     assert!(changed("fc3.weight") && changed("conv1.weight"));
     for t in start.tensors.iter().filter(|t| t.name.contains("running_")) {
-        assert_eq!(Some(&t.values), free.tensor(&t.name).map(|x| &x.values), "{} moved", t.name);
+        assert_eq!(
+            Some(&t.values),
+            free.tensor(&t.name).map(|x| &x.values),
+            "{} moved",
+            t.name
+        );
     }
 }
 
 #[test]
 fn block_matches_the_burn_model() {
-    for (arch, cin, size, width) in [(Architecture::Lenet5, 1, 28, 0.5), (Architecture::Vgg16, 3, 32, 0.0625)] {
+    for (arch, cin, size, width) in [
+        (Architecture::Lenet5, 1, 28, 0.5),
+        (Architecture::Vgg16, 3, 32, 0.0625),
+    ] {
         let m = model(arch, cin, size, width);
         let c = privdnn_select::transform::channels(&m).expect("channels");
         let sel = selection(&[0], &[1, 2], c);
         let block = Block::from_model(&m, &sel).expect("block");
         let x = random_queries(&m, 1, 3).remove(0);
         let device = backend_device(privdnn_config::Backend::Flex, false).expect("flex");
-        let net = privdnn_model::import_tensors(Network::new(&m.spec, &device).expect("n"), &m.tensors, None).expect("import");
+        let net = privdnn_model::import_tensors(
+            Network::new(&m.spec, &device).expect("n"),
+            &m.tensors,
+            None,
+        )
+        .expect("import");
         let xs: Vec<f32> = x.iter().map(|v| *v as f32).collect();
         let t = Tensor::<4>::from_data(TensorData::new(xs, [1, cin, size, size]), &device);
-        let z2 = net.conv2(net.layer1(net.conv1(t))).into_data().try_into_vec::<f32>().expect("z2");
+        let z2 = net
+            .conv2(net.layer1(net.conv1(t)))
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("z2");
         let ours = block.query(&x);
         let hw = block.geometry.h2 * block.geometry.h2;
         for (k, &j) in sel.layer2.iter().enumerate() {
             for p in 0..hw {
                 let (a, b) = (f64::from(z2[j * hw + p]), ours[k][p]);
-                assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{arch:?} filter {j} position {p}: burn {a} vs block {b}");
+                assert!(
+                    (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                    "{arch:?} filter {j} position {p}: burn {a} vs block {b}"
+                );
             }
         }
     }
@@ -186,12 +238,26 @@ fn extraction_recovers_a_random_quadratic_block_exactly() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let mut r = || rng.random_range(-1.0..1.0);
-    let geometry = Geometry { cin: 1, size: 8, k1: 3, pad1: 1, pool: 1, c1: 2, h1: 8, k2: 3, pad2: 1, h2: 8, interior: false };
+    let geometry = Geometry {
+        cin: 1,
+        size: 8,
+        k1: 3,
+        pad1: 1,
+        pool: 1,
+        c1: 2,
+        h1: 8,
+        k2: 3,
+        pad2: 1,
+        h2: 8,
+        interior: false,
+    };
     let block = Block {
         geometry,
         w1: (0..2).map(|_| (0..9).map(|_| r()).collect()).collect(),
         b1: vec![r(), r()],
-        w2: (0..2).map(|_| (0..2).map(|_| (0..9).map(|_| r()).collect()).collect()).collect(),
+        w2: (0..2)
+            .map(|_| (0..2).map(|_| (0..9).map(|_| r()).collect()).collect())
+            .collect(),
         b2: vec![r(), r()],
         s1: vec![1],
         s2: vec![0],
@@ -200,18 +266,33 @@ fn extraction_recovers_a_random_quadratic_block_exactly() {
     let mut spec_model = m.clone();
     spec_model.spec.image_size = 8;
     let queries = random_queries(&spec_model, 2, 1);
-    let settings = SolveSettings { iterations: 200, tolerance: 1e-12, ..SolveSettings::default() };
+    let settings = SolveSettings {
+        iterations: 200,
+        tolerance: 1e-12,
+        ..SolveSettings::default()
+    };
     let rec = solve(&block, &queries, &settings).expect("solve");
     let fresh = random_queries(&spec_model, 4, 99);
     let err = relative_error(&block, &rec, &fresh);
-    assert!(err < 1e-6, "relative error {err} after {} iterations (residual {})", rec.iterations, rec.residual);
+    assert!(
+        err < 1e-6,
+        "relative error {err} after {} iterations (residual {})",
+        rec.iterations,
+        rec.residual
+    );
     assert_eq!(block.geometry.lifted(), 1 + 9 + 45);
     // the composed (obscure) block is recovered the same way
     let composed = block.compose_obscure(&[(0..9).map(|i| 0.1 * i as f64 - 0.3).collect()], 3);
     // 16 interior equations per query, 10 + 51 unknowns
-    let rec = solve(&composed, &random_queries(&spec_model, 8, 2), &settings).expect("solve composed");
+    let rec =
+        solve(&composed, &random_queries(&spec_model, 8, 2), &settings).expect("solve composed");
     let err = relative_error(&composed, &rec, &fresh);
-    assert!(err < 1e-6, "composed: relative error {err} (residual {}, {} iterations)", rec.residual, rec.iterations);
+    assert!(
+        err < 1e-6,
+        "composed: relative error {err} (residual {}, {} iterations)",
+        rec.residual,
+        rec.iterations
+    );
 }
 
 #[test]
@@ -229,7 +310,8 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
     let root = tempfile::tempdir().expect("tempdir");
     let pipelines = root.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).expect("mkdir");
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/tiny.toml");
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/tiny.toml");
     std::fs::copy(shipped, pipelines.join("tiny.toml")).expect("copy tiny.toml");
     let cfg = privdnn_config::load(&pipelines.join("tiny.toml"), None).expect("config");
     let mut m = model(Architecture::Lenet5, 1, 28, cfg.pipeline.model.width);
@@ -239,19 +321,39 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
     privdnn_artifacts::write_artifact(&train.join("model.bin"), &m).expect("write model");
     let args = crate::cli::RunArgs {
         target: privdnn_config::PipelineArgs::new("tiny", root.path()),
-        only: vec!["recover".into(), "sweep".into(), "extract".into(), "invert".into()],
-        set: vec!["epochs=1".into(), "scratch_epochs=1".into(), "invert_steps=20".into()],
+        only: vec![
+            "recover".into(),
+            "sweep".into(),
+            "extract".into(),
+            "invert".into(),
+        ],
+        set: vec![
+            "epochs=1".into(),
+            "scratch_epochs=1".into(),
+            "invert_steps=20".into(),
+        ],
     };
     crate::cli::run(&args).expect("attack stage");
     let out = root.path().join("results/tiny/attack");
     let text = std::fs::read_to_string(out.join("metrics.json")).expect("metrics");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    for key in ["recovery", "from_scratch", "points", "extraction", "inversion", "settings"] {
+    for key in [
+        "recovery",
+        "from_scratch",
+        "points",
+        "extraction",
+        "inversion",
+        "settings",
+    ] {
         assert!(v.get(key).is_some(), "metrics.json lacks `{key}`");
     }
     let points = v["points"].as_array().expect("points");
     assert_eq!(points.len(), 2);
-    assert!(points.iter().all(|p| p["recovered_freeze"].is_number() && p["recovered_unfreeze"].is_number()));
+    assert!(
+        points
+            .iter()
+            .all(|p| p["recovered_freeze"].is_number() && p["recovered_unfreeze"].is_number())
+    );
     assert!(v["from_scratch"]["accuracy"].is_number());
     assert!(out.join("inversion.png").exists());
 }

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
 pub use types::{
-    AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, ModelConfig, OptimizerKind,
-    PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,
+    AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, ModelConfig,
+    OptimizerKind, PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,
 };
 
 /// Prefix of environment overrides: `PRIVDNN_TRAIN__EPOCHS=3` sets `train.epochs`.
@@ -119,7 +119,11 @@ pub fn load(path: &Path, profile: Option<&str>) -> Result<ResolvedConfig, Config
 }
 
 /// Loads pipeline `name` from `<root>/pipelines/` with a profile (and the environment overrides).
-pub fn load_pipeline(root: &Path, name: &str, profile: Option<&str>) -> Result<ResolvedConfig, ConfigError> {
+pub fn load_pipeline(
+    root: &Path,
+    name: &str,
+    profile: Option<&str>,
+) -> Result<ResolvedConfig, ConfigError> {
     load(&pipeline_path(&root.join("pipelines"), name)?, profile)
 }
 
@@ -140,7 +144,11 @@ pub struct PipelineArgs {
 impl PipelineArgs {
     /// Options for `pipeline` at `root` without a profile.
     pub fn new(pipeline: &str, root: &Path) -> Self {
-        Self { pipeline: pipeline.to_string(), profile: None, root: root.to_path_buf() }
+        Self {
+            pipeline: pipeline.to_string(),
+            profile: None,
+            root: root.to_path_buf(),
+        }
     }
 
     /// The resolved configuration.

@@ -180,3 +180,21 @@ fn stage_hash_ignores_later_sections() {
     assert_eq!(a.stage_hash("train"), b.stage_hash("train"));
     assert_ne!(a.stage_hash("select"), b.stage_hash("select"));
 }
+
+#[test]
+fn dropout_defaults_to_the_paper_and_keeps_old_stage_hashes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = load_with_env(&write(dir.path(), BASE), None, no_env()).expect("loads");
+    assert_eq!(base.pipeline.train.dropout, 0.5);
+    let explicit = BASE.replace("epochs = 20", "epochs = 20\ndropout = 0.5");
+    let same = load_with_env(&write(dir.path(), &explicit), None, no_env()).expect("loads");
+    assert_eq!(base.stage_hash("train"), same.stage_hash("train"));
+    let lower = BASE.replace("epochs = 20", "epochs = 20\ndropout = 0.2");
+    let other = load_with_env(&write(dir.path(), &lower), None, no_env()).expect("loads");
+    assert_ne!(base.stage_hash("train"), other.stage_hash("train"));
+    let bad = BASE.replace("epochs = 20", "epochs = 20\ndropout = 1.0");
+    let msg = load_with_env(&write(dir.path(), &bad), None, no_env())
+        .expect_err("dropout 1 drops everything")
+        .to_string();
+    assert!(msg.contains("train.dropout"), "{msg}");
+}

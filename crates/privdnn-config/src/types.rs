@@ -153,6 +153,21 @@ pub struct TrainConfig {
     /// Stop early when this many epochs pass without a better validation accuracy (0 = never).
     #[serde(default)]
     pub patience: usize,
+    /// Dropout probability of the fully connected layers (AlexNet, VGG16; the paper's 0.5).
+    /// Left out of the serialised config at 0.5 so that stage hashes of older runs still match.
+    #[serde(
+        default = "default_dropout",
+        skip_serializing_if = "is_default_dropout"
+    )]
+    pub dropout: f64,
+}
+
+fn default_dropout() -> f64 {
+    0.5
+}
+
+fn is_default_dropout(p: &f64) -> bool {
+    *p == default_dropout()
 }
 
 fn default_eval_batch() -> usize {
@@ -195,7 +210,9 @@ impl PipelineConfig {
             ));
         }
         if !(3..=16).contains(&he.max_weight_bits) || he.max_chunk == 0 {
-            return Err("`he.max_weight_bits` must be in 3..=16 and `he.max_chunk` positive".to_string());
+            return Err(
+                "`he.max_weight_bits` must be in 3..=16 and `he.max_chunk` positive".to_string(),
+            );
         }
         if norm.std.iter().any(|s| *s <= 0.0) {
             return Err("`data.normalization.std` values must be positive".to_string());
@@ -208,6 +225,12 @@ impl PipelineConfig {
         }
         if !(self.train.learning_rate > 0.0) {
             return Err("`train.learning_rate` must be positive".to_string());
+        }
+        if !(0.0..1.0).contains(&self.train.dropout) {
+            return Err(format!(
+                "`train.dropout` = {} must be in [0, 1)",
+                self.train.dropout
+            ));
         }
         if !(0.0..=1.0).contains(&self.data.augmentation.grayscale_p) {
             return Err("`data.augmentation.grayscale_p` must be in [0, 1]".to_string());

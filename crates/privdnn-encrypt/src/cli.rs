@@ -11,13 +11,20 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
-use privdnn_artifacts::{Artifact, Manifest, NeuronSelection, TrainedModel, read_artifact, write_artifact, write_json_atomic};
+use privdnn_artifacts::{
+    Artifact, Manifest, NeuronSelection, TrainedModel, read_artifact, write_artifact,
+    write_json_atomic,
+};
 use privdnn_config::{PipelineArgs, ResolvedConfig};
 
 use crate::encrypt;
 
 #[derive(Parser, Debug)]
-#[command(name = "privdnn-encrypt", version, about = "Encrypt stage: keys and the partly encrypted model")]
+#[command(
+    name = "privdnn-encrypt",
+    version,
+    about = "Encrypt stage: keys and the partly encrypted model"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +103,8 @@ pub fn selection(
             .map_err(|e| anyhow::anyhow!("`he.selection` in the pipeline config: {e}"));
     }
     if let Some(path) = &common.selection {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return NeuronSelection::from_reference_json(&text, channels, "file")
             .map(|s| (s, Some(path.clone())))
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
@@ -105,7 +113,13 @@ pub fn selection(
     Ok((read_artifact(&path)?, Some(path)))
 }
 
-fn write_with_manifest<T: Artifact>(path: &Path, value: &T, cfg: &ResolvedConfig, inputs: &[&Path], secs: f64) -> Result<()> {
+fn write_with_manifest<T: Artifact>(
+    path: &Path,
+    value: &T,
+    cfg: &ResolvedConfig,
+    inputs: &[&Path],
+    secs: f64,
+) -> Result<()> {
     write_artifact(path, value)?;
     Manifest::for_artifact(
         T::KIND,
@@ -128,8 +142,14 @@ pub fn run(common: &Common) -> Result<EncryptPaths> {
     let model_path = run_dir.join("train").join("model.bin");
     let model: TrainedModel = read_artifact(&model_path)?;
     let (sel, sel_path) = selection(&cfg, common, &model, &run_dir)?;
-    log::info!("encrypting selection {:?} / {:?} of {}", sel.layer1, sel.layer2, model_path.display());
-    let out = encrypt(&model, &sel, &cfg.pipeline.he).with_context(|| format!("encrypting {}", model_path.display()))?;
+    log::info!(
+        "encrypting selection {:?} / {:?} of {}",
+        sel.layer1,
+        sel.layer2,
+        model_path.display()
+    );
+    let out = encrypt(&model, &sel, &cfg.pipeline.he)
+        .with_context(|| format!("encrypting {}", model_path.display()))?;
     let paths = EncryptPaths::new(&output_dir(&run_dir, common.variant.as_deref()));
     let secs = clock.elapsed().as_secs_f64();
     let mut inputs = vec![model_path.as_path()];

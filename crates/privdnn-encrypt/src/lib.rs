@@ -37,8 +37,13 @@ pub fn needs_layer1_outputs(arch: Architecture) -> bool {
     arch == Architecture::Resnet18
 }
 
-fn tensor<'a>(model: &'a TrainedModel, name: &str) -> Result<&'a privdnn_artifacts::NamedTensor, EncryptError> {
-    model.tensor(name).ok_or_else(|| EncryptError::Model(format!("no tensor `{name}` in the model")))
+fn tensor<'a>(
+    model: &'a TrainedModel,
+    name: &str,
+) -> Result<&'a privdnn_artifacts::NamedTensor, EncryptError> {
+    model
+        .tensor(name)
+        .ok_or_else(|| EncryptError::Model(format!("no tensor `{name}` in the model")))
 }
 
 /// The float block of a trained model (normalisation still separate, BN1 folded for ResNet18).
@@ -50,7 +55,11 @@ pub fn float_block(model: &TrainedModel) -> Result<FloatBlock, EncryptError> {
     let (pad1, pool, pad2) = block_geometry(model.spec.architecture);
     let size = model.spec.image_size;
     let shape = BlockShape::new(cin, size, size, k1, pad1, pool, c1, k2, pad2, c2)?;
-    let bias = |name: &str, n: usize| -> Vec<f32> { model.tensor(name).map_or(vec![0.0; n], |t| t.values.clone()) };
+    let bias = |name: &str, n: usize| -> Vec<f32> {
+        model
+            .tensor(name)
+            .map_or(vec![0.0; n], |t| t.values.clone())
+    };
     let mut w1v = w1.values.clone();
     let mut b1 = bias("conv1.bias", c1);
     if model.spec.architecture == Architecture::Resnet18 {
@@ -63,7 +72,9 @@ pub fn float_block(model: &TrainedModel) -> Result<FloatBlock, EncryptError> {
         let per = cin * k1 * k1;
         for c in 0..c1 {
             let scale = g.values[c] / (v.values[c] + 1e-5).sqrt();
-            w1v[c * per..(c + 1) * per].iter_mut().for_each(|w| *w *= scale);
+            w1v[c * per..(c + 1) * per]
+                .iter_mut()
+                .for_each(|w| *w *= scale);
             b1[c] = scale * (b1[c] - m.values[c]) + b.values[c];
         }
     }
@@ -82,25 +93,29 @@ pub fn float_block(model: &TrainedModel) -> Result<FloatBlock, EncryptError> {
 
 /// The float model the user may hold: selected conv1 channels (and their BN1 affine), selected
 /// conv2 filters and the cross weights the separation rule removes are zero.
-pub fn remainder_model(model: &TrainedModel, sel: &NeuronSelection) -> Result<TrainedModel, EncryptError> {
+pub fn remainder_model(
+    model: &TrainedModel,
+    sel: &NeuronSelection,
+) -> Result<TrainedModel, EncryptError> {
     let mut out = model.clone();
-    let mut zero_rows = |name: &str, rows: &dyn Fn(usize, usize) -> bool| -> Result<(), EncryptError> {
-        let Some(t) = out.tensors.iter_mut().find(|t| t.name == name) else {
-            return Ok(());
-        };
-        let (n0, n1) = (t.shape[0], t.shape.get(1).copied().unwrap_or(1));
-        let per = t.values.len() / (n0 * if t.shape.len() > 2 { n1 } else { 1 }).max(1);
-        let inner = if t.shape.len() > 2 { n1 } else { 1 };
-        for a in 0..n0 {
-            for b in 0..inner {
-                if rows(a, b) {
-                    let start = (a * inner + b) * per;
-                    t.values[start..start + per].fill(0.0);
+    let mut zero_rows =
+        |name: &str, rows: &dyn Fn(usize, usize) -> bool| -> Result<(), EncryptError> {
+            let Some(t) = out.tensors.iter_mut().find(|t| t.name == name) else {
+                return Ok(());
+            };
+            let (n0, n1) = (t.shape[0], t.shape.get(1).copied().unwrap_or(1));
+            let per = t.values.len() / (n0 * if t.shape.len() > 2 { n1 } else { 1 }).max(1);
+            let inner = if t.shape.len() > 2 { n1 } else { 1 };
+            for a in 0..n0 {
+                for b in 0..inner {
+                    if rows(a, b) {
+                        let start = (a * inner + b) * per;
+                        t.values[start..start + per].fill(0.0);
+                    }
                 }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let s1 = sel.layer1.clone();
     let s2 = sel.layer2.clone();
     for name in ["conv1.weight", "conv1.bias", "bn1.gamma", "bn1.beta"] {
@@ -158,22 +173,42 @@ pub struct EncryptOutputs {
 
 /// Parameter sets of a config.
 pub fn parameter_sets(he: &HeConfig) -> Result<Vec<HeParams>, EncryptError> {
-    Ok(HeParams::generate_crt(he.degree, &he.moduli_bits, he.plaintext_bits, he.crt_moduli)?)
+    Ok(HeParams::generate_crt(
+        he.degree,
+        &he.moduli_bits,
+        he.plaintext_bits,
+        he.crt_moduli,
+    )?)
 }
 
 /// Quantises, generates keys and encrypts the selected filters of `model`.
-pub fn encrypt(model: &TrainedModel, sel: &NeuronSelection, he: &HeConfig) -> Result<EncryptOutputs, EncryptError> {
+pub fn encrypt(
+    model: &TrainedModel,
+    sel: &NeuronSelection,
+    he: &HeConfig,
+) -> Result<EncryptOutputs, EncryptError> {
     let clock = Instant::now();
     let params = parameter_sets(he)?;
     let space = HeParams::crt_modulus(&params);
     let fb = float_block(model)?;
-    sel.validate([fb.shape.c1, fb.shape.c2]).map_err(EncryptError::Selection)?;
+    sel.validate([fb.shape.c1, fb.shape.c2])
+        .map_err(EncryptError::Selection)?;
     let layer1 = needs_layer1_outputs(model.spec.architecture);
     let block = IntBlock::quantize_fitting(&fb, he.max_weight_bits, space, &sel.layer2, layer1)?;
     let (_, zb) = block.bounds();
-    let log_bound = sel.layer2.iter().map(|&j| (zb[j] as f64).log2()).fold(0.0, f64::max);
-    let (secret, keys, enc) =
-        owner_setup(&params, &block, (&sel.layer1, &sel.layer2), he.max_chunk, layer1, &mut rand::rng())?;
+    let log_bound = sel
+        .layer2
+        .iter()
+        .map(|&j| (zb[j] as f64).log2())
+        .fold(0.0, f64::max);
+    let (secret, keys, enc) = owner_setup(
+        &params,
+        &block,
+        (&sel.layer1, &sel.layer2),
+        he.max_chunk,
+        layer1,
+        &mut rand::rng(),
+    )?;
     let report = EncryptReport {
         degree: he.degree,
         moduli: params[0].moduli.clone(),
@@ -211,8 +246,14 @@ mod tests {
     fn lenet(seed: u32) -> TrainedModel {
         let t = |name: &str, shape: Vec<usize>| {
             let n: usize = shape.iter().product();
-            let values = (0..n).map(|i| (((i as u32 * 2654435761u32) ^ seed) % 2001) as f32 / 1000.0 - 1.0).collect();
-            NamedTensor { name: name.into(), shape, values }
+            let values = (0..n)
+                .map(|i| (((i as u32 * 2654435761u32) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            NamedTensor {
+                name: name.into(),
+                shape,
+                values,
+            }
         };
         TrainedModel {
             dataset: "synthetic".into(),
@@ -224,7 +265,10 @@ mod tests {
                 lenet_filters: [3, 4],
                 width: 1.0,
             },
-            normalization: Normalization { mean: vec![0.1307], std: vec![0.3081] },
+            normalization: Normalization {
+                mean: vec![0.1307],
+                std: vec![0.3081],
+            },
             tensors: vec![
                 t("conv1.weight", vec![3, 1, 5, 5]),
                 t("conv1.bias", vec![3]),
@@ -235,15 +279,29 @@ mod tests {
     }
 
     fn selection() -> NeuronSelection {
-        NeuronSelection { layer1: vec![1], layer2: vec![2], channels: [3, 4], algorithm: "test".into() }
+        NeuronSelection {
+            layer1: vec![1],
+            layer2: vec![2],
+            channels: [3, 4],
+            algorithm: "test".into(),
+        }
     }
 
     #[test]
     fn an_unsafe_plaintext_space_is_refused() {
-        let he = HeConfig { plaintext_bits: 20, crt_moduli: 1, ..HeConfig::default() };
-        let err = encrypt(&lenet(1), &selection(), &he).err().expect("must be refused");
+        let he = HeConfig {
+            plaintext_bits: 20,
+            crt_moduli: 1,
+            ..HeConfig::default()
+        };
+        let err = encrypt(&lenet(1), &selection(), &he)
+            .err()
+            .expect("must be refused");
         let msg = err.to_string();
-        assert!(msg.contains("no-wrap") && msg.contains("crt_moduli"), "{msg}");
+        assert!(
+            msg.contains("no-wrap") && msg.contains("crt_moduli"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -276,7 +334,10 @@ mod tests {
         let out = encrypt(&lenet(3), &selection(), &HeConfig::default()).expect("encrypt");
         let r = &out.report;
         assert_eq!(r.packed_weights, 37 + 76);
-        assert_eq!(r.packed_ciphertexts, 2, "one packed ciphertext per CRT residue");
+        assert_eq!(
+            r.packed_ciphertexts, 2,
+            "one packed ciphertext per CRT residue"
+        );
         assert!(r.log_bound < r.log_plaintext_space - 1.0);
         assert!(r.encrypted_weight_bytes < 500_000);
     }

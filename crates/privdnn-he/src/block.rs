@@ -73,7 +73,22 @@ impl BlockShape {
         let w2 = (w1 + 2 * pad2 + 1)
             .checked_sub(k2)
             .ok_or_else(|| HeError::shape("conv2 kernel larger than layer 1's output"))?;
-        Ok(Self { cin, height, width, k1: k1_raw + pool - 1, pad1, pool, c1, h1, w1, k2, pad2, c2, h2, w2 })
+        Ok(Self {
+            cin,
+            height,
+            width,
+            k1: k1_raw + pool - 1,
+            pad1,
+            pool,
+            c1,
+            h1,
+            w1,
+            k2,
+            pad2,
+            c2,
+            h2,
+            w2,
+        })
     }
 
     /// Values per input image.
@@ -161,8 +176,11 @@ impl IntBlock {
         if f.w1.len() != s.c1 * s.cin * k_raw * k_raw || f.w2.len() != s.c2 * s.w2_len() {
             return Err(HeError::shape("float block weights do not match its shape"));
         }
-        if f.mean.len() != s.cin || f.std.len() != s.cin || f.b1.len() != s.c1 || f.b2.len() != s.c2 {
-            return Err(HeError::shape("float block bias/normalisation lengths do not match"));
+        if f.mean.len() != s.cin || f.std.len() != s.cin || f.b1.len() != s.c1 || f.b2.len() != s.c2
+        {
+            return Err(HeError::shape(
+                "float block bias/normalisation lengths do not match",
+            ));
         }
         // Combined kernel on centred raw pixels: average of the pool's shifted copies, divided by
         // 255·std (normalisation folded).
@@ -185,16 +203,27 @@ impl IntBlock {
             }
         }
         let max1 = comb.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
-        let max2 = f.w2.iter().fold(0f64, |m, &v| m.max((v as f64).abs())).max(1e-12);
+        let max2 =
+            f.w2.iter()
+                .fold(0f64, |m, &v| m.max((v as f64).abs()))
+                .max(1e-12);
         let s1 = ((1i64 << (bits1 - 1)) - 1) as f64 / max1;
         let s2 = ((1i64 << (bits2 - 1)) - 1) as f64 / max2;
-        let input_offset: Vec<i64> = f.mean.iter().map(|&m| round_i64(255.0 * m as f64)).collect();
+        let input_offset: Vec<i64> = f
+            .mean
+            .iter()
+            .map(|&m| round_i64(255.0 * m as f64))
+            .collect();
         Ok(Self {
             shape: s.clone(),
             w1: comb.iter().map(|&w| round_i64(w * s1)).collect(),
             b1: f.b1.iter().map(|&b| round_i64(b as f64 * s1)).collect(),
             w2: f.w2.iter().map(|&w| round_i64(w as f64 * s2)).collect(),
-            b2: f.b2.iter().map(|&b| round_i64(b as f64 * s2 * s1 * s1)).collect(),
+            b2: f
+                .b2
+                .iter()
+                .map(|&b| round_i64(b as f64 * s2 * s1 * s1))
+                .collect(),
             input_offset,
             bits: (bits1, bits2),
             out_scale: s2 * s1 * s1,
@@ -204,7 +233,10 @@ impl IntBlock {
 
     /// Largest |X| per input channel for raw pixels in 0..=255.
     pub fn input_bound(&self) -> Vec<i128> {
-        self.input_offset.iter().map(|&o| o.max(255 - o).max(0) as i128).collect()
+        self.input_offset
+            .iter()
+            .map(|&o| o.max(255 - o).max(0) as i128)
+            .collect()
     }
 
     /// Worst-case |U_c| and |A_c| per layer-1 channel, and |Z_j| per layer-2 filter, over all
@@ -218,7 +250,10 @@ impl IntBlock {
                 let mut u = self.b1[c].unsigned_abs() as i128;
                 for ci in 0..s.cin {
                     let base = (c * s.cin + ci) * kk;
-                    let sum: i128 = self.w1[base..base + kk].iter().map(|w| w.unsigned_abs() as i128).sum();
+                    let sum: i128 = self.w1[base..base + kk]
+                        .iter()
+                        .map(|w| w.unsigned_abs() as i128)
+                        .sum();
                     u += sum * xb[ci];
                 }
                 u * u
@@ -230,7 +265,10 @@ impl IntBlock {
                 let mut acc = self.b2[j].unsigned_abs() as i128;
                 for (c, ac) in a.iter().enumerate() {
                     let base = (j * s.c1 + c) * t2;
-                    let sum: i128 = self.w2[base..base + t2].iter().map(|w| w.unsigned_abs() as i128).sum();
+                    let sum: i128 = self.w2[base..base + t2]
+                        .iter()
+                        .map(|w| w.unsigned_abs() as i128)
+                        .sum();
                     acc += sum * ac;
                 }
                 acc
@@ -300,7 +338,10 @@ impl IntBlock {
     /// Centred integer input of one raw image (`[cin, h, w]`, 0..=255).
     pub fn center(&self, raw: &[u8]) -> Vec<i64> {
         let hw = self.shape.height * self.shape.width;
-        raw.iter().enumerate().map(|(i, &p)| p as i64 - self.input_offset[i / hw]).collect()
+        raw.iter()
+            .enumerate()
+            .map(|(i, &p)| p as i64 - self.input_offset[i / hw])
+            .collect()
     }
 
     /// Layer-1 pre-activation `U_c` of one centred image: `[h1·w1]`.
@@ -366,7 +407,11 @@ mod tests {
     pub(crate) fn random_float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let k_raw = shape.k1 + 1 - shape.pool;
-        let mut v = |n: usize| (0..n).map(|_| rng.random_range(-0.5f32..0.5)).collect::<Vec<_>>();
+        let mut v = |n: usize| {
+            (0..n)
+                .map(|_| rng.random_range(-0.5f32..0.5))
+                .collect::<Vec<_>>()
+        };
         FloatBlock {
             w1: v(shape.c1 * shape.cin * k_raw * k_raw),
             b1: v(shape.c1),
@@ -398,14 +443,18 @@ mod tests {
         let x = q.center(&raw);
         let z = q.layer2(&q.layer1(&x), 1);
         // float: conv1 on normalised input, avg-pool, square, conv2.
-        let xn: Vec<f64> = raw.iter().map(|&p| (p as f64 / 255.0 - 0.5) / 0.25).collect();
+        let xn: Vec<f64> = raw
+            .iter()
+            .map(|&p| (p as f64 / 255.0 - 0.5) / 0.25)
+            .collect();
         let conv = |c: usize, y: i64, x: i64| -> f64 {
             let mut acc = f.b1[c] as f64;
             for ky in 0..3i64 {
                 for kx in 0..3i64 {
                     let (iy, ix) = (y + ky - 1, x + kx - 1);
                     if (0..10).contains(&iy) && (0..10).contains(&ix) {
-                        acc += f.w1[(c * 9) + (ky * 3 + kx) as usize] as f64 * xn[(iy * 10 + ix) as usize];
+                        acc += f.w1[(c * 9) + (ky * 3 + kx) as usize] as f64
+                            * xn[(iy * 10 + ix) as usize];
                     }
                 }
             }
@@ -415,7 +464,9 @@ mod tests {
             if !(0..5).contains(&qy) || !(0..5).contains(&qx) {
                 return 0.0;
             }
-            let u = (conv(c, 2 * qy, 2 * qx) + conv(c, 2 * qy + 1, 2 * qx) + conv(c, 2 * qy, 2 * qx + 1)
+            let u = (conv(c, 2 * qy, 2 * qx)
+                + conv(c, 2 * qy + 1, 2 * qx)
+                + conv(c, 2 * qy, 2 * qx + 1)
                 + conv(c, 2 * qy + 1, 2 * qx + 1))
                 / 4.0;
             u * u
@@ -425,12 +476,16 @@ mod tests {
         for c in 0..2 {
             for ty in 0..3i64 {
                 for tx in 0..3i64 {
-                    zf += f.w2[(2 + c) * 9 + (ty * 3 + tx) as usize] as f64 * a(c, py + ty - 1, px + tx - 1);
+                    zf += f.w2[(2 + c) * 9 + (ty * 3 + tx) as usize] as f64
+                        * a(c, py + ty - 1, px + tx - 1);
                 }
             }
         }
         let zq = z[(py * 5 + px) as usize] as f64 / q.out_scale;
-        assert!((zq - zf).abs() < 0.02 * zf.abs().max(1.0), "quantised {zq} vs float {zf}");
+        assert!(
+            (zq - zf).abs() < 0.02 * zf.abs().max(1.0),
+            "quantised {zq} vs float {zf}"
+        );
     }
 
     #[test]
@@ -444,10 +499,16 @@ mod tests {
             assert!(z.iter().all(|v| v.abs() <= zb[0]));
         }
         let small_t = (zb[0] as u128) * 2 - 1;
-        assert!(matches!(q.check_no_wrap(small_t, &[0], false), Err(HeError::Overflow(_))));
-        q.check_no_wrap((zb[0].max(zb[1]) as u128) * 2 + 3, &[0, 1], false).expect("fits");
-        let fit = IntBlock::quantize_fitting(&random_float_block(&shape, 2), 8, 1 << 30, &[0, 1], false)
-            .expect("fits at fewer bits");
-        fit.check_no_wrap(1 << 30, &[0, 1], false).expect("consistent");
+        assert!(matches!(
+            q.check_no_wrap(small_t, &[0], false),
+            Err(HeError::Overflow(_))
+        ));
+        q.check_no_wrap((zb[0].max(zb[1]) as u128) * 2 + 3, &[0, 1], false)
+            .expect("fits");
+        let fit =
+            IntBlock::quantize_fitting(&random_float_block(&shape, 2), 8, 1 << 30, &[0, 1], false)
+                .expect("fits at fewer bits");
+        fit.check_no_wrap(1 << 30, &[0, 1], false)
+            .expect("consistent");
     }
 }

@@ -43,7 +43,10 @@ pub fn drop_bits(q: u64, t: u64, degree: usize) -> [u32; 2] {
     let margin = ((q as f64) / (2.0 * t as f64)).log2().floor() as i64;
     // c1's rounding error is multiplied by the secret: ≈ √(N·Var(s)) · 2^(k−1) / √3.
     let amplification = (0.5 * (degree as f64 * 10.0).log2()).ceil() as i64;
-    [(margin - 3).max(0) as u32, (margin - 6 - amplification).max(0) as u32]
+    [
+        (margin - 3).max(0) as u32,
+        (margin - 6 - amplification).max(0) as u32,
+    ]
 }
 
 fn level_of(ct: &Ciphertext, par: &BfvParameters) -> usize {
@@ -55,7 +58,9 @@ pub fn compress(ct: &Ciphertext, par: &Arc<BfvParameters>) -> Result<CompactCiph
     let level = level_of(ct, par);
     let ctx = par.context_at_level(level)?;
     if ct.len() != 2 || ctx.moduli().len() != 1 {
-        return Err(HeError::shape("only 2-part ciphertexts at a single-prime level can be compacted"));
+        return Err(HeError::shape(
+            "only 2-part ciphertexts at a single-prime level can be compacted",
+        ));
     }
     let q = ctx.moduli()[0];
     let dropped = drop_bits(q, par.plaintext(), par.degree());
@@ -65,33 +70,51 @@ pub fn compress(ct: &Ciphertext, par: &Arc<BfvParameters>) -> Result<CompactCiph
         poly.change_representation(Representation::PowerBasis);
         let width = 64 - (q >> k).leading_zeros() + 1;
         for &c in poly.coefficients().row(0).iter() {
-            let r = if k == 0 { c } else { (c + (1u64 << (k - 1))) >> k };
+            let r = if k == 0 {
+                c
+            } else {
+                (c + (1u64 << (k - 1))) >> k
+            };
             writer.push(r, width);
         }
     }
-    Ok(CompactCiphertext { level, dropped, bits: writer.finish() })
+    Ok(CompactCiphertext {
+        level,
+        dropped,
+        bits: writer.finish(),
+    })
 }
 
 /// Restores a ciphertext (with the rounding error of the dropped bits).
 pub fn decompress(c: &CompactCiphertext, par: &Arc<BfvParameters>) -> Result<Ciphertext> {
     let ctx = par.context_at_level(c.level)?;
     if ctx.moduli().len() != 1 {
-        return Err(HeError::Decode { what: "compact ciphertext", detail: format!("level {} has several primes", c.level) });
+        return Err(HeError::Decode {
+            what: "compact ciphertext",
+            detail: format!("level {} has several primes", c.level),
+        });
     }
     let q = ctx.moduli()[0];
     let n = par.degree();
-    let mut reader = BitReader { bytes: &c.bits, pos: 0 };
+    let mut reader = BitReader {
+        bytes: &c.bits,
+        pos: 0,
+    };
     let mut polys = Vec::with_capacity(2);
     for &k in &c.dropped {
         if k >= 63 {
-            return Err(HeError::Decode { what: "compact ciphertext", detail: "drop amount".into() });
+            return Err(HeError::Decode {
+                what: "compact ciphertext",
+                detail: "drop amount".into(),
+            });
         }
         let width = 64 - (q >> k).leading_zeros() + 1;
         let mut coeffs = Array2::<u64>::zeros((1, n));
         for v in coeffs.iter_mut() {
-            let r = reader
-                .take(width)
-                .ok_or_else(|| HeError::Decode { what: "compact ciphertext", detail: "truncated".into() })?;
+            let r = reader.take(width).ok_or_else(|| HeError::Decode {
+                what: "compact ciphertext",
+                detail: "truncated".into(),
+            })?;
             *v = (((r as u128) << k) % q as u128) as u64;
         }
         let mut poly = Poly::try_convert_from(coeffs, ctx, false, Representation::PowerBasis)?;
@@ -157,16 +180,27 @@ mod tests {
             w.push(v, 41);
         }
         let bytes = w.finish();
-        let mut r = BitReader { bytes: &bytes, pos: 0 };
+        let mut r = BitReader {
+            bytes: &bytes,
+            pos: 0,
+        };
         for v in vals {
             assert_eq!(r.take(41), Some(v));
         }
         assert_eq!(drop_bits(1 << 54, 1 << 24, 8192), [26, 14]);
         let packed = PackedSlots::pack(&[1, 2, 3], 24);
         assert_eq!(packed.unpack(), Some(vec![1, 2, 3]));
-        let hostile = PackedSlots { width: 0, len: u32::MAX, data: vec![] };
+        let hostile = PackedSlots {
+            width: 0,
+            len: u32::MAX,
+            data: vec![],
+        };
         assert_eq!(hostile.unpack(), None);
-        let short = PackedSlots { width: 24, len: 1000, data: vec![0; 10] };
+        let short = PackedSlots {
+            width: 24,
+            len: 1000,
+            data: vec![0; 10],
+        };
         assert_eq!(short.unpack(), None);
     }
 }
@@ -190,7 +224,11 @@ impl PackedSlots {
         for &v in values {
             w.push(v, width);
         }
-        Self { width: width as u8, len: values.len() as u32, data: w.finish() }
+        Self {
+            width: width as u8,
+            len: values.len() as u32,
+            data: w.finish(),
+        }
     }
 
     /// Unpacks; `None` when the width is not 1..=64 or the data is shorter than announced.
@@ -199,7 +237,10 @@ impl PackedSlots {
         if !(1..=64).contains(&self.width) || needed > self.data.len() as u64 * 8 {
             return None;
         }
-        let mut r = BitReader { bytes: &self.data, pos: 0 };
+        let mut r = BitReader {
+            bytes: &self.data,
+            pos: 0,
+        };
         (0..self.len).map(|_| r.take(self.width as u32)).collect()
     }
 }

@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use fhe::bfv::{BfvParameters, Ciphertext, EvaluationKey, Plaintext, RelinearizationKey, dot_product_scalar};
+use fhe::bfv::{
+    BfvParameters, Ciphertext, EvaluationKey, Plaintext, RelinearizationKey, dot_product_scalar,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +95,9 @@ impl SlotPlan {
         let per = block.shape.h2 * block.shape.w2;
         match layout {
             Layout::Batch => Ok(degree),
-            Layout::Spatial if !rotation_steps(block, degree).is_empty() => Ok(2 * ((degree / 2) / per)),
+            Layout::Spatial if !rotation_steps(block, degree).is_empty() => {
+                Ok(2 * ((degree / 2) / per))
+            }
             Layout::Spatial if per <= degree => Ok(degree / per),
             Layout::Spatial => Err(HeError::shape(format!(
                 "spatial layout needs h2·w2 = {per} ≤ N = {degree}: use the batch layout or a larger degree"
@@ -105,21 +109,30 @@ impl SlotPlan {
     pub fn new(layout: Layout, block: &IntBlock, degree: usize, images: usize) -> Result<Self> {
         let cap = Self::capacity(layout, block, degree)?;
         if images == 0 || images > cap {
-            return Err(HeError::shape(format!("{images} images in a call holding at most {cap}")));
+            return Err(HeError::shape(format!(
+                "{images} images in a call holding at most {cap}"
+            )));
         }
         let s = &block.shape;
         let (taps, per1, per2) = (s.k2 * s.k2, s.h1 * s.w1, s.h2 * s.w2);
         let same = s.h1 == s.h2 && s.w1 == s.w2;
-        let at = |p: usize, t: usize| s.layer1_at(p / s.w2, p % s.w2, t / s.k2, t % s.k2).map(|(y, x)| y * s.w1 + x);
+        let at = |p: usize, t: usize| {
+            s.layer1_at(p / s.w2, p % s.w2, t / s.k2, t % s.k2)
+                .map(|(y, x)| y * s.w1 + x)
+        };
         let plan = match layout {
             Layout::Batch => {
-                let map_of = |pos: usize| -> SlotMap { (0..images).map(|n| Some((n as u32, pos as u32))).collect() };
+                let map_of = |pos: usize| -> SlotMap {
+                    (0..images).map(|n| Some((n as u32, pos as u32))).collect()
+                };
                 Self {
                     layout,
                     images,
                     maps: (0..per1).map(map_of).collect(),
                     groups: (0..per2).map(map_of).collect(),
-                    terms: (0..per2).map(|p| (0..taps).filter_map(|t| at(p, t).map(|q| (t, q))).collect()).collect(),
+                    terms: (0..per2)
+                        .map(|p| (0..taps).filter_map(|t| at(p, t).map(|q| (t, q))).collect())
+                        .collect(),
                     identity: (0..per2).map(|p| same.then_some(p)).collect(),
                     rotations: Vec::new(),
                 }
@@ -147,7 +160,11 @@ impl SlotPlan {
                     })
                     .collect();
                 let group = (0..degree)
-                    .map(|sl| locate(sl).filter(|(i, _)| *i < images).map(|(i, p)| (i as u32, p as u32)))
+                    .map(|sl| {
+                        locate(sl)
+                            .filter(|(i, _)| *i < images)
+                            .map(|(i, p)| (i as u32, p as u32))
+                    })
                     .collect();
                 let rotations = (0..taps)
                     .map(|t| {
@@ -156,7 +173,9 @@ impl SlotPlan {
                         RotationTap {
                             tap: t,
                             steps: (d * s.w1 as i64 + e).rem_euclid(row as i64) as usize,
-                            mask: (0..degree).map(|sl| locate(sl).and_then(|(_, p)| at(p, t)).map_or(0, |_| 1)).collect(),
+                            mask: (0..degree)
+                                .map(|sl| locate(sl).and_then(|(_, p)| at(p, t)).map_or(0, |_| 1))
+                                .collect(),
                         }
                     })
                     .collect();
@@ -174,9 +193,15 @@ impl SlotPlan {
             Layout::Spatial => {
                 let slots = images * per2;
                 let maps = (0..taps)
-                    .map(|t| (0..slots).map(|sl| at(sl % per2, t).map(|q| ((sl / per2) as u32, q as u32))).collect())
+                    .map(|t| {
+                        (0..slots)
+                            .map(|sl| at(sl % per2, t).map(|q| ((sl / per2) as u32, q as u32)))
+                            .collect()
+                    })
                     .collect();
-                let group = (0..slots).map(|sl| Some(((sl / per2) as u32, (sl % per2) as u32))).collect();
+                let group = (0..slots)
+                    .map(|sl| Some(((sl / per2) as u32, (sl % per2) as u32)))
+                    .collect();
                 let centre = s.pad2 * s.k2 + s.pad2;
                 Self {
                     layout,
@@ -258,10 +283,16 @@ impl UserBlock {
     ) -> Result<Self> {
         let s = &block.shape;
         if w1.len() != s1.len() || w2.len() != s2.len() {
-            return Err(HeError::shape("encrypted weights do not match the selection"));
+            return Err(HeError::shape(
+                "encrypted weights do not match the selection",
+            ));
         }
-        if w1.iter().any(|v| v.len() != s.w1_len() + 1) || w2.iter().any(|v| v.len() != s.w2_len() + 1) {
-            return Err(HeError::shape("encrypted filters do not match the block's kernel sizes"));
+        if w1.iter().any(|v| v.len() != s.w1_len() + 1)
+            || w2.iter().any(|v| v.len() != s.w2_len() + 1)
+        {
+            return Err(HeError::shape(
+                "encrypted filters do not match the block's kernel sizes",
+            ));
         }
         let lazy = LazyMultiplier::new(&par)?;
         let taps = s.k2 * s.k2;
@@ -295,14 +326,27 @@ impl UserBlock {
     /// computed once per session. The unlifted originals are freed as soon as no other variant
     /// can be needed: after the plain variant when the block has no rotated layout, after the
     /// masked variant otherwise (a batch evaluation after a rotated one then needs a new session).
-    fn conv2_operands(&self, rotations: &[RotationTap], ops: &OpCounter) -> Result<Arc<Vec<Vec<Lifted>>>> {
+    fn conv2_operands(
+        &self,
+        rotations: &[RotationTap],
+        ops: &OpCounter,
+    ) -> Result<Arc<Vec<Vec<Lifted>>>> {
         let masked = !rotations.is_empty();
-        let cache = if masked { &self.masked_w2 } else { &self.lifted_w2 };
-        let mut guard = cache.lock().map_err(|_| HeError::shape("poisoned weight cache"))?;
+        let cache = if masked {
+            &self.masked_w2
+        } else {
+            &self.lifted_w2
+        };
+        let mut guard = cache
+            .lock()
+            .map_err(|_| HeError::shape("poisoned weight cache"))?;
         if let Some(done) = guard.as_ref() {
             return Ok(done.clone());
         }
-        let mut originals = self.encrypted_w2.lock().map_err(|_| HeError::shape("poisoned weight cache"))?;
+        let mut originals = self
+            .encrypted_w2
+            .lock()
+            .map_err(|_| HeError::shape("poisoned weight cache"))?;
         let Some(sources) = originals.as_ref() else {
             return Err(HeError::shape(
                 "this session freed its conv2 weights after a rotated spatial evaluation: load the \
@@ -358,7 +402,9 @@ impl UserBlock {
             return Err(HeError::shape("inputs do not match the slot plan"));
         }
         let slots = |m: &SlotMap, f: &dyn Fn(usize, usize) -> i64| -> Vec<i64> {
-            m.iter().map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize))).collect()
+            m.iter()
+                .map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize)))
+                .collect()
         };
         // A. Input plaintexts, deduplicated by content (the batch layout reuses each pixel map).
         let mut unique: HashMap<Vec<i64>, usize> = HashMap::new();
@@ -399,10 +445,16 @@ impl UserBlock {
         // rotated layout squares only the unshifted map and rotates the square per tap.
         let rotated = !plan.rotations.is_empty();
         let centre = plan.identity.first().copied().flatten().unwrap_or(0);
-        let enc_maps: Vec<usize> = if rotated { vec![centre] } else { (0..plan.maps.len()).collect() };
+        let enc_maps: Vec<usize> = if rotated {
+            vec![centre]
+        } else {
+            (0..plan.maps.len()).collect()
+        };
         let weights = self.conv2_operands(&plan.rotations, ops)?;
-        let cells: Vec<(usize, usize)> =
-            enc_maps.iter().flat_map(|&m| (0..self.s1.len()).map(move |cc| (m, cc))).collect();
+        let cells: Vec<(usize, usize)> = enc_maps
+            .iter()
+            .flat_map(|&m| (0..self.s1.len()).map(move |cc| (m, cc)))
+            .collect();
         let computed: Vec<Option<(Ciphertext, Lifted)>> = cells
             .par_iter()
             .map(|&(m, cc)| {
@@ -427,15 +479,17 @@ impl UserBlock {
             .collect::<Result<_>>()?;
         drop(px);
         let squares: Vec<Option<(Ciphertext, Lifted)>> = if rotated {
-            let key = self
-                .rotations
-                .as_ref()
-                .ok_or_else(|| HeError::Parameters("the rotated spatial layout needs rotation keys".into()))?;
-            let jobs: Vec<(usize, usize)> =
-                (0..plan.maps.len()).flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc))).collect();
+            let key = self.rotations.as_ref().ok_or_else(|| {
+                HeError::Parameters("the rotated spatial layout needs rotation keys".into())
+            })?;
+            let jobs: Vec<(usize, usize)> = (0..plan.maps.len())
+                .flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc)))
+                .collect();
             jobs.par_iter()
                 .map(|&(m, cc)| {
-                    let Some((a, la)) = computed[cc].as_ref() else { return Ok(None) };
+                    let Some((a, la)) = computed[cc].as_ref() else {
+                        return Ok(None);
+                    };
                     let steps = plan.rotations[m].steps;
                     if steps == 0 {
                         return Ok(Some((a.clone(), la.clone())));
@@ -453,8 +507,9 @@ impl UserBlock {
         let square = |m: usize, cc: usize| squares[m * self.s1.len() + cc].as_ref();
         // C. Plaintext squares of the other channels.
         let plain_channels: Vec<usize> = (0..s.c1).filter(|c| !self.s1.contains(c)).collect();
-        let pa_cells: Vec<(usize, usize)> =
-            (0..plan.maps.len()).flat_map(|m| plain_channels.iter().map(move |&c| (m, c))).collect();
+        let pa_cells: Vec<(usize, usize)> = (0..plan.maps.len())
+            .flat_map(|m| plain_channels.iter().map(move |&c| (m, c)))
+            .collect();
         let pa: Vec<Option<Plaintext>> = pa_cells
             .par_iter()
             .map(|&(m, c)| {
@@ -469,8 +524,9 @@ impl UserBlock {
         let plain_sq = |m: usize, pc: usize| pa[m * plain_channels.len() + pc].as_ref();
         // D. Selected conv2 filters.
         let taps = s.k2 * s.k2;
-        let outputs: Vec<(usize, usize)> =
-            (0..self.s2.len()).flat_map(|jj| (0..plan.groups()).map(move |g| (jj, g))).collect();
+        let outputs: Vec<(usize, usize)> = (0..self.s2.len())
+            .flat_map(|jj| (0..plan.groups()).map(move |g| (jj, g)))
+            .collect();
         let z = outputs
             .par_iter()
             .map(|&(jj, g)| {
@@ -498,7 +554,10 @@ impl UserBlock {
                 }
                 if !pt_terms.is_empty() {
                     OpCounter::add(&ops.ct_pt_mul, pt_terms.len() as u64);
-                    acc += &dot_product_scalar(pt_terms.iter().map(|p| p.0), pt_terms.iter().map(|p| p.1))?;
+                    acc += &dot_product_scalar(
+                        pt_terms.iter().map(|p| p.0),
+                        pt_terms.iter().map(|p| p.1),
+                    )?;
                     OpCounter::add(&ops.ct_add, 1);
                 }
                 progress(1);
@@ -509,8 +568,9 @@ impl UserBlock {
         if want_layer1 {
             for cc in 0..self.s1.len() {
                 for g in 0..plan.groups() {
-                    let m = plan.identity[g]
-                        .ok_or_else(|| HeError::shape("layer-1 outputs need equal layer-1 and layer-2 sizes"))?;
+                    let m = plan.identity[g].ok_or_else(|| {
+                        HeError::shape("layer-1 outputs need equal layer-1 and layer-2 sizes")
+                    })?;
                     match square(m, cc) {
                         Some((a, _)) => a1.push(a.clone()),
                         None => return Err(HeError::shape("layer-1 output map is empty")),
@@ -526,5 +586,8 @@ impl UserBlock {
 pub fn output_level(par: &BfvParameters, headroom: f64) -> usize {
     let bits: Vec<f64> = par.moduli().iter().map(|&q| (q as f64).log2()).collect();
     let need = (par.plaintext() as f64).log2() + headroom;
-    (0..bits.len()).rev().find(|&l| bits[..bits.len() - l].iter().sum::<f64>() >= need).unwrap_or(0)
+    (0..bits.len())
+        .rev()
+        .find(|&l| bits[..bits.len() - l].iter().sum::<f64>() >= need)
+        .unwrap_or(0)
 }

@@ -59,22 +59,39 @@ impl LazyMultiplier {
         }
         let ext = Arc::new(Context::new(&moduli, par.degree())?);
         let up = Scaler::new(&base, &ext, ScalingFactor::one())?;
-        let down = Scaler::new(&ext, &base, ScalingFactor::new(&BigUint::from(par.plaintext()), base.modulus()))?;
-        Ok(Self { par: par.clone(), ext, up, down })
+        let down = Scaler::new(
+            &ext,
+            &base,
+            ScalingFactor::new(&BigUint::from(par.plaintext()), base.modulus()),
+        )?;
+        Ok(Self {
+            par: par.clone(),
+            ext,
+            up,
+            down,
+        })
     }
 
     /// Lifts a 2-part level-0 ciphertext.
     pub fn lift(&self, ct: &Ciphertext) -> Result<Lifted> {
         if ct.len() != 2 || ct[0].ctx().moduli() != &self.ext.moduli()[..self.par.moduli().len()] {
-            return Err(HeError::shape("only 2-part level-0 ciphertexts can be lifted"));
+            return Err(HeError::shape(
+                "only 2-part level-0 ciphertexts can be lifted",
+            ));
         }
-        Ok(Lifted { c0: ct[0].scale(&self.up)?, c1: ct[1].scale(&self.up)? })
+        Ok(Lifted {
+            c0: ct[0].scale(&self.up)?,
+            c1: ct[1].scale(&self.up)?,
+        })
     }
 
     /// Σ aᵢ·bᵢ over `terms`, scaled down once and relinearised once.
     pub fn dot(&self, terms: &[(&Lifted, &Lifted)], rk: &RelinearizationKey) -> Result<Ciphertext> {
         if terms.is_empty() || terms.len() > MAX_TERMS {
-            return Err(HeError::shape(format!("lazy dot product of {} terms", terms.len())));
+            return Err(HeError::shape(format!(
+                "lazy dot product of {} terms",
+                terms.len()
+            )));
         }
         let n = self.par.degree();
         let moduli = self.ext.moduli();
@@ -103,7 +120,11 @@ impl LazyMultiplier {
                     );
                     fma3(a0acc, a1acc, a2acc, x0, x1, y0, y1);
                 }
-                for v in a0acc.iter_mut().chain(a1acc.iter_mut()).chain(a2acc.iter_mut()) {
+                for v in a0acc
+                    .iter_mut()
+                    .chain(a1acc.iter_mut())
+                    .chain(a2acc.iter_mut())
+                {
                     *v %= p128;
                 }
             }
@@ -133,9 +154,24 @@ fn not_contiguous() -> HeError {
 }
 
 /// acc0 += x0·y0, acc1 += x0·y1 + x1·y0, acc2 += x1·y1 (element-wise, 128-bit).
-fn fma3(acc0: &mut [u128], acc1: &mut [u128], acc2: &mut [u128], x0: &[u64], x1: &[u64], y0: &[u64], y1: &[u64]) {
+fn fma3(
+    acc0: &mut [u128],
+    acc1: &mut [u128],
+    acc2: &mut [u128],
+    x0: &[u64],
+    x1: &[u64],
+    y0: &[u64],
+    y1: &[u64],
+) {
     let n = acc0.len();
-    let (acc1, acc2, x0, x1, y0, y1) = (&mut acc1[..n], &mut acc2[..n], &x0[..n], &x1[..n], &y0[..n], &y1[..n]);
+    let (acc1, acc2, x0, x1, y0, y1) = (
+        &mut acc1[..n],
+        &mut acc2[..n],
+        &x0[..n],
+        &x1[..n],
+        &y0[..n],
+        &y1[..n],
+    );
     for k in 0..n {
         let (a0, a1, b0, b1) = (x0[k] as u128, x1[k] as u128, y0[k] as u128, y1[k] as u128);
         acc0[k] += a0 * b0;
@@ -157,7 +193,11 @@ mod tests {
     fn lazy_dot_equals_the_integer_sum_of_products() {
         let hp = HeParams::generate(2048, &[50], 16).expect("toy params");
         // Depth 1 needs more than one 50-bit prime at t=16 bits: use 4096.
-        let hp = if hp.moduli.len() < 2 { HeParams::generate(4096, &[36, 36, 37], 20).expect("params") } else { hp };
+        let hp = if hp.moduli.len() < 2 {
+            HeParams::generate(4096, &[36, 36, 37], 20).expect("params")
+        } else {
+            hp
+        };
         let par = hp.build().expect("build");
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let sk = SecretKey::random(&par, &mut rng);
@@ -165,7 +205,9 @@ mod tests {
         let lazy = LazyMultiplier::new(&par).expect("lazy");
         let t = hp.plaintext as i64;
         let n = hp.degree;
-        let vals: Vec<Vec<i64>> = (0..6).map(|_| (0..n).map(|_| rng.random_range(-300..300)).collect()).collect();
+        let vals: Vec<Vec<i64>> = (0..6)
+            .map(|_| (0..n).map(|_| rng.random_range(-300..300)).collect())
+            .collect();
         let cts: Vec<Ciphertext> = vals
             .iter()
             .map(|v| {
@@ -174,12 +216,24 @@ mod tests {
             })
             .collect();
         let lifted: Vec<Lifted> = cts.iter().map(|c| lazy.lift(c).expect("lift")).collect();
-        let terms = [(&lifted[0], &lifted[1]), (&lifted[2], &lifted[3]), (&lifted[4], &lifted[4]), (&lifted[5], &lifted[0])];
+        let terms = [
+            (&lifted[0], &lifted[1]),
+            (&lifted[2], &lifted[3]),
+            (&lifted[4], &lifted[4]),
+            (&lifted[5], &lifted[0]),
+        ];
         let ct = lazy.dot(&terms, &rk).expect("dot");
-        let dec = Vec::<u64>::try_decode(&sk.try_decrypt(&ct).expect("decrypt"), Encoding::simd()).expect("decode");
+        let dec = Vec::<u64>::try_decode(&sk.try_decrypt(&ct).expect("decrypt"), Encoding::simd())
+            .expect("decode");
         for k in 0..n {
-            let want = vals[0][k] * vals[1][k] + vals[2][k] * vals[3][k] + vals[4][k] * vals[4][k] + vals[5][k] * vals[0][k];
-            assert_eq!(hp.decode_signed(dec[k]), want.rem_euclid(t) - if want.rem_euclid(t) > t / 2 { t } else { 0 });
+            let want = vals[0][k] * vals[1][k]
+                + vals[2][k] * vals[3][k]
+                + vals[4][k] * vals[4][k]
+                + vals[5][k] * vals[0][k];
+            assert_eq!(
+                hp.decode_signed(dec[k]),
+                want.rem_euclid(t) - if want.rem_euclid(t) > t / 2 { t } else { 0 }
+            );
         }
     }
 }

@@ -17,7 +17,11 @@ use crate::{HeError, Result};
 /// Number of coefficients per packed ciphertext for `count` weights (power of two ≤ N, at most
 /// `max_chunk`).
 pub fn chunk_size(count: usize, max_chunk: usize, degree: usize) -> usize {
-    count.max(1).next_power_of_two().min(max_chunk.next_power_of_two()).min(degree)
+    count
+        .max(1)
+        .next_power_of_two()
+        .min(max_chunk.next_power_of_two())
+        .min(degree)
 }
 
 /// Owner: packs `weights` into ⌈len/chunk⌉ seeded ciphertexts.
@@ -29,7 +33,9 @@ pub fn pack_weights<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<Ciphertext>> {
     if !chunk.is_power_of_two() || chunk > par.degree() {
-        return Err(HeError::Parameters(format!("packing chunk {chunk} is not a power of two ≤ N")));
+        return Err(HeError::Parameters(format!(
+            "packing chunk {chunk} is not a power of two ≤ N"
+        )));
     }
     let t = par.plaintext();
     let inv = inverse_mod(chunk as u64 % t, t)
@@ -66,7 +72,10 @@ pub fn expand_weights(
         .enumerate()
         .map(|(i, ct)| {
             let size = chunk.min(count - i * chunk);
-            OpCounter::add(&ops.expansion_key_switches, (size.next_power_of_two() - 1) as u64);
+            OpCounter::add(
+                &ops.expansion_key_switches,
+                (size.next_power_of_two() - 1) as u64,
+            );
             let mut out = ek.expands(ct, chunk)?;
             out.truncate(size);
             Ok(out)
@@ -121,8 +130,12 @@ mod tests {
         let cts = expand_weights(&packed, weights.len(), chunk, &ek, &ops).expect("expand");
         assert_eq!(cts.len(), weights.len());
         for (w, ct) in weights.iter().zip(&cts) {
-            let slots = Vec::<u64>::try_decode(&sk.try_decrypt(ct).expect("dec"), Encoding::simd()).expect("decode");
-            assert!(slots.iter().all(|&s| hp.decode_signed(s) == *w), "weight {w}");
+            let slots = Vec::<u64>::try_decode(&sk.try_decrypt(ct).expect("dec"), Encoding::simd())
+                .expect("decode");
+            assert!(
+                slots.iter().all(|&s| hp.decode_signed(s) == *w),
+                "weight {w}"
+            );
         }
         assert_eq!(inverse_mod(3, 7), Some(5));
     }

@@ -51,30 +51,45 @@ impl HeParams {
             .set_plaintext_modulus(65537.min((1u64 << plaintext_bits) - 1) | 1)
             .set_moduli_sizes(moduli_bits)
             .build()
-            .map_err(|e| HeError::Parameters(format!("degree {degree}, moduli {moduli_bits:?}: {e}")))?;
+            .map_err(|e| {
+                HeError::Parameters(format!("degree {degree}, moduli {moduli_bits:?}: {e}"))
+            })?;
         let moduli = probe.moduli().to_vec();
         let plaintext = generate_prime(plaintext_bits, 2 * degree as u64, 1u64 << plaintext_bits)
             .ok_or_else(|| {
-                HeError::Parameters(format!(
-                    "no prime t ≡ 1 mod {} with {plaintext_bits} bits",
-                    2 * degree
-                ))
-            })?;
-        let params = Self { degree, moduli, plaintext };
+            HeError::Parameters(format!(
+                "no prime t ≡ 1 mod {} with {plaintext_bits} bits",
+                2 * degree
+            ))
+        })?;
+        let params = Self {
+            degree,
+            moduli,
+            plaintext,
+        };
         params.check()?;
         Ok(params)
     }
 
     /// `count` parameter sets sharing N and the ciphertext primes, with distinct plaintext primes
     /// (each the largest admissible below the previous): the residues of a CRT plaintext space.
-    pub fn generate_crt(degree: usize, moduli_bits: &[usize], plaintext_bits: usize, count: usize) -> Result<Vec<Self>> {
+    pub fn generate_crt(
+        degree: usize,
+        moduli_bits: &[usize],
+        plaintext_bits: usize,
+        count: usize,
+    ) -> Result<Vec<Self>> {
         let first = Self::generate(degree, moduli_bits, plaintext_bits)?;
         let mut sets = vec![first];
         while sets.len() < count {
             let below = sets[sets.len() - 1].plaintext;
-            let t = generate_prime(plaintext_bits, 2 * degree as u64, below)
-                .ok_or_else(|| HeError::Parameters(format!("not enough {plaintext_bits}-bit CRT primes")))?;
-            let next = Self { plaintext: t, ..sets[0].clone() };
+            let t = generate_prime(plaintext_bits, 2 * degree as u64, below).ok_or_else(|| {
+                HeError::Parameters(format!("not enough {plaintext_bits}-bit CRT primes"))
+            })?;
+            let next = Self {
+                plaintext: t,
+                ..sets[0].clone()
+            };
             next.check()?;
             sets.push(next);
         }
@@ -118,7 +133,11 @@ impl HeParams {
                 self.degree
             ))
         })?;
-        let bits: usize = self.moduli.iter().map(|&q| 64 - q.leading_zeros() as usize).sum();
+        let bits: usize = self
+            .moduli
+            .iter()
+            .map(|&q| 64 - q.leading_zeros() as usize)
+            .sum();
         if bits > max {
             return Err(HeError::Parameters(format!(
                 "log q = {bits} bits exceeds {max}, the 128-bit-security limit for N = {}: use \
@@ -187,7 +206,10 @@ mod tests {
         let sets = HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("crt");
         assert_ne!(sets[0].plaintext, sets[1].plaintext);
         for v in [0i64, 1, -1, 123_456_789_012, -98_765_432_109] {
-            let res: Vec<i64> = sets.iter().map(|s| s.decode_signed(s.encode_signed(v))).collect();
+            let res: Vec<i64> = sets
+                .iter()
+                .map(|s| s.decode_signed(s.encode_signed(v)))
+                .collect();
             assert_eq!(HeParams::crt_combine(&sets, &res), v as i128);
         }
     }

@@ -13,7 +13,10 @@ use fhe::bfv::{
     BfvParameters, Ciphertext, Encoding, EvaluationKey, EvaluationKeyBuilder, Plaintext, PublicKey,
     RelinearizationKey, SecretKey,
 };
-use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize as FheSerialize};
+use fhe_traits::{
+    DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter,
+    Serialize as FheSerialize,
+};
 use rand::{CryptoRng, Rng, RngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -149,7 +152,10 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
 ) -> Result<(OwnerSecret, PublicKeys, EncryptedBlock)> {
     let s = &block.shape;
     if s1.iter().any(|&c| c >= s.c1) || s2.iter().any(|&j| j >= s.c2) {
-        return Err(HeError::shape(format!("selection {s1:?}/{s2:?} outside {}/{} filters", s.c1, s.c2)));
+        return Err(HeError::shape(format!(
+            "selection {s1:?}/{s2:?} outside {}/{} filters",
+            s.c1, s.c2
+        )));
     }
     if params.is_empty() {
         return Err(HeError::Parameters("no parameter set".into()));
@@ -191,8 +197,14 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
         });
     }
     Ok((
-        OwnerSecret { params: params.to_vec(), secret_keys },
-        PublicKeys { params: params.to_vec(), sets },
+        OwnerSecret {
+            params: params.to_vec(),
+            secret_keys,
+        },
+        PublicKeys {
+            params: params.to_vec(),
+            sets,
+        },
         EncryptedBlock {
             params: params.to_vec(),
             plain: remainder(block, s1, s2),
@@ -205,7 +217,10 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
 }
 
 fn decode_err(what: &'static str) -> impl Fn(fhe::Error) -> HeError {
-    move |e| HeError::Decode { what, detail: e.to_string() }
+    move |e| HeError::Decode {
+        what,
+        detail: e.to_string(),
+    }
 }
 
 /// One residue of the user's live state.
@@ -240,9 +255,19 @@ impl UserSession {
 }
 
 /// User: loads the encrypted block with the public keys and expands the packed weights.
-pub fn user_load(enc: &EncryptedBlock, keys: &PublicKeys, headroom_bits: f64, ops: &OpCounter) -> Result<UserSession> {
-    if enc.params != keys.params || enc.packed.len() != enc.params.len() || keys.sets.len() != keys.params.len() {
-        return Err(HeError::Parameters("encrypted model and keys come from different key generations".into()));
+pub fn user_load(
+    enc: &EncryptedBlock,
+    keys: &PublicKeys,
+    headroom_bits: f64,
+    ops: &OpCounter,
+) -> Result<UserSession> {
+    if enc.params != keys.params
+        || enc.packed.len() != enc.params.len()
+        || keys.sets.len() != keys.params.len()
+    {
+        return Err(HeError::Parameters(
+            "encrypted model and keys come from different key generations".into(),
+        ));
     }
     let s = &enc.plain.shape;
     let residues = enc
@@ -324,7 +349,12 @@ impl Reply {
             .iter()
             .map(|per| {
                 per.iter()
-                    .map(|p| p.unpack().ok_or_else(|| HeError::Decode { what: "reply", detail: "truncated slots".into() }))
+                    .map(|p| {
+                        p.unpack().ok_or_else(|| HeError::Decode {
+                            what: "reply",
+                            detail: "truncated slots".into(),
+                        })
+                    })
                     .collect()
             })
             .collect()
@@ -333,8 +363,10 @@ impl Reply {
 
 /// Serialises a message (request or reply) to the bytes that cross the wire.
 pub fn to_wire<T: Serialize>(msg: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(msg, bincode::config::standard())
-        .map_err(|e| HeError::Decode { what: "message", detail: e.to_string() })
+    bincode::serde::encode_to_vec(msg, bincode::config::standard()).map_err(|e| HeError::Decode {
+        what: "message",
+        detail: e.to_string(),
+    })
 }
 
 /// Largest allocation a message may claim while it is decoded (1 GiB): a hostile length prefix
@@ -344,10 +376,16 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// Parses a message received from the other role.
 pub fn from_wire<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
     let config = bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>();
-    let (msg, used) = bincode::serde::decode_from_slice(bytes, config)
-        .map_err(|e| HeError::Decode { what, detail: e.to_string() })?;
+    let (msg, used) =
+        bincode::serde::decode_from_slice(bytes, config).map_err(|e| HeError::Decode {
+            what,
+            detail: e.to_string(),
+        })?;
     if used != bytes.len() {
-        return Err(HeError::Decode { what, detail: format!("{} trailing bytes", bytes.len() - used) });
+        return Err(HeError::Decode {
+            what,
+            detail: format!("{} trailing bytes", bytes.len() - used),
+        });
     }
     Ok(msg)
 }
@@ -406,7 +444,11 @@ pub fn blind<R: RngCore + CryptoRng>(
 pub fn unblind(reply: &Reply, masks: &Masks, params: &[HeParams]) -> Result<Vec<Vec<i64>>> {
     let shape_ok = reply.values.len() == masks.0.len()
         && params.len() == masks.0.len()
-        && reply.values.iter().zip(&masks.0).all(|(v, m)| v.len() == m.len());
+        && reply
+            .values
+            .iter()
+            .zip(&masks.0)
+            .all(|(v, m)| v.len() == m.len());
     if !shape_ok || masks.0.is_empty() {
         return Err(HeError::shape("the reply does not match the request"));
     }
@@ -458,7 +500,9 @@ impl OwnerSession {
     /// Decrypts every ciphertext of a request (the values are still masked).
     pub fn answer(&self, request: &Request) -> Result<Reply> {
         if request.cts.len() != self.keys.len() {
-            return Err(HeError::shape("request does not match the owner's CRT residues"));
+            return Err(HeError::shape(
+                "request does not match the owner's CRT residues",
+            ));
         }
         let values = request
             .cts
@@ -470,7 +514,10 @@ impl OwnerSession {
                         let ct = decompress(b, par)?;
                         let pt = sk.try_decrypt(&ct)?;
                         let width = 64 - par.plaintext().leading_zeros();
-                        Ok(PackedSlots::pack(&Vec::<u64>::try_decode(&pt, Encoding::simd())?, width))
+                        Ok(PackedSlots::pack(
+                            &Vec::<u64>::try_decode(&pt, Encoding::simd())?,
+                            width,
+                        ))
                     })
                     .collect::<Result<Vec<_>>>()
             })

@@ -26,25 +26,47 @@ fn float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
 }
 
 /// Runs the protocol and returns (exact matches, total values).
-fn roundtrip(shape: BlockShape, layout: Layout, s1: &[usize], s2: &[usize], images: usize, layer1: bool) {
+fn roundtrip(
+    shape: BlockShape,
+    layout: Layout,
+    s1: &[usize],
+    s2: &[usize],
+    images: usize,
+    layer1: bool,
+) {
     let params = HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("params");
-    let block = IntBlock::quantize_fitting(&float_block(&shape, 11), 8, HeParams::crt_modulus(&params), s2, layer1)
-        .expect("fits");
+    let block = IntBlock::quantize_fitting(
+        &float_block(&shape, 11),
+        8,
+        HeParams::crt_modulus(&params),
+        s2,
+        layer1,
+    )
+    .expect("fits");
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let (secret, keys, enc) = owner_setup(&params, &block, (s1, s2), 64, layer1, &mut rng).expect("setup");
+    let (secret, keys, enc) =
+        owner_setup(&params, &block, (s1, s2), 64, layer1, &mut rng).expect("setup");
     let ops = OpCounter::default();
     let user = user_load(&enc, &keys, 20.0, &ops).expect("load");
-    assert!(user.residues.iter().all(|r| r.out_level == 3), "results should be switched to one prime");
+    assert!(
+        user.residues.iter().all(|r| r.out_level == 3),
+        "results should be switched to one prime"
+    );
     let plan = SlotPlan::new(layout, user.plain(), 8192, images).expect("plan");
-    let raw: Vec<Vec<u8>> =
-        (0..images).map(|_| (0..shape.input_len()).map(|_| rng.random::<u8>()).collect()).collect();
+    let raw: Vec<Vec<u8>> = (0..images)
+        .map(|_| (0..shape.input_len()).map(|_| rng.random::<u8>()).collect())
+        .collect();
     // What the user can compute: centred pixels and the plaintext channels' squares.
     let x: Vec<Vec<i64>> = raw.iter().map(|r| user.plain().center(r)).collect();
     let plain_a: Vec<Vec<Vec<i64>>> = x.iter().map(|xi| user.plain().layer1(xi)).collect();
     let outs: Vec<_> = user
         .residues
         .iter()
-        .map(|r| r.block.evaluate(&plan, &x, &plain_a, layer1, &ops, &|_| {}).expect("evaluate"))
+        .map(|r| {
+            r.block
+                .evaluate(&plan, &x, &plain_a, layer1, &ops, &|_| {})
+                .expect("evaluate")
+        })
         .collect();
     let groups = plan.groups();
     assert_eq!(outs[0].z.len(), s2.len() * groups);
@@ -60,7 +82,11 @@ fn roundtrip(shape: BlockShape, layout: Layout, s1: &[usize], s2: &[usize], imag
             plan.scatter(g, &values[jj * groups + g], &mut got);
         }
         for (n, xi) in x.iter().enumerate() {
-            let want: Vec<i64> = block.layer2(&block.layer1(xi), j).into_iter().map(|v| v as i64).collect();
+            let want: Vec<i64> = block
+                .layer2(&block.layer1(xi), j)
+                .into_iter()
+                .map(|v| v as i64)
+                .collect();
             assert_eq!(got[n], want, "filter {j}, image {n}, {layout:?}");
         }
     }
@@ -73,7 +99,11 @@ fn roundtrip(shape: BlockShape, layout: Layout, s1: &[usize], s2: &[usize], imag
                 plan.scatter(g, &values[base + cc * groups + g], &mut got);
             }
             for (n, xi) in x.iter().enumerate() {
-                assert_eq!(got[n], block.layer1(xi)[c], "layer-1 channel {c}, image {n}");
+                assert_eq!(
+                    got[n],
+                    block.layer1(xi)[c],
+                    "layer-1 channel {c}, image {n}"
+                );
             }
         }
     }

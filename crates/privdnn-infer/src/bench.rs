@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use fhe::bfv::{Ciphertext, Encoding, Multiplicator, Plaintext, RelinearizationKey, SecretKey, dot_product_scalar};
+use fhe::bfv::{
+    Ciphertext, Encoding, Multiplicator, Plaintext, RelinearizationKey, SecretKey,
+    dot_product_scalar,
+};
 use fhe_traits::{FheEncoder, FheEncrypter, Serialize as _};
 use privdnn_he::compact::compress;
 use privdnn_he::lazy::LazyMultiplier;
@@ -38,7 +41,12 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
 }
 
 fn compare(kernel: &str, baseline_ms: f64, ours_ms: f64) -> Comparison {
-    Comparison { kernel: kernel.into(), baseline_ms, ours_ms, speedup: baseline_ms / ours_ms }
+    Comparison {
+        kernel: kernel.into(),
+        baseline_ms,
+        ours_ms,
+        speedup: baseline_ms / ours_ms,
+    }
 }
 
 /// Measured unit costs (ms, one thread) used by the fully-encrypted projection.
@@ -95,8 +103,16 @@ pub fn kernels() -> Result<(Vec<Comparison>, Vec<(String, f64)>, UnitCosts)> {
     let pairs: Vec<_> = la.iter().zip(&lb).collect();
     let ours = time(3, || lazy.dot(&pairs, &rk).expect("dot"));
     let lift = time(5, || lazy.lift(&a[0]).expect("lift"));
-    out.push(compare("25-term ct×ct dot product, operands lifted once (lift not counted)", base, ours));
-    out.push(compare("25-term ct×ct dot product, lifting all 50 operands included", base, ours + 50.0 * lift));
+    out.push(compare(
+        "25-term ct×ct dot product, operands lifted once (lift not counted)",
+        base,
+        ours,
+    ));
+    out.push(compare(
+        "25-term ct×ct dot product, lifting all 50 operands included",
+        base,
+        ours + 50.0 * lift,
+    ));
     // ct×pt dot product of 36 terms: mul + add vs dot_product_scalar.
     let base = time(5, || {
         let mut acc = &cts36[0] * &pts[0];
@@ -105,40 +121,69 @@ pub fn kernels() -> Result<(Vec<Comparison>, Vec<(String, f64)>, UnitCosts)> {
         }
         acc
     });
-    let ours = time(5, || dot_product_scalar(cts36.iter(), pts.iter()).expect("dot"));
-    out.push(compare("36-term ct×pt dot product (fhe dot_product_scalar)", base, ours));
+    let ours = time(5, || {
+        dot_product_scalar(cts36.iter(), pts.iter()).expect("dot")
+    });
+    out.push(compare(
+        "36-term ct×pt dot product (fhe dot_product_scalar)",
+        base,
+        ours,
+    ));
     let square_ms = time(3, || {
         let l = lazy.lift(&a[0]).expect("lift");
         let sq = lazy.dot(&[(&l, &l)], &rk).expect("square");
         lazy.lift(&sq).expect("lift")
     });
     let product_ms = time(3, || lazy.dot(&pairs, &rk).expect("dot")) / terms as f64;
-    let ek = fhe::bfv::EvaluationKeyBuilder::new(&sk)?.enable_expansion(6)?.build(&mut rng)?;
+    let ek = fhe::bfv::EvaluationKeyBuilder::new(&sk)?
+        .enable_expansion(6)?
+        .build(&mut rng)?;
     let expansion_key_switch_ms = time(2, || ek.expands(&a[0], 64).expect("expand")) / 63.0;
     let refresh_ms = time(3, || {
         use fhe_traits::{FheDecoder, FheDecrypter};
         let mask = Plaintext::try_encode(&vec![3u64; n], Encoding::simd(), &par).expect("mask");
-        let enc_mask: Ciphertext = sk.try_encrypt(&mask, &mut ChaCha8Rng::seed_from_u64(2)).expect("enc");
+        let enc_mask: Ciphertext = sk
+            .try_encrypt(&mask, &mut ChaCha8Rng::seed_from_u64(2))
+            .expect("enc");
         let mut c = &a[0] + &enc_mask;
         c.switch_to_level(par.max_level()).expect("switch");
         let wire = compress(&c, &par).expect("compress");
         let back = privdnn_he::compact::decompress(&wire, &par).expect("decompress");
-        let v = Vec::<u64>::try_decode(&sk.try_decrypt(&back).expect("dec"), Encoding::simd()).expect("decode");
+        let v = Vec::<u64>::try_decode(&sk.try_decrypt(&back).expect("dec"), Encoding::simd())
+            .expect("decode");
         let fresh: Ciphertext = sk
-            .try_encrypt(&Plaintext::try_encode(&v, Encoding::simd(), &par).expect("pt"), &mut ChaCha8Rng::seed_from_u64(3))
+            .try_encrypt(
+                &Plaintext::try_encode(&v, Encoding::simd(), &par).expect("pt"),
+                &mut ChaCha8Rng::seed_from_u64(3),
+            )
             .expect("enc");
         &fresh * &mask
     });
-    let units = UnitCosts { lift_ms: lift, product_ms, square_ms, expansion_key_switch_ms, refresh_ms };
+    let units = UnitCosts {
+        lift_ms: lift,
+        product_ms,
+        square_ms,
+        expansion_key_switch_ms,
+        refresh_ms,
+    };
     let mut sizes = Vec::new();
     let mut last = a[0].clone();
     last.switch_to_level(par.max_level())?;
     let full = last.to_bytes().len() as f64;
     let compact = compress(&last, &par)?.len() as f64;
-    sizes.push(("ciphertext at the last level, fhe to_bytes (bytes)".to_string(), full));
+    sizes.push((
+        "ciphertext at the last level, fhe to_bytes (bytes)".to_string(),
+        full,
+    ));
     sizes.push(("same, compact wire format (bytes)".to_string(), compact));
-    let single: Ciphertext = sk.try_encrypt(&Plaintext::try_encode(&[7u64], Encoding::poly(), &par)?, &mut rng)?;
-    sizes.push(("one seeded weight ciphertext (bytes; 256 weights pack into one)".to_string(), single.to_bytes().len() as f64));
+    let single: Ciphertext = sk.try_encrypt(
+        &Plaintext::try_encode(&[7u64], Encoding::poly(), &par)?,
+        &mut rng,
+    )?;
+    sizes.push((
+        "one seeded weight ciphertext (bytes; 256 weights pack into one)".to_string(),
+        single.to_bytes().len() as f64,
+    ));
     Ok((out, sizes, units))
 }
 
@@ -148,13 +193,25 @@ pub fn kernels() -> Result<(Vec<Comparison>, Vec<(String, f64)>, UnitCosts)> {
 /// exact op counts of the LeNet5 tail times the unit costs measured above. Layers after conv2 need
 /// more depth than N = 8192 holds, so the projection assumes an owner-assisted refresh (blinded
 /// decrypt + re-encrypt) before every square: stated, not hidden.
-pub fn full_encryption_projection(units: &UnitCosts, root: &Path) -> Option<(Vec<(String, f64)>, f64)> {
+pub fn full_encryption_projection(
+    units: &UnitCosts,
+    root: &Path,
+) -> Option<(Vec<(String, f64)>, f64)> {
     let text = std::fs::read_to_string(root.join("results/mnist/infer/metrics.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     let modes = json.get("mode_reports")?.as_array()?;
-    let full = modes.iter().find(|m| m.get("mode").and_then(|v| v.as_str()) == Some("full-block"))?;
-    let sep = modes.iter().find(|m| m.get("mode").and_then(|v| v.as_str()) == Some("separate"))?;
-    let phase = |m: &serde_json::Value, k: &str| m.get("phases_s").and_then(|p| p.get(k)).and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let full = modes
+        .iter()
+        .find(|m| m.get("mode").and_then(|v| v.as_str()) == Some("full-block"))?;
+    let sep = modes
+        .iter()
+        .find(|m| m.get("mode").and_then(|v| v.as_str()) == Some("separate"))?;
+    let phase = |m: &serde_json::Value, k: &str| {
+        m.get("phases_s")
+            .and_then(|p| p.get(k))
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
+    };
     let block_s = phase(full, "user_load_expand") + phase(full, "user_he_eval");
     let separate_s = phase(sep, "user_load_expand") + phase(sep, "user_he_eval");
     // LeNet5 tail: pool(16×8×8 → 16×4×4) → square → fc 256→120 → square → 120→84 → square → 84→10.
@@ -165,17 +222,53 @@ pub fn full_encryption_projection(units: &UnitCosts, root: &Path) -> Option<(Vec
     let lifts = weights + squares; // every weight once, every activation once
     let refreshes = squares;
     let parts = vec![
-        ("measured: layers 1–2 fully encrypted, load + evaluation (s)".to_string(), block_s),
-        (format!("tail squares: {squares} × {:.1} ms × 2 residues (s)", units.square_ms), residues * squares * units.square_ms / 1e3),
-        (format!("tail products: {products} × {:.2} ms × 2 (s)", units.product_ms), residues * products * units.product_ms / 1e3),
-        (format!("tail lifts: {lifts} × {:.2} ms × 2 (s)", units.lift_ms), residues * lifts * units.lift_ms / 1e3),
-        (format!("tail weight expansion: {weights} key switches × {:.2} ms × 2 (s)", units.expansion_key_switch_ms), residues * weights * units.expansion_key_switch_ms / 1e3),
-        (format!("owner-assisted refreshes: {refreshes} × {:.1} ms × 2 (s)", units.refresh_ms), residues * refreshes * units.refresh_ms / 1e3),
+        (
+            "measured: layers 1–2 fully encrypted, load + evaluation (s)".to_string(),
+            block_s,
+        ),
+        (
+            format!(
+                "tail squares: {squares} × {:.1} ms × 2 residues (s)",
+                units.square_ms
+            ),
+            residues * squares * units.square_ms / 1e3,
+        ),
+        (
+            format!(
+                "tail products: {products} × {:.2} ms × 2 (s)",
+                units.product_ms
+            ),
+            residues * products * units.product_ms / 1e3,
+        ),
+        (
+            format!("tail lifts: {lifts} × {:.2} ms × 2 (s)", units.lift_ms),
+            residues * lifts * units.lift_ms / 1e3,
+        ),
+        (
+            format!(
+                "tail weight expansion: {weights} key switches × {:.2} ms × 2 (s)",
+                units.expansion_key_switch_ms
+            ),
+            residues * weights * units.expansion_key_switch_ms / 1e3,
+        ),
+        (
+            format!(
+                "owner-assisted refreshes: {refreshes} × {:.1} ms × 2 (s)",
+                units.refresh_ms
+            ),
+            residues * refreshes * units.refresh_ms / 1e3,
+        ),
     ];
     let total_single_thread: f64 = parts[1..].iter().map(|p| p.1).sum::<f64>() + block_s;
     let mut lines = parts;
-    lines.push(("projected total (s; tail single-threaded)".to_string(), total_single_thread));
-    lines.push(("measured separate mode, load + evaluation (s)".to_string(), separate_s));
+    lines.push((
+        "projected total (s; tail single-threaded)".to_string(),
+        total_single_thread,
+    ));
+    lines.push((
+        "measured separate mode, load + evaluation (s)".to_string(),
+        separate_s,
+    ));
     Some((lines, 1.0 - separate_s / total_single_thread))
 }
 
@@ -197,9 +290,14 @@ pub struct BenchReport {
 /// Runs the benchmark.
 pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
     let (kernels, sizes, units) = kernels()?;
-    let mut md = String::from("# HE benchmark (`cargo xtask bench he`)\n\nN = 8192, 4 × 54-bit primes, t ≈ 2^24, 1 thread per kernel.\n\n| kernel | fhe's way ms | ours ms | speed-up |\n|---|---|---|---|\n");
+    let mut md = String::from(
+        "# HE benchmark (`cargo xtask bench he`)\n\nN = 8192, 4 × 54-bit primes, t ≈ 2^24, 1 thread per kernel.\n\n| kernel | fhe's way ms | ours ms | speed-up |\n|---|---|---|---|\n",
+    );
     for k in &kernels {
-        md += &format!("| {} | {:.2} | {:.2} | {:.1}× |\n", k.kernel, k.baseline_ms, k.ours_ms, k.speedup);
+        md += &format!(
+            "| {} | {:.2} | {:.2} | {:.1}× |\n",
+            k.kernel, k.baseline_ms, k.ours_ms, k.speedup
+        );
     }
     md += "\n| size | value |\n|---|---|\n";
     for (k, v) in &sizes {
@@ -207,7 +305,10 @@ pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
     }
     let mut mnist_metrics = None;
     if !skip_mnist {
-        let sel = root.join("results").join("bench").join("mnist-sel-0-0.json");
+        let sel = root
+            .join("results")
+            .join("bench")
+            .join("mnist-sel-0-0.json");
         privdnn_artifacts::write_bytes_atomic(&sel, br#"{"1": [0], "2": [0]}"#)?;
         let variant = Some("sel-0-0".to_string());
         privdnn_encrypt::cli::run(&privdnn_encrypt::cli::Common {
@@ -220,7 +321,10 @@ pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
             images: Some(5000),
             variant,
         })?;
-        md += &format!("\nMNIST {{\"1\":[0],\"2\":[0]}} on 5,000 images: see `{}`.\n", metrics.display());
+        md += &format!(
+            "\nMNIST {{\"1\":[0],\"2\":[0]}} on 5,000 images: see `{}`.\n",
+            metrics.display()
+        );
         mnist_metrics = Some(metrics.display().to_string());
     }
     let projection = full_encryption_projection(&units, root);
@@ -230,14 +334,25 @@ pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
             for (k, v) in lines {
                 md += &format!("| {k} | {v:.1} |\n");
             }
-            md += &format!("\nPartial encryption (separate mode) saves {:.1} % of the user's HE time against the projected full encryption.\n", 100.0 * saving);
+            md += &format!(
+                "\nPartial encryption (separate mode) saves {:.1} % of the user's HE time against the projected full encryption.\n",
+                100.0 * saving
+            );
         }
-        None => md += "\nFully encrypted projection skipped: run `cargo xtask pipeline mnist --from encrypt` first (it measures the 100 % block).\n",
+        None => {
+            md += "\nFully encrypted projection skipped: run `cargo xtask pipeline mnist --from encrypt` first (it measures the 100 % block).\n"
+        }
     }
     let out = root.join("results").join("bench");
     privdnn_artifacts::write_json_atomic(
         &out.join("he.json"),
-        &BenchReport { kernels, sizes, units, projection, mnist_metrics },
+        &BenchReport {
+            kernels,
+            sizes,
+            units,
+            projection,
+            mnist_metrics,
+        },
     )?;
     privdnn_artifacts::write_bytes_atomic(&out.join("he.md"), md.as_bytes())?;
     println!("{md}");

@@ -10,7 +10,10 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use privdnn_artifacts::{NeuronSelection, TrainedModel, peak_rss_bytes, read_artifact, write_artifact, write_bytes_atomic, write_json_atomic};
+use privdnn_artifacts::{
+    NeuronSelection, TrainedModel, peak_rss_bytes, read_artifact, write_artifact,
+    write_bytes_atomic, write_json_atomic,
+};
 use privdnn_config::{HeLayout, PipelineArgs};
 use privdnn_encrypt::cli::EncryptPaths;
 use privdnn_he::engine::Layout;
@@ -20,7 +23,11 @@ use serde::Serialize;
 use crate::harness::{HeRun, ModeReport, float_modes, run_he};
 
 #[derive(Parser, Debug)]
-#[command(name = "privdnn-infer", version, about = "Infer stage: encrypted inference and its cost report")]
+#[command(
+    name = "privdnn-infer",
+    version,
+    about = "Infer stage: encrypted inference and its cost report"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,25 +113,55 @@ pub fn run(common: &Common) -> Result<PathBuf> {
     drop(enc);
     let (splits, _) = privdnn_data::load_splits(&common.target.root, &cfg.pipeline)?;
     let wanted = common.images.unwrap_or(he.images);
-    let n = if wanted == 0 { splits.test.len() } else { wanted.min(splits.test.len()) };
+    let n = if wanted == 0 {
+        splits.test.len()
+    } else {
+        wanted.min(splits.test.len())
+    };
     let indices: Vec<usize> = (0..n).collect();
     let device = privdnn_model::backend_device(cfg.pipeline.train.backend, false)?;
     let norm = model.normalization.clone();
-    log::info!("infer {}: {} test images, selection {:?} / {:?}", cfg.pipeline.name, n, sel.layer1, sel.layer2);
+    log::info!(
+        "infer {}: {} test images, selection {:?} / {:?}",
+        cfg.pipeline.name,
+        n,
+        sel.layer1,
+        sel.layer2
+    );
     let main_layout = layout(he.layout);
     let pb = bar(0, "separate");
-    let run = HeRun { mode: "separate", paths: &paths, layout: main_layout, headroom_bits: he.headroom_bits, latency: he.latency, device: device.clone() };
-    let mut separate =
-        run_he(&run, &splits.test, &indices, &|n| pb.set_length(n), &|k| pb.inc(k)).context("separate mode")?;
+    let run = HeRun {
+        mode: "separate",
+        paths: &paths,
+        layout: main_layout,
+        headroom_bits: he.headroom_bits,
+        latency: he.latency,
+        device: device.clone(),
+    };
+    let mut separate = run_he(&run, &splits.test, &indices, &|n| pb.set_length(n), &|k| {
+        pb.inc(k)
+    })
+    .context("separate mode")?;
     if let Ok(text) = std::fs::read_to_string(&paths.metrics) {
-        let secs = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("seconds")?.as_f64());
+        let secs = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("seconds")?.as_f64());
         if let Some(secs) = secs {
-            separate.phases_s.insert("owner_keygen_encrypt".into(), secs);
+            separate
+                .phases_s
+                .insert("owner_keygen_encrypt".into(), secs);
         }
     }
     pb.finish_and_clear();
     let test_subset = splits.test.subset(&indices, "test");
-    let (plain, ev_s, removed) = float_modes(&model, &sel, &test_subset, &norm, cfg.pipeline.train.eval_batch_size, &device)?;
+    let (plain, ev_s, removed) = float_modes(
+        &model,
+        &sel,
+        &test_subset,
+        &norm,
+        cfg.pipeline.train.eval_batch_size,
+        &device,
+    )?;
     separate.float_accuracy = Some(ev_s.accuracy());
     let mut reports = vec![separate];
     if he.full_block_images > 0 {
@@ -137,16 +174,30 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         let fb_dir = out_dir.join("full-block");
         let fb_paths = EncryptPaths::new(&fb_dir);
         let clock = Instant::now();
-        let out = privdnn_encrypt::encrypt(&model, &all, he).context("encrypting the 100 % block")?;
+        let out =
+            privdnn_encrypt::encrypt(&model, &all, he).context("encrypting the 100 % block")?;
         let setup_s = clock.elapsed().as_secs_f64();
         write_artifact(&fb_paths.model, &out.model)?;
         write_artifact(&fb_paths.keys, &out.keys)?;
         write_artifact(&fb_paths.secret, &out.secret)?;
         let m = he.full_block_images.min(n);
         let pb = bar(0, "full-block");
-        let fb_run = HeRun { mode: "full-block", paths: &fb_paths, layout: main_layout, headroom_bits: he.headroom_bits, latency: false, device: device.clone() };
-        let mut full = run_he(&fb_run, &splits.test, &indices[..m], &|n| pb.set_length(n), &|k| pb.inc(k))
-            .context("full-block mode")?;
+        let fb_run = HeRun {
+            mode: "full-block",
+            paths: &fb_paths,
+            layout: main_layout,
+            headroom_bits: he.headroom_bits,
+            latency: false,
+            device: device.clone(),
+        };
+        let mut full = run_he(
+            &fb_run,
+            &splits.test,
+            &indices[..m],
+            &|n| pb.set_length(n),
+            &|k| pb.inc(k),
+        )
+        .context("full-block mode")?;
         pb.finish_and_clear();
         full.phases_s.insert("owner_keygen_encrypt".into(), setup_s);
         reports.push(full);
@@ -213,7 +264,13 @@ pub fn summary(r: &InferReport) -> String {
             s += &format!(
                 "\nHE operations: {} ct×pt, {} ct×ct, {} relinearisations, {} lifts, {} encodes, {} \
                  expansion key switches, {} modulus switches.\n",
-                o.ct_pt_mul, o.ct_ct_mul, o.relins, o.lifts, o.encodes, o.expansion_key_switches, o.mod_switches
+                o.ct_pt_mul,
+                o.ct_ct_mul,
+                o.relins,
+                o.lifts,
+                o.encodes,
+                o.expansion_key_switches,
+                o.mod_switches
             );
         }
     }

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use privdnn_artifacts::{DatasetSplit, NeuronSelection, Normalization, TrainedModel, read_artifact};
+use privdnn_artifacts::{
+    DatasetSplit, NeuronSelection, Normalization, TrainedModel, read_artifact,
+};
 use privdnn_encrypt::cli::EncryptPaths;
 use privdnn_he::block::IntBlock;
 use privdnn_he::engine::Layout;
@@ -70,7 +72,12 @@ pub struct ModeReport {
 }
 
 impl ModeReport {
-    fn plain(mode: &str, selection: (Vec<usize>, Vec<usize>), ev: &Evaluation, seconds: f64) -> Self {
+    fn plain(
+        mode: &str,
+        selection: (Vec<usize>, Vec<usize>),
+        ev: &Evaluation,
+        seconds: f64,
+    ) -> Self {
         let mut phases = BTreeMap::new();
         phases.insert("plain_inference".to_string(), seconds);
         Self {
@@ -120,24 +127,44 @@ fn accuracy_of(logits: &[f32], labels: &[u16], classes: usize) -> (Evaluation, V
     ev.add_logits(logits, &labels_i64, classes);
     let preds = logits
         .chunks(classes)
-        .map(|row| row.iter().enumerate().fold(0, |best, (i, v)| if *v > row[best] { i } else { best }))
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(0, |best, (i, v)| if *v > row[best] { i } else { best })
+        })
         .collect();
     (ev, preds)
 }
 
 /// The integer shadow of the selected outputs (auditor side: uses the owner's block).
-pub fn shadow_outputs(block: &IntBlock, sel: &NeuronSelection, raw: &[&[u8]], layer1: bool) -> SelectedOutputs {
+pub fn shadow_outputs(
+    block: &IntBlock,
+    sel: &NeuronSelection,
+    raw: &[&[u8]],
+    layer1: bool,
+) -> SelectedOutputs {
     let per_image: Vec<(Vec<Vec<i64>>, Vec<Vec<i64>>)> = raw
         .par_iter()
         .map(|r| {
             let a = block.layer1(&block.center(r));
-            let z = sel.layer2.iter().map(|&j| block.layer2(&a, j).into_iter().map(|v| v as i64).collect()).collect();
-            let a1 = if layer1 { sel.layer1.iter().map(|&c| a[c].clone()).collect() } else { Vec::new() };
+            let z = sel
+                .layer2
+                .iter()
+                .map(|&j| block.layer2(&a, j).into_iter().map(|v| v as i64).collect())
+                .collect();
+            let a1 = if layer1 {
+                sel.layer1.iter().map(|&c| a[c].clone()).collect()
+            } else {
+                Vec::new()
+            };
             (z, a1)
         })
         .collect();
     let (z, a1): (Vec<_>, Vec<_>) = per_image.into_iter().unzip();
-    SelectedOutputs { z, a1: if layer1 { a1 } else { Vec::new() } }
+    SelectedOutputs {
+        z,
+        a1: if layer1 { a1 } else { Vec::new() },
+    }
 }
 
 /// Runs one HE mode over `indices` of `test`.
@@ -155,7 +182,13 @@ pub fn run_he(
         *phases.entry(name.to_string()).or_insert(0.0) += clock.elapsed().as_secs_f64();
         clock = Instant::now();
     };
-    let user = UserSide::load(&run.paths.model, &run.paths.keys, run.headroom_bits, &ops, run.device.clone())?;
+    let user = UserSide::load(
+        &run.paths.model,
+        &run.paths.keys,
+        run.headroom_bits,
+        &ops,
+        run.device.clone(),
+    )?;
     lap(&mut phases, "user_load_expand");
     let owner = OwnerSide::load(&run.paths.secret)?;
     lap(&mut phases, "owner_load");
@@ -166,9 +199,17 @@ pub fn run_he(
         Layout::Batch => shape.h2 * shape.w2,
         Layout::Spatial => 1,
     };
-    total((indices.len().div_ceil(cap) * groups * user.file.block.s2.len() * user.session.residues.len()) as u64);
+    total(
+        (indices.len().div_ceil(cap)
+            * groups
+            * user.file.block.s2.len()
+            * user.session.residues.len()) as u64,
+    );
     let (mut up, mut down, mut calls) = (0usize, 0usize, 0usize);
-    let mut he = SelectedOutputs { z: Vec::new(), a1: Vec::new() };
+    let mut he = SelectedOutputs {
+        z: Vec::new(),
+        a1: Vec::new(),
+    };
     for chunk in indices.chunks(cap) {
         let raw: Vec<&[u8]> = chunk.iter().map(|&i| test.image(i)).collect();
         let (request, pending) = user.request(run.layout, &raw, &ops, progress, &mut rng)?;
@@ -183,7 +224,10 @@ pub fn run_he(
         he.z.extend(out.z);
         he.a1.extend(out.a1);
     }
-    let he_seconds: f64 = ["user_he_eval", "owner_decrypt", "user_unblind"].iter().map(|k| phases[*k]).sum();
+    let he_seconds: f64 = ["user_he_eval", "owner_decrypt", "user_unblind"]
+        .iter()
+        .map(|k| phases[*k])
+        .sum();
     let classes = test.num_classes();
     let labels: Vec<u16> = indices.iter().map(|&i| test.labels[i]).collect();
     let logits = user.logits(test, indices, &he);
@@ -192,22 +236,34 @@ pub fn run_he(
     // Auditor: the shadow from the owner's block.
     let secret: OwnerSecretFile = read_artifact(&run.paths.secret)?;
     let raw: Vec<&[u8]> = indices.iter().map(|&i| test.image(i)).collect();
-    let shadow = shadow_outputs(&secret.block, &user.file.selection, &raw, user.file.layer1_outputs);
+    let shadow = shadow_outputs(
+        &secret.block,
+        &user.file.selection,
+        &raw,
+        user.file.layer1_outputs,
+    );
     let exact = (0..indices.len())
         .filter(|&n| he.z[n] == shadow.z[n] && (he.a1.is_empty() || he.a1[n] == shadow.a1[n]))
         .count();
     let (qev, q_preds) = accuracy_of(&user.logits(test, indices, &shadow), &labels, classes);
-    let same = he_preds.iter().zip(&q_preds).filter(|(a, b)| a == b).count();
+    let same = he_preds
+        .iter()
+        .zip(&q_preds)
+        .filter(|(a, b)| a == b)
+        .count();
     let latency_s = if run.latency {
         let start = Instant::now();
         let lat_ops = OpCounter::default();
         let raw1 = [test.image(indices[0])];
-        let (request, pending) = user.request(Layout::Spatial, &raw1, &lat_ops, &|_| {}, &mut rng)?;
+        let (request, pending) =
+            user.request(Layout::Spatial, &raw1, &lat_ops, &|_| {}, &mut rng)?;
         let reply = owner.answer(&request)?;
         let out = user.finish(&reply, pending)?;
         let _ = user.logits(test, &indices[..1], &out);
         if out.z[0] != shadow.z[0] {
-            return Err(InferError::Mismatch("single-image spatial run differs from the shadow".into()));
+            return Err(InferError::Mismatch(
+                "single-image spatial run differs from the shadow".into(),
+            ));
         }
         Some(start.elapsed().as_secs_f64())
     } else {
@@ -216,7 +272,10 @@ pub fn run_he(
     let file_len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     Ok(ModeReport {
         mode: run.mode.to_string(),
-        selection: (user.file.selection.layer1.clone(), user.file.selection.layer2.clone()),
+        selection: (
+            user.file.selection.layer1.clone(),
+            user.file.selection.layer2.clone(),
+        ),
         images: indices.len(),
         accuracy: ev.accuracy(),
         quantised_accuracy: Some(qev.accuracy()),
@@ -262,17 +321,38 @@ pub fn float_modes(
     device: &Device,
 ) -> Result<(ModeReport, Evaluation, ModeReport), InferError> {
     let net = |m: &TrainedModel| -> Result<Network, InferError> {
-        Ok(import_tensors(Network::new(&m.spec, device)?, &m.tensors, None)?)
+        Ok(import_tensors(
+            Network::new(&m.spec, device)?,
+            &m.tensors,
+            None,
+        )?)
     };
     let original = net(model)?;
     let clock = Instant::now();
     let ev_o = evaluate(&original, test, norm, batch, None, device);
-    let plain = ModeReport::plain("plaintext", (vec![], vec![]), &ev_o, clock.elapsed().as_secs_f64());
-    let ev_s = evaluate(&net(&separated(model, sel))?, test, norm, batch, None, device);
+    let plain = ModeReport::plain(
+        "plaintext",
+        (vec![], vec![]),
+        &ev_o,
+        clock.elapsed().as_secs_f64(),
+    );
+    let ev_s = evaluate(
+        &net(&separated(model, sel))?,
+        test,
+        norm,
+        batch,
+        None,
+        device,
+    );
     let [c1, c2] = sel.channels;
     let masks = ChannelMasks::removing(c1, &sel.layer1, c2, &sel.layer2, device);
     let clock = Instant::now();
     let ev_r = evaluate(&original, test, norm, batch, Some(&masks), device);
-    let removed = ModeReport::plain("remove", (sel.layer1.clone(), sel.layer2.clone()), &ev_r, clock.elapsed().as_secs_f64());
+    let removed = ModeReport::plain(
+        "remove",
+        (sel.layer1.clone(), sel.layer2.clone()),
+        &ev_r,
+        clock.elapsed().as_secs_f64(),
+    );
     Ok((plain, ev_s, removed))
 }

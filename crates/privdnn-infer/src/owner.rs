@@ -18,7 +18,9 @@ impl OwnerSide {
     /// Opens `results/<run>/owner/secret_key.bin`.
     pub fn load(secret_path: &Path) -> Result<Self, InferError> {
         let file: OwnerSecretFile = read_artifact(secret_path)?;
-        Ok(Self { session: OwnerSession::new(&file.secret)? })
+        Ok(Self {
+            session: OwnerSession::new(&file.secret)?,
+        })
     }
 
     /// Answers one request (bytes in, bytes out).

@@ -4,7 +4,9 @@
 //! shadow bit for bit — with the owner's secret file deleted before the user starts.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use privdnn_artifacts::{Architecture, ModelSpec, NeuronSelection, Normalization, TrainedModel, write_artifact};
+use privdnn_artifacts::{
+    Architecture, ModelSpec, NeuronSelection, Normalization, TrainedModel, write_artifact,
+};
 use privdnn_config::HeConfig;
 use privdnn_encrypt::cli::EncryptPaths;
 use privdnn_encrypt::{encrypt, float_block};
@@ -20,7 +22,18 @@ use rand_chacha::ChaCha8Rng;
 
 fn tiny(arch: Architecture, cin: usize, size: usize) -> (TrainedModel, Network, Device) {
     let device = Device::flex();
-    let spec = ModelSpec { architecture: arch, in_channels: cin, image_size: size, num_classes: 10, lenet_filters: [4, 5], width: if arch == Architecture::Lenet5 { 1.0 } else { 0.0625 } };
+    let spec = ModelSpec {
+        architecture: arch,
+        in_channels: cin,
+        image_size: size,
+        num_classes: 10,
+        lenet_filters: [4, 5],
+        width: if arch == Architecture::Lenet5 {
+            1.0
+        } else {
+            0.0625
+        },
+    };
     let net = Network::new(&spec, &device).expect("network");
     let (mut tensors, _) = export_tensors(&net);
     // Non-trivial BN statistics, so folding BN1 into conv1 is exercised.
@@ -34,21 +47,49 @@ fn tiny(arch: Architecture, cin: usize, size: usize) -> (TrainedModel, Network, 
             };
         }
     }
-    let net = import_tensors(Network::new(&spec, &device).expect("network"), &tensors, None).expect("import");
-    let normalization = Normalization { mean: vec![0.4; cin], std: vec![0.25; cin] };
-    (TrainedModel { dataset: "synthetic".into(), spec, normalization, tensors }, net, device)
+    let net = import_tensors(
+        Network::new(&spec, &device).expect("network"),
+        &tensors,
+        None,
+    )
+    .expect("import");
+    let normalization = Normalization {
+        mean: vec![0.4; cin],
+        std: vec![0.25; cin],
+    };
+    (
+        TrainedModel {
+            dataset: "synthetic".into(),
+            spec,
+            normalization,
+            tensors,
+        },
+        net,
+        device,
+    )
 }
 
 fn images(n: usize, len: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| (0..len).map(|_| rng.random::<u8>()).collect()).collect()
+    (0..n)
+        .map(|_| (0..len).map(|_| rng.random::<u8>()).collect())
+        .collect()
 }
 
 fn burn_z2(net: &Network, model: &TrainedModel, raw: &[u8], device: &Device) -> Vec<f32> {
     let s = &model.spec;
-    let x: Vec<f32> = raw.iter().map(|&p| (p as f32 / 255.0 - 0.4) / 0.25).collect();
-    let x = Tensor::from_data(TensorData::new(x, [1, s.in_channels, s.image_size, s.image_size]), device);
-    net.conv2(net.layer1(net.conv1(x))).into_data().try_into_vec::<f32>().expect("data")
+    let x: Vec<f32> = raw
+        .iter()
+        .map(|&p| (p as f32 / 255.0 - 0.4) / 0.25)
+        .collect();
+    let x = Tensor::from_data(
+        TensorData::new(x, [1, s.in_channels, s.image_size, s.image_size]),
+        device,
+    );
+    net.conv2(net.layer1(net.conv1(x)))
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("data")
 }
 
 fn check(arch: Architecture, cin: usize, size: usize, layout: Layout) {
@@ -66,13 +107,24 @@ fn check(arch: Architecture, cin: usize, size: usize, layout: Layout) {
             let got = block.layer2(&a, j);
             for (p, z) in got.iter().enumerate() {
                 let diff = (*z as f64 / block.out_scale) as f32 - want[j * s.h2 * s.w2 + p];
-                assert!(diff.abs() < 0.01 * scale, "{arch:?} filter {j} pos {p}: off by {diff} (scale {scale})");
+                assert!(
+                    diff.abs() < 0.01 * scale,
+                    "{arch:?} filter {j} pos {p}: off by {diff} (scale {scale})"
+                );
             }
         }
     }
     // 2. The protocol is exact against the shadow.
-    let sel = NeuronSelection { layer1: vec![1], layer2: vec![0, 2], channels: [s.c1, s.c2], algorithm: "test".into() };
-    let he = HeConfig { max_chunk: 64, ..HeConfig::default() };
+    let sel = NeuronSelection {
+        layer1: vec![1],
+        layer2: vec![0, 2],
+        channels: [s.c1, s.c2],
+        algorithm: "test".into(),
+    };
+    let he = HeConfig {
+        max_chunk: 64,
+        ..HeConfig::default()
+    };
     let out = encrypt(&model, &sel, &he).expect("encrypt");
     let dir = tempfile::tempdir().expect("tempdir");
     let paths = EncryptPaths::new(dir.path());
@@ -82,9 +134,18 @@ fn check(arch: Architecture, cin: usize, size: usize, layout: Layout) {
     let owner = OwnerSide::load(&paths.secret).expect("owner");
     std::fs::remove_dir_all(paths.secret.parent().expect("owner dir")).expect("remove the secret");
     let ops = OpCounter::default();
-    let user = UserSide::load(&paths.model, &paths.keys, he.headroom_bits, &ops, device.clone()).expect("user");
+    let user = UserSide::load(
+        &paths.model,
+        &paths.keys,
+        he.headroom_bits,
+        &ops,
+        device.clone(),
+    )
+    .expect("user");
     let refs: Vec<&[u8]> = raw.iter().map(|r| r.as_slice()).collect();
-    let (request, pending) = user.request(layout, &refs, &ops, &|_| {}, &mut rand::rng()).expect("request");
+    let (request, pending) = user
+        .request(layout, &refs, &ops, &|_| {}, &mut rand::rng())
+        .expect("request");
     let reply = owner.answer(&request).expect("answer");
     let got = user.finish(&reply, pending).expect("finish");
     let want = shadow_outputs(&out.secret.block, &sel, &refs, out.model.layer1_outputs);
@@ -94,15 +155,24 @@ fn check(arch: Architecture, cin: usize, size: usize, layout: Layout) {
             for (p, (a, b)) in gk.iter().zip(wk).enumerate() {
                 if a != b {
                     if bad < 5 {
-                        eprintln!("image {n} filter {k} pos {p}: got {a} want {b} diff {}", a - b);
+                        eprintln!(
+                            "image {n} filter {k} pos {p}: got {a} want {b} diff {}",
+                            a - b
+                        );
                     }
                     bad += 1;
                 }
             }
         }
     }
-    assert_eq!(bad, 0, "{arch:?}: {bad} decrypted outputs differ from the shadow");
-    assert_eq!(got, want, "{arch:?}: decrypted outputs differ from the shadow");
+    assert_eq!(
+        bad, 0,
+        "{arch:?}: {bad} decrypted outputs differ from the shadow"
+    );
+    assert_eq!(
+        got, want,
+        "{arch:?}: decrypted outputs differ from the shadow"
+    );
     assert_eq!(out.model.layer1_outputs, arch == Architecture::Resnet18);
 }
 
@@ -129,7 +199,16 @@ fn resnet18_block_with_bn_before_square_is_exact() {
 #[test]
 fn user_code_never_names_the_secret() {
     let source = include_str!("../src/user.rs");
-    for forbidden in ["OwnerSecret", "SecretKey", "secret_key", "OwnerSide", "owner::"] {
-        assert!(!source.contains(forbidden), "user.rs mentions `{forbidden}`");
+    for forbidden in [
+        "OwnerSecret",
+        "SecretKey",
+        "secret_key",
+        "OwnerSide",
+        "owner::",
+    ] {
+        assert!(
+            !source.contains(forbidden),
+            "user.rs mentions `{forbidden}`"
+        );
     }
 }

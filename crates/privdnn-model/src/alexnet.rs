@@ -60,6 +60,11 @@ impl Alexnet {
         square(self.avg.forward(z1))
     }
 
+    /// Replaces the dropout probability of the fully connected layers.
+    pub(crate) fn set_dropout(&mut self, prob: f64) {
+        self.dropout = DropoutConfig::new(prob).init();
+    }
+
     pub(crate) fn tail(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let x = self.max.forward(relu(self.bn2.forward(z2)));
         let x = relu(self.conv3.forward(x));

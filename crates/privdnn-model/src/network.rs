@@ -87,6 +87,17 @@ impl Network {
         })
     }
 
+    /// The same network with dropout probability `prob` in its fully connected layers
+    /// (AlexNet, VGG16); LeNet5 and ResNet18 have no dropout and are returned unchanged.
+    pub fn with_dropout(mut self, prob: f64) -> Self {
+        match &mut self {
+            Network::Alexnet(n) => n.set_dropout(prob),
+            Network::Vgg16(n) => n.set_dropout(prob),
+            Network::Lenet5(_) | Network::Resnet18(_) => {}
+        }
+        self
+    }
+
     /// Raw output of conv1 (after bias, before pooling / BN / activation): z1.
     pub fn conv1(&self, x: Tensor<4>) -> Tensor<4> {
         each!(self, n => n.conv1.forward(x))

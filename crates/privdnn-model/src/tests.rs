@@ -221,3 +221,30 @@ fn remove_masks_zero_the_selected_channels() {
     );
     assert_ne!(masked, unmasked);
 }
+
+#[test]
+fn dropout_setting_reaches_the_classifier_in_training_mode() {
+    let device = Device::flex().autodiff();
+    for arch in [Architecture::Alexnet, Architecture::Vgg16] {
+        let s = spec(arch, 3, 32, 10, [6, 16], 0.125);
+        let x = input(&s, 4, &device);
+        let net = Network::new(&s, &device).expect("network");
+        let outputs = |net: &Network| -> Vec<Vec<f32>> {
+            (0..2)
+                .map(|_| {
+                    net.forward(x.clone())
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .expect("f32")
+                })
+                .collect()
+        };
+        let kept = outputs(&net.clone().with_dropout(0.0));
+        assert_eq!(kept[0], kept[1], "{arch:?}: no dropout, same output twice");
+        let dropped = outputs(&net.with_dropout(0.9));
+        assert_ne!(
+            dropped[0], dropped[1],
+            "{arch:?}: dropout 0.9 draws new masks"
+        );
+    }
+}

@@ -74,6 +74,11 @@ impl Vgg16 {
         square(z1)
     }
 
+    /// Replaces the dropout probability of the fully connected layers.
+    pub(crate) fn set_dropout(&mut self, prob: f64) {
+        self.dropout = DropoutConfig::new(prob).init();
+    }
+
     pub(crate) fn tail(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let mut x = self
             .pool

@@ -23,7 +23,11 @@ use crate::server::{OwnerFiles, Server, ServerConfig};
 use crate::wire::Limits;
 
 #[derive(Parser, Debug)]
-#[command(name = "privdnn-party", version, about = "PrivDNN owner service and user client over TCP")]
+#[command(
+    name = "privdnn-party",
+    version,
+    about = "PrivDNN owner service and user client over TCP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,13 +83,17 @@ impl LimitArgs {
             Duration::try_from_secs_f64(v)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| PartyError::Usage(format!("--{what} must be a positive number of seconds")))
+                .ok_or_else(|| {
+                    PartyError::Usage(format!("--{what} must be a positive number of seconds"))
+                })
         };
         Ok(Limits {
             max_frame: Some(self.max_frame_mib)
                 .filter(|m| (1..=(crate::wire::DECODE_LIMIT >> 20) as u32).contains(m))
                 .map(|m| m << 20)
-                .ok_or_else(|| PartyError::Usage("--max-frame-mib must be between 1 and 1024".into()))?,
+                .ok_or_else(|| {
+                    PartyError::Usage("--max-frame-mib must be between 1 and 1024".into())
+                })?,
             idle_timeout: secs(self.idle_timeout.unwrap_or(idle_default), "idle-timeout")?,
             frame_timeout: secs(self.frame_timeout, "frame-timeout")?,
             write_timeout: secs(self.write_timeout, "write-timeout")?,
@@ -221,17 +229,35 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
     let resolved = resolve(&args.run)?;
     let default_files = resolved.as_ref().map(|(_, base)| OwnerFiles::of_run(base));
     let pick = |given: &Option<PathBuf>, default: Option<PathBuf>, flag: &str| {
-        given.clone().or(default).ok_or_else(|| PartyError::Usage(format!("give --pipeline or {flag}")))
+        given
+            .clone()
+            .or(default)
+            .ok_or_else(|| PartyError::Usage(format!("give --pipeline or {flag}")))
     };
     let files = OwnerFiles {
-        model: pick(&args.model, default_files.as_ref().map(|f| f.model.clone()), "--model")?,
-        keys: pick(&args.keys, default_files.as_ref().map(|f| f.keys.clone()), "--keys")?,
-        secret: pick(&args.secret, default_files.as_ref().map(|f| f.secret.clone()), "--secret")?,
+        model: pick(
+            &args.model,
+            default_files.as_ref().map(|f| f.model.clone()),
+            "--model",
+        )?,
+        keys: pick(
+            &args.keys,
+            default_files.as_ref().map(|f| f.keys.clone()),
+            "--keys",
+        )?,
+        secret: pick(
+            &args.secret,
+            default_files.as_ref().map(|f| f.secret.clone()),
+            "--secret",
+        )?,
     };
     let label = match &resolved {
         Some((cfg, _)) => {
             let run = cfg.results_dir(Path::new("")).display().to_string();
-            args.run.variant.as_ref().map_or(run.clone(), |v| format!("{run} (variant {v})"))
+            args.run
+                .variant
+                .as_ref()
+                .map_or(run.clone(), |v| format!("{run} (variant {v})"))
         }
         None => files.model.display().to_string(),
     };
@@ -253,7 +279,9 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
         args.limits.max_frame_mib
     );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {addr}").and_then(|_| out.flush()).map_err(|e| PartyError::io("stdout", e))?;
+    writeln!(out, "listening on {addr}")
+        .and_then(|_| out.flush())
+        .map_err(|e| PartyError::io("stdout", e))?;
     drop(out);
     server.run()
 }
@@ -261,7 +289,10 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
 /// `client`: classifies, prints the summary, writes the report.
 pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
     let resolved = resolve(&args.run)?;
-    let he = resolved.as_ref().map(|(cfg, _)| cfg.pipeline.he.clone()).unwrap_or_default();
+    let he = resolved
+        .as_ref()
+        .map(|(cfg, _)| cfg.pipeline.he.clone())
+        .unwrap_or_default();
     let fallback = serde_json::to_value(he.layout)
         .ok()
         .and_then(|v| serde_json::from_value::<Layout>(v).ok())
@@ -273,7 +304,9 @@ pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
     let mut count = args.count;
     let source = if let Ok(n) = args.images.parse::<usize>() {
         let Some((cfg, _)) = &resolved else {
-            return Err(PartyError::Usage("--images N takes the test split of --pipeline: name one".into()));
+            return Err(PartyError::Usage(
+                "--images N takes the test split of --pipeline: name one".into(),
+            ));
         };
         count = n;
         let (splits, _) = privdnn_data::load_splits(&args.run.root, &cfg.pipeline)?;
@@ -285,7 +318,10 @@ pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
         } else if path.is_file() {
             ImageSource::File(path)
         } else {
-            return Err(PartyError::Usage(format!("--images {}: not a number, a file or a folder", args.images)));
+            return Err(PartyError::Usage(format!(
+                "--images {}: not a number, a file or a folder",
+                args.images
+            )));
         }
     };
     let base = resolved.as_ref().map(|(_, b)| b.clone());
@@ -294,7 +330,10 @@ pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
         (None, Some(b)) => b.join("client"),
         (None, None) => return Err(PartyError::Usage("give --pipeline or --cache".into())),
     };
-    let report_path = args.report.clone().or_else(|| base.as_ref().map(|b| b.join("party").join("client.json")));
+    let report_path = args
+        .report
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.join("party").join("client.json")));
     let cfg = ClientConfig {
         server: args.server.clone(),
         cache_dir,
@@ -304,11 +343,14 @@ pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
         count,
         headroom_bits: args.headroom_bits.unwrap_or(he.headroom_bits),
         limits: args.limits.limits(600.0)?,
-        connect_timeout: Duration::try_from_secs_f64(args.connect_timeout)
-            .map_err(|_| PartyError::Usage("--connect-timeout must be a positive number of seconds".into()))?,
+        connect_timeout: Duration::try_from_secs_f64(args.connect_timeout).map_err(|_| {
+            PartyError::Usage("--connect-timeout must be a positive number of seconds".into())
+        })?,
         keep_logits: args.logits,
     };
-    let backend = resolved.as_ref().map_or(Backend::Flex, |(c, _)| c.pipeline.train.backend);
+    let backend = resolved
+        .as_ref()
+        .map_or(Backend::Flex, |(c, _)| c.pipeline.train.backend);
     let device = privdnn_model::backend_device(backend, false)?;
     let report = classify(&cfg, &source, device)?;
     print!("{}", summary(&report));
@@ -328,7 +370,11 @@ pub fn load(args: &LoadArgs) -> Result<(), PartyError> {
     let resolved = resolve(&args.run)?;
     let split = match (&args.images, &resolved) {
         (Some(path), _) => privdnn_artifacts::read_artifact(path)?,
-        (None, Some((cfg, _))) => privdnn_data::load_splits(&args.run.root, &cfg.pipeline)?.0.test,
+        (None, Some((cfg, _))) => {
+            privdnn_data::load_splits(&args.run.root, &cfg.pipeline)?
+                .0
+                .test
+        }
         (None, None) => return Err(PartyError::Usage("give --pipeline or --images FILE".into())),
     };
     let base = resolved.as_ref().map(|(_, b)| b.clone());
@@ -337,7 +383,10 @@ pub fn load(args: &LoadArgs) -> Result<(), PartyError> {
         (None, Some(b)) => b.join("client"),
         (None, None) => return Err(PartyError::Usage("give --pipeline or --cache".into())),
     };
-    let he = resolved.as_ref().map(|(cfg, _)| cfg.pipeline.he.clone()).unwrap_or_default();
+    let he = resolved
+        .as_ref()
+        .map(|(cfg, _)| cfg.pipeline.he.clone())
+        .unwrap_or_default();
     let cfg = LoadConfig {
         server: args.server.clone(),
         cache_dir,
@@ -350,10 +399,16 @@ pub fn load(args: &LoadArgs) -> Result<(), PartyError> {
         limits: args.limits.limits(600.0)?,
         connect_timeout: Duration::from_secs(10),
     };
-    let backend = resolved.as_ref().map_or(Backend::Flex, |(c, _)| c.pipeline.train.backend);
+    let backend = resolved
+        .as_ref()
+        .map_or(Backend::Flex, |(c, _)| c.pipeline.train.backend);
     let report = run_load(&cfg, &split, privdnn_model::backend_device(backend, false)?)?;
     print!("{}", load_summary(&report));
-    if let Some(p) = args.report.clone().or_else(|| base.map(|b| b.join("party").join("load.json"))) {
+    if let Some(p) = args
+        .report
+        .clone()
+        .or_else(|| base.map(|b| b.join("party").join("load.json")))
+    {
         privdnn_artifacts::write_json_atomic(&p, &report)?;
         println!("report: {}", p.display());
     }

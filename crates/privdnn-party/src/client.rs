@@ -22,8 +22,8 @@ use serde::Serialize;
 
 use crate::PartyError;
 use crate::wire::{
-    DecryptReply, DecryptRequest, FileId, Limits, Message, ServerStats, ServiceInfo, decode_bounded, has_artifact_kind,
-    read_frame, sha256_hex, write_bytes,
+    DecryptReply, DecryptRequest, FileId, Limits, Message, ServerStats, ServiceInfo,
+    decode_bounded, has_artifact_kind, read_frame, sha256_hex, write_bytes,
 };
 
 /// Bytes and round trips on one connection.
@@ -59,8 +59,14 @@ pub struct Client {
 
 impl Client {
     /// Connects to `addr` (`host:port`); `limits.idle_timeout` bounds the wait for each answer.
-    pub fn connect(addr: &str, limits: Limits, connect_timeout: Duration) -> Result<Self, PartyError> {
-        let addrs = addr.to_socket_addrs().map_err(|e| PartyError::io(format!("resolving {addr}"), e))?;
+    pub fn connect(
+        addr: &str,
+        limits: Limits,
+        connect_timeout: Duration,
+    ) -> Result<Self, PartyError> {
+        let addrs = addr
+            .to_socket_addrs()
+            .map_err(|e| PartyError::io(format!("resolving {addr}"), e))?;
         let mut last = None;
         for a in addrs {
             match TcpStream::connect_timeout(&a, connect_timeout) {
@@ -69,15 +75,22 @@ impl Client {
                     stream
                         .set_write_timeout(Some(limits.write_timeout))
                         .map_err(|e| PartyError::io("setting the write timeout", e))?;
-                    return Ok(Self { stream, limits, traffic: Traffic::default(), transcript: None, next_id: 1 });
+                    return Ok(Self {
+                        stream,
+                        limits,
+                        traffic: Traffic::default(),
+                        transcript: None,
+                        next_id: 1,
+                    });
                 }
                 Err(e) => last = Some(e),
             }
         }
         Err(match last {
-            Some(e) => {
-                PartyError::io(format!("connecting to the owner at {addr} (is `privdnn-party serve` running?)"), e)
-            }
+            Some(e) => PartyError::io(
+                format!("connecting to the owner at {addr} (is `privdnn-party serve` running?)"),
+                e,
+            ),
             None => PartyError::Usage(format!("{addr} resolves to no address")),
         })
     }
@@ -120,7 +133,10 @@ impl Client {
             t.push(bytes);
         }
         match raw.message()? {
-            Message::Error(e) => Err(PartyError::Remote { code: e.code, message: e.message }),
+            Message::Error(e) => Err(PartyError::Remote {
+                code: e.code,
+                message: e.message,
+            }),
             m => Ok(m),
         }
     }
@@ -129,7 +145,10 @@ impl Client {
     pub fn info(&mut self) -> Result<ServiceInfo, PartyError> {
         match self.call(&Message::GetInfo)? {
             Message::Info(i) => Ok(i),
-            other => Err(PartyError::Unexpected { got: other.name(), expected: "info" }),
+            other => Err(PartyError::Unexpected {
+                got: other.name(),
+                expected: "info",
+            }),
         }
     }
 
@@ -137,8 +156,14 @@ impl Client {
     pub fn file(&mut self, id: FileId) -> Result<Vec<u8>, PartyError> {
         match self.call(&Message::GetFile(id))? {
             Message::File(f) if f.id == id => Ok(f.bytes),
-            Message::File(_) => Err(PartyError::Unexpected { got: "file (another one)", expected: id.file_name() }),
-            other => Err(PartyError::Unexpected { got: other.name(), expected: "file" }),
+            Message::File(_) => Err(PartyError::Unexpected {
+                got: "file (another one)",
+                expected: id.file_name(),
+            }),
+            other => Err(PartyError::Unexpected {
+                got: other.name(),
+                expected: "file",
+            }),
         }
     }
 
@@ -149,10 +174,17 @@ impl Client {
         match self.call(&Message::Decrypt(DecryptRequest { id, request }))? {
             Message::Decrypted(r) if r.id == id => Ok(r),
             Message::Decrypted(r) => Err(PartyError::Unexpected {
-                got: if r.id < id { "stale answer" } else { "answer to another request" },
+                got: if r.id < id {
+                    "stale answer"
+                } else {
+                    "answer to another request"
+                },
                 expected: "decrypted",
             }),
-            other => Err(PartyError::Unexpected { got: other.name(), expected: "decrypted" }),
+            other => Err(PartyError::Unexpected {
+                got: other.name(),
+                expected: "decrypted",
+            }),
         }
     }
 
@@ -160,7 +192,10 @@ impl Client {
     pub fn stats(&mut self) -> Result<ServerStats, PartyError> {
         match self.call(&Message::GetStats)? {
             Message::Stats(s) => Ok(s),
-            other => Err(PartyError::Unexpected { got: other.name(), expected: "stats" }),
+            other => Err(PartyError::Unexpected {
+                got: other.name(),
+                expected: "stats",
+            }),
         }
     }
 }
@@ -189,14 +224,19 @@ pub fn fetch_model(client: &mut Client, cache: &Path) -> Result<Download, PartyE
     let clock = Instant::now();
     let before = client.traffic();
     let info = client.info()?;
-    std::fs::create_dir_all(cache).map_err(|e| PartyError::io(format!("creating {}", cache.display()), e))?;
+    std::fs::create_dir_all(cache)
+        .map_err(|e| PartyError::io(format!("creating {}", cache.display()), e))?;
     let mut downloaded = Vec::new();
     let mut file_bytes = 0;
     for id in FileId::ALL {
-        let entry = info.files.iter().find(|f| f.id == id).ok_or_else(|| PartyError::Integrity {
-            file: id.file_name().into(),
-            reason: "the owner does not offer this file".into(),
-        })?;
+        let entry =
+            info.files
+                .iter()
+                .find(|f| f.id == id)
+                .ok_or_else(|| PartyError::Integrity {
+                    file: id.file_name().into(),
+                    reason: "the owner does not offer this file".into(),
+                })?;
         let path = cache.join(id.file_name());
         if let Ok(bytes) = std::fs::read(&path)
             && bytes.len() as u64 == entry.bytes
@@ -205,9 +245,16 @@ pub fn fetch_model(client: &mut Client, cache: &Path) -> Result<Download, PartyE
             continue;
         }
         let bytes = client.file(id)?;
-        let bad = |reason: String| PartyError::Integrity { file: id.file_name().into(), reason };
+        let bad = |reason: String| PartyError::Integrity {
+            file: id.file_name().into(),
+            reason,
+        };
         if bytes.len() as u64 != entry.bytes {
-            return Err(bad(format!("{} bytes received, {} announced", bytes.len(), entry.bytes)));
+            return Err(bad(format!(
+                "{} bytes received, {} announced",
+                bytes.len(),
+                entry.bytes
+            )));
         }
         if sha256_hex(&bytes) != entry.sha256 {
             return Err(bad("SHA-256 differs from the announced one".into()));
@@ -367,9 +414,18 @@ struct Images {
     source: String,
 }
 
-fn load_images(source: &ImageSource, size: usize, channels: usize, classes: usize) -> Result<Images, PartyError> {
+fn load_images(
+    source: &ImageSource,
+    size: usize,
+    channels: usize,
+    classes: usize,
+) -> Result<Images, PartyError> {
     Ok(match source {
-        ImageSource::Split(split, label) => Images { split: split.clone(), labelled: true, source: label.clone() },
+        ImageSource::Split(split, label) => Images {
+            split: split.clone(),
+            labelled: true,
+            source: label.clone(),
+        },
         ImageSource::File(path) => Images {
             split: privdnn_artifacts::read_artifact(path)?,
             labelled: true,
@@ -377,8 +433,11 @@ fn load_images(source: &ImageSource, size: usize, channels: usize, classes: usiz
         },
         ImageSource::Folder(dir) => {
             let li = privdnn_data::read_image_folder(dir, size, channels)?;
-            let numeric: Option<Vec<u16>> =
-                li.class_names.iter().map(|c| c.parse::<u16>().ok().filter(|&l| (l as usize) < classes)).collect();
+            let numeric: Option<Vec<u16>> = li
+                .class_names
+                .iter()
+                .map(|c| c.parse::<u16>().ok().filter(|&l| (l as usize) < classes))
+                .collect();
             let labelled = numeric.is_some();
             let labels = match &numeric {
                 Some(map) => li.labels.iter().map(|&l| map[l as usize]).collect(),
@@ -394,7 +453,11 @@ fn load_images(source: &ImageSource, size: usize, channels: usize, classes: usiz
                 labels,
                 images: li.images,
             };
-            Images { split, labelled, source: dir.display().to_string() }
+            Images {
+                split,
+                labelled,
+                source: dir.display().to_string(),
+            }
         }
     })
 }
@@ -403,39 +466,79 @@ fn load_images(source: &ImageSource, size: usize, channels: usize, classes: usiz
 pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
     logits
         .chunks(classes.max(1))
-        .map(|row| row.iter().enumerate().fold(0, |best, (i, v)| if *v > row[best] { i } else { best }))
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(0, |best, (i, v)| if *v > row[best] { i } else { best })
+        })
         .collect()
 }
 
 /// Downloads the model if needed and classifies the images through the owner.
-pub fn classify(cfg: &ClientConfig, source: &ImageSource, device: Device) -> Result<ClientReport, PartyError> {
+pub fn classify(
+    cfg: &ClientConfig,
+    source: &ImageSource,
+    device: Device,
+) -> Result<ClientReport, PartyError> {
     let started = Instant::now();
     let mut phases = BTreeMap::new();
     let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
     let download = fetch_model(&mut client, &cfg.cache_dir)?;
-    phases.insert("connect_download".to_string(), started.elapsed().as_secs_f64());
+    phases.insert(
+        "connect_download".to_string(),
+        started.elapsed().as_secs_f64(),
+    );
     log::info!(
         "model `{}`: {} (downloaded {} bytes)",
         download.label,
-        if download.downloaded.is_empty() { "cached" } else { "downloaded" },
+        if download.downloaded.is_empty() {
+            "cached"
+        } else {
+            "downloaded"
+        },
         download.file_bytes
     );
     let clock = Instant::now();
     let ops = OpCounter::default();
-    let user = UserSide::load(&download.model, &download.keys, cfg.headroom_bits, &ops, device)?;
-    phases.insert("user_load_expand".to_string(), clock.elapsed().as_secs_f64());
+    let user = UserSide::load(
+        &download.model,
+        &download.keys,
+        cfg.headroom_bits,
+        &ops,
+        device,
+    )?;
+    phases.insert(
+        "user_load_expand".to_string(),
+        clock.elapsed().as_secs_f64(),
+    );
     let spec = &user.file.remainder.spec;
     let images = load_images(source, spec.image_size, spec.in_channels, spec.num_classes)?;
     let split = &images.split;
-    if split.channels != spec.in_channels || split.height != spec.image_size || split.width != spec.image_size {
+    if split.channels != spec.in_channels
+        || split.height != spec.image_size
+        || split.width != spec.image_size
+    {
         return Err(PartyError::Usage(format!(
             "images are {}×{}×{}, the model takes {}×{}×{}",
-            split.channels, split.height, split.width, spec.in_channels, spec.image_size, spec.image_size
+            split.channels,
+            split.height,
+            split.width,
+            spec.in_channels,
+            spec.image_size,
+            spec.image_size
         )));
     }
-    let end = if cfg.count == 0 { split.len() } else { (cfg.offset + cfg.count).min(split.len()) };
+    let end = if cfg.count == 0 {
+        split.len()
+    } else {
+        (cfg.offset + cfg.count).min(split.len())
+    };
     if cfg.offset >= end {
-        return Err(PartyError::Usage(format!("no image selected ({} images, offset {})", split.len(), cfg.offset)));
+        return Err(PartyError::Usage(format!(
+            "no image selected ({} images, offset {})",
+            split.len(),
+            cfg.offset
+        )));
     }
     let indices: Vec<usize> = (cfg.offset..end).collect();
     let n = indices.len();
@@ -447,11 +550,16 @@ pub fn classify(cfg: &ClientConfig, source: &ImageSource, device: Device) -> Res
         },
     };
     let cap = user.capacity(layout)?;
-    let batch = if cfg.batch == 0 { cap } else { cfg.batch.min(cap) };
+    let batch = if cfg.batch == 0 {
+        cap
+    } else {
+        cfg.batch.min(cap)
+    };
     let classes = spec.num_classes;
     let inference_start = client.traffic();
     let mut rng = rand::rng();
-    let (mut predictions, mut all_logits, mut batches) = (Vec::with_capacity(n), Vec::new(), Vec::new());
+    let (mut predictions, mut all_logits, mut batches) =
+        (Vec::with_capacity(n), Vec::new(), Vec::new());
     for chunk in indices.chunks(batch) {
         let before = client.traffic();
         let t0 = Instant::now();
@@ -467,7 +575,11 @@ pub fn classify(cfg: &ClientConfig, source: &ImageSource, device: Device) -> Res
         let t3 = Instant::now();
         let logits = user.logits(split, chunk, &outputs);
         if logits.len() != chunk.len() * classes {
-            return Err(PartyError::Internal(format!("{} logits for {} images", logits.len(), chunk.len())));
+            return Err(PartyError::Internal(format!(
+                "{} logits for {} images",
+                logits.len(),
+                chunk.len()
+            )));
         }
         let t4 = Instant::now();
         predictions.extend(argmax_rows(&logits, classes));
@@ -500,7 +612,10 @@ pub fn classify(cfg: &ClientConfig, source: &ImageSource, device: Device) -> Res
     }
     let sum = |f: fn(&BatchReport) -> f64| batches.iter().map(f).sum::<f64>();
     for (name, f) in [
-        ("user_he_eval", (|b: &BatchReport| b.he_eval_s) as fn(&BatchReport) -> f64),
+        (
+            "user_he_eval",
+            (|b: &BatchReport| b.he_eval_s) as fn(&BatchReport) -> f64,
+        ),
         ("round_trip", |b| b.round_trip_s),
         ("owner_decrypt", |b| b.owner_decrypt_s),
         ("user_unblind", |b| b.unblind_s),
@@ -510,8 +625,15 @@ pub fn classify(cfg: &ClientConfig, source: &ImageSource, device: Device) -> Res
     }
     let inference = client.traffic().since(&inference_start);
     let latency_total = sum(|b| b.latency_s);
-    let labels: Option<Vec<u16>> = images.labelled.then(|| indices.iter().map(|&i| split.labels[i]).collect());
-    let correct = labels.as_ref().map(|l| l.iter().zip(&predictions).filter(|(a, b)| **a as usize == **b).count());
+    let labels: Option<Vec<u16>> = images
+        .labelled
+        .then(|| indices.iter().map(|&i| split.labels[i]).collect());
+    let correct = labels.as_ref().map(|l| {
+        l.iter()
+            .zip(&predictions)
+            .filter(|(a, b)| **a as usize == **b)
+            .count()
+    });
     let nb = batches.len().max(1) as f64;
     Ok(ClientReport {
         server: cfg.server.clone(),
@@ -549,7 +671,13 @@ pub fn summary(r: &ClientReport) -> String {
     let shown = r.predictions.len().min(200);
     s += &format!("predictions ({} images from {}):\n", r.images, r.source);
     for row in r.predictions[..shown].chunks(40) {
-        s += &format!("  {}\n", row.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "));
+        s += &format!(
+            "  {}\n",
+            row.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     if shown < r.predictions.len() {
         s += &format!("  … ({} more in the report)\n", r.predictions.len() - shown);
@@ -562,7 +690,11 @@ pub fn summary(r: &ClientReport) -> String {
         "model `{}` from {}: {}, {} round trips, {} B sent, {} B received, {:.2} s\n",
         r.model,
         r.server,
-        if d.downloaded.is_empty() { "cached".to_string() } else { format!("downloaded {}", d.downloaded.join(" + ")) },
+        if d.downloaded.is_empty() {
+            "cached".to_string()
+        } else {
+            format!("downloaded {}", d.downloaded.join(" + "))
+        },
         d.traffic.round_trips,
         d.traffic.bytes_sent,
         d.traffic.bytes_received,

@@ -25,7 +25,9 @@ pub enum PartyError {
         found: [u8; 4],
     },
     /// The frame is of another protocol version.
-    #[error("protocol version {found} is not supported (this build speaks version {VERSION}): update the older side")]
+    #[error(
+        "protocol version {found} is not supported (this build speaks version {VERSION}): update the older side"
+    )]
     WrongVersion {
         /// Version in the frame.
         found: u16,
@@ -128,7 +130,10 @@ pub enum PartyError {
 impl PartyError {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        PartyError::Io { context: context.into(), source }
+        PartyError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The code the owner reports for this error.

@@ -61,8 +61,17 @@ pub struct Percentiles {
 impl Percentiles {
     fn of(mut v: Vec<f64>) -> Self {
         v.sort_by(f64::total_cmp);
-        let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-        Self { mean: v.iter().sum::<f64>() / v.len().max(1) as f64, p50: at(0.5), p95: at(0.95), max: at(1.0) }
+        let at = |q: f64| {
+            v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        Self {
+            mean: v.iter().sum::<f64>() / v.len().max(1) as f64,
+            p50: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+        }
     }
 }
 
@@ -106,8 +115,17 @@ pub struct LoadReport {
 }
 
 /// Runs the benchmark with the first `distinct × images_per_request` images of `split`.
-pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit, device: Device) -> Result<LoadReport, PartyError> {
-    if cfg.clients == 0 || cfg.rounds == 0 || cfg.distinct == 0 || cfg.images_per_request == 0 || split.is_empty() {
+pub fn run_load(
+    cfg: &LoadConfig,
+    split: &DatasetSplit,
+    device: Device,
+) -> Result<LoadReport, PartyError> {
+    if cfg.clients == 0
+        || cfg.rounds == 0
+        || cfg.distinct == 0
+        || cfg.images_per_request == 0
+        || split.is_empty()
+    {
         return Err(PartyError::Usage(
             "clients, rounds, distinct requests, images and the split must be non-empty".into(),
         ));
@@ -115,13 +133,20 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit, device: Device) -> Resul
     let mut control = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
     let download = fetch_model(&mut control, &cfg.cache_dir)?;
     let ops = OpCounter::default();
-    let user = UserSide::load(&download.model, &download.keys, cfg.headroom_bits, &ops, device)?;
+    let user = UserSide::load(
+        &download.model,
+        &download.keys,
+        cfg.headroom_bits,
+        &ops,
+        device,
+    )?;
     let clock = Instant::now();
     let mut rng = rand::rng();
     let mut requests = Vec::with_capacity(cfg.distinct);
     for r in 0..cfg.distinct {
-        let raw: Vec<&[u8]> =
-            (0..cfg.images_per_request).map(|k| split.image((r * cfg.images_per_request + k) % split.len())).collect();
+        let raw: Vec<&[u8]> = (0..cfg.images_per_request)
+            .map(|k| split.image((r * cfg.images_per_request + k) % split.len()))
+            .collect();
         let (request, pending) = user.request(cfg.layout, &raw, &ops, &|_| {}, &mut rng)?;
         let reference = control.decrypt(request.clone())?;
         // The reference answer really is this request's decryption: it unblinds.
@@ -151,7 +176,11 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit, device: Device) -> Resul
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(PartyError::Internal("a client thread panicked".into()))))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(PartyError::Internal("a client thread panicked".into()))
+                })
+            })
             .collect()
     });
     let wall_s = clock.elapsed().as_secs_f64();
@@ -190,7 +219,8 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit, device: Device) -> Resul
         mismatches,
         layout: cfg.layout,
         images_per_request: cfg.images_per_request,
-        request_bytes: requests.iter().map(|r| r.0.len() as f64).sum::<f64>() / requests.len() as f64,
+        request_bytes: requests.iter().map(|r| r.0.len() as f64).sum::<f64>()
+            / requests.len() as f64,
         reply_bytes: requests.iter().map(|r| r.1.len() as f64).sum::<f64>() / requests.len() as f64,
         prepare_s,
         wall_s,

@@ -27,8 +27,9 @@ use privdnn_infer::owner::OwnerSide;
 
 use crate::PartyError;
 use crate::wire::{
-    DecryptReply, FileData, FileEntry, FileId, Limits, Message, ServerStats, ServiceInfo, WireError, decode_bounded,
-    has_artifact_kind, read_frame, sha256_hex, write_bytes, write_message,
+    DecryptReply, FileData, FileEntry, FileId, Limits, Message, ServerStats, ServiceInfo,
+    WireError, decode_bounded, has_artifact_kind, read_frame, sha256_hex, write_bytes,
+    write_message,
 };
 
 /// The owner's three files.
@@ -46,7 +47,11 @@ impl OwnerFiles {
     /// The files of a run folder (`<run>/encrypt/…`, `<run>/owner/secret_key.bin`).
     pub fn of_run(run_dir: &Path) -> Self {
         let p = privdnn_encrypt::cli::EncryptPaths::new(run_dir);
-        Self { model: p.model, keys: p.keys, secret: p.secret }
+        Self {
+            model: p.model,
+            keys: p.keys,
+            secret: p.secret,
+        }
     }
 }
 
@@ -65,7 +70,12 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:7447".into(), max_connections: 64, limits: Limits::default(), label: "model".into() }
+        Self {
+            listen: "127.0.0.1:7447".into(),
+            max_connections: 64,
+            limits: Limits::default(),
+            label: "model".into(),
+        }
     }
 }
 
@@ -124,7 +134,10 @@ impl Shared {
 fn read_user_file(path: &Path, id: FileId) -> Result<Vec<u8>, PartyError> {
     let bytes = std::fs::read(path).map_err(|e| {
         PartyError::io(
-            format!("reading {} (written by `cargo xtask pipeline <name> --only encrypt`)", path.display()),
+            format!(
+                "reading {} (written by `cargo xtask pipeline <name> --only encrypt`)",
+                path.display()
+            ),
             e,
         )
     })?;
@@ -158,7 +171,11 @@ impl Server {
                 FileId::EvaluationKeys => &files.keys,
             };
             let bytes = read_user_file(path, id)?;
-            entries.push(FileEntry { id, bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
+            entries.push(FileEntry {
+                id,
+                bytes: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
             file_frames.push(Message::File(FileData { id, bytes }).to_frame()?);
         }
         let owner = OwnerSide::load(&files.secret)?;
@@ -185,7 +202,9 @@ impl Server {
 
     /// The address actually bound (with the port chosen for `:0`).
     pub fn local_addr(&self) -> Result<SocketAddr, PartyError> {
-        self.listener.local_addr().map_err(|e| PartyError::io("reading the bound address", e))
+        self.listener
+            .local_addr()
+            .map_err(|e| PartyError::io("reading the bound address", e))
     }
 
     /// Counters so far.
@@ -211,7 +230,9 @@ impl Server {
             };
             next += 1;
             add(&self.shared.counters.connections, 1);
-            let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+            let peer = stream
+                .peer_addr()
+                .map_or_else(|_| "?".to_string(), |a| a.to_string());
             let active = self.shared.counters.active.load(Ordering::SeqCst) as usize;
             if active >= self.shared.max_connections {
                 add(&self.shared.counters.busy, 1);
@@ -222,10 +243,12 @@ impl Server {
             add(&self.shared.counters.active, 1);
             let guard = ActiveGuard(self.shared.clone());
             let shared = self.shared.clone();
-            let spawned = std::thread::Builder::new().name(format!("conn-{next}")).spawn(move || {
-                let _guard = guard;
-                serve_connection(&shared, stream, &peer);
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("conn-{next}"))
+                .spawn(move || {
+                    let _guard = guard;
+                    serve_connection(&shared, stream, &peer);
+                });
             if let Err(e) = spawned {
                 log::error!("cannot start a connection thread: {e}");
             }
@@ -245,7 +268,11 @@ impl Server {
                 }
             })
             .map_err(|e| PartyError::io("starting the service thread", e))?;
-        Ok(ServerHandle { addr, shared, thread: Some(thread) })
+        Ok(ServerHandle {
+            addr,
+            shared,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -301,7 +328,10 @@ impl Drop for ActiveGuard {
 fn refuse_busy(mut stream: TcpStream, active: usize) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let err = PartyError::Busy(active);
-    let msg = Message::Error(WireError { code: err.code().code(), message: err.to_string() });
+    let msg = Message::Error(WireError {
+        code: err.code().code(),
+        message: err.to_string(),
+    });
     let _ = write_message(&mut stream, &msg);
     let _ = stream.shutdown(Shutdown::Write);
 }
@@ -345,7 +375,10 @@ fn respond<'a>(shared: &'a Shared, msg: Message, peer: &str) -> Result<Cow<'a, [
         Message::GetStats => Ok(Cow::Owned(Message::Stats(shared.stats()).to_frame()?)),
         Message::GetFile(id) => {
             let i = FileId::ALL.iter().position(|f| *f == id).unwrap_or(0);
-            let frame = shared.file_frames.get(i).ok_or_else(|| PartyError::Internal("file frame missing".into()))?;
+            let frame = shared
+                .file_frames
+                .get(i)
+                .ok_or_else(|| PartyError::Internal("file frame missing".into()))?;
             add(&shared.counters.files, 1);
             log::info!("{peer}: sent {} ({} bytes)", id.file_name(), frame.len());
             Ok(Cow::Borrowed(frame.as_slice()))
@@ -356,11 +389,17 @@ fn respond<'a>(shared: &'a Shared, msg: Message, peer: &str) -> Result<Cow<'a, [
             // one makes it allocate without limit (the process aborts, which no catch can stop).
             let _: Request = decode_bounded(&req.request, "decryption request")
                 .map_err(|e| PartyError::BadRequest(e.to_string()))?;
-            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.owner.answer(&req.request)));
+            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                shared.owner.answer(&req.request)
+            }));
             let reply = match answered {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(e)) => return Err(PartyError::BadRequest(e.to_string())),
-                Err(_) => return Err(PartyError::Internal("decryption panicked on this request".into())),
+                Err(_) => {
+                    return Err(PartyError::Internal(
+                        "decryption panicked on this request".into(),
+                    ));
+                }
             };
             let owner_seconds = clock.elapsed().as_secs_f64();
             add(&shared.counters.decrypts, 1);
@@ -371,11 +410,19 @@ fn respond<'a>(shared: &'a Shared, msg: Message, peer: &str) -> Result<Cow<'a, [
                 req.request.len(),
                 reply.len()
             );
-            Ok(Cow::Owned(Message::Decrypted(DecryptReply { id: req.id, owner_seconds, reply }).to_frame()?))
+            Ok(Cow::Owned(
+                Message::Decrypted(DecryptReply {
+                    id: req.id,
+                    owner_seconds,
+                    reply,
+                })
+                .to_frame()?,
+            ))
         }
-        other => {
-            Err(PartyError::Unexpected { got: other.name(), expected: "get-info, get-file, decrypt or get-stats" })
-        }
+        other => Err(PartyError::Unexpected {
+            got: other.name(),
+            expected: "get-info, get-file, decrypt or get-stats",
+        }),
     }
 }
 
@@ -384,8 +431,13 @@ fn fail(shared: &Shared, mut stream: TcpStream, peer: &str, err: PartyError) {
     add(&shared.counters.errors, 1);
     log::warn!("{peer}: closing the connection: {err}");
     if !matches!(err, PartyError::Io { .. }) {
-        let _ = stream.set_write_timeout(Some(shared.limits.write_timeout.min(Duration::from_secs(5))));
-        let msg = Message::Error(WireError { code: err.code().code(), message: err.to_string() });
+        let _ = stream.set_write_timeout(Some(
+            shared.limits.write_timeout.min(Duration::from_secs(5)),
+        ));
+        let msg = Message::Error(WireError {
+            code: err.code().code(),
+            message: err.to_string(),
+        });
         let _ = write_message(&mut stream, &msg);
     }
     linger_close(stream);

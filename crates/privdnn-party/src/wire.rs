@@ -333,12 +333,21 @@ pub const DECODE_LIMIT: usize = 1 << 30;
 /// bytes. The artifacts crate's `decode_payload` (and privdnn-he's `from_wire`) trust length
 /// prefixes: a 14-byte message announcing a 1 TB byte string makes them allocate it and the
 /// process aborts. Everything that arrives from the network goes through this function first.
-pub fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, PartyError> {
+pub fn decode_bounded<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, PartyError> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config)
-        .map_err(|e| PartyError::Malformed { kind: what, reason: e.to_string() })?;
+    let (value, used): (T, usize) =
+        bincode::serde::decode_from_slice(bytes, config).map_err(|e| PartyError::Malformed {
+            kind: what,
+            reason: e.to_string(),
+        })?;
     if used != bytes.len() {
-        return Err(PartyError::Malformed { kind: what, reason: format!("{} trailing bytes", bytes.len() - used) });
+        return Err(PartyError::Malformed {
+            kind: what,
+            reason: format!("{} trailing bytes", bytes.len() - used),
+        });
     }
     Ok(value)
 }
@@ -385,8 +394,10 @@ impl Message {
     /// The whole frame (header + payload).
     pub fn to_frame(&self) -> Result<Vec<u8>, PartyError> {
         let payload = self.payload()?;
-        let len = u32::try_from(payload.len())
-            .map_err(|_| PartyError::Oversized { len: payload.len() as u64, max: u32::MAX as u64 })?;
+        let len = u32::try_from(payload.len()).map_err(|_| PartyError::Oversized {
+            len: payload.len() as u64,
+            max: u32::MAX as u64,
+        })?;
         let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
         frame.extend_from_slice(&header(self.kind(), len));
         frame.extend_from_slice(&payload);
@@ -454,7 +465,10 @@ impl RawFrame {
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// True when `bytes` start with the artifact header of `kind`.
@@ -476,15 +490,23 @@ fn read_until(
     while got < buf.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(PartyError::Timeout { what, seconds: budget.as_secs_f64() });
+            return Err(PartyError::Timeout {
+                what,
+                seconds: budget.as_secs_f64(),
+            });
         }
-        stream.set_read_timeout(Some(left)).map_err(|e| PartyError::io("setting the read timeout", e))?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| PartyError::io("setting the read timeout", e))?;
         match stream.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(PartyError::Timeout { what, seconds: budget.as_secs_f64() });
+                return Err(PartyError::Timeout {
+                    what,
+                    seconds: budget.as_secs_f64(),
+                });
             }
             Err(e) => return Err(PartyError::io(format!("reading {what}"), e)),
         }
@@ -498,7 +520,14 @@ fn read_until(
 pub fn read_frame(stream: &mut TcpStream, limits: &Limits) -> Result<Option<RawFrame>, PartyError> {
     let mut h = [0u8; HEADER_LEN];
     let idle_deadline = Instant::now() + limits.idle_timeout;
-    if read_until(stream, &mut h[..1], idle_deadline, "the next frame", limits.idle_timeout)? == 0 {
+    if read_until(
+        stream,
+        &mut h[..1],
+        idle_deadline,
+        "the next frame",
+        limits.idle_timeout,
+    )? == 0
+    {
         return Ok(None);
     }
     let deadline = Instant::now() + limits.frame_timeout;
@@ -514,18 +543,38 @@ pub fn read_frame(stream: &mut TcpStream, limits: &Limits) -> Result<Option<RawF
     }
     let mut got = 1;
     while got < 4 {
-        let n = read_until(stream, &mut h[got..got + 1], deadline, "a frame header", limits.frame_timeout)?;
+        let n = read_until(
+            stream,
+            &mut h[got..got + 1],
+            deadline,
+            "a frame header",
+            limits.frame_timeout,
+        )?;
         if n == 0 {
-            return Err(PartyError::Truncated { what: "frame header", expected: HEADER_LEN, got });
+            return Err(PartyError::Truncated {
+                what: "frame header",
+                expected: HEADER_LEN,
+                got,
+            });
         }
         got += 1;
         if h[got - 1] != MAGIC[got - 1] {
             return Err(bad_magic(&h, got));
         }
     }
-    got += read_until(stream, &mut h[4..], deadline, "a frame header", limits.frame_timeout)?;
+    got += read_until(
+        stream,
+        &mut h[4..],
+        deadline,
+        "a frame header",
+        limits.frame_timeout,
+    )?;
     if got < HEADER_LEN {
-        return Err(PartyError::Truncated { what: "frame header", expected: HEADER_LEN, got });
+        return Err(PartyError::Truncated {
+            what: "frame header",
+            expected: HEADER_LEN,
+            got,
+        });
     }
     let version = u16::from_le_bytes([h[4], h[5]]);
     if version != VERSION {
@@ -537,7 +586,10 @@ pub fn read_frame(stream: &mut TcpStream, limits: &Limits) -> Result<Option<RawF
     }
     let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
     if len > limits.max_frame {
-        return Err(PartyError::Oversized { len: len as u64, max: limits.max_frame as u64 });
+        return Err(PartyError::Oversized {
+            len: len as u64,
+            max: limits.max_frame as u64,
+        });
     }
     let len = len as usize;
     let mut payload = Vec::with_capacity(len.min(READ_CHUNK));
@@ -545,25 +597,47 @@ pub fn read_frame(stream: &mut TcpStream, limits: &Limits) -> Result<Option<RawF
         let start = payload.len();
         let n = (len - start).min(READ_CHUNK);
         payload.resize(start + n, 0);
-        let got = read_until(stream, &mut payload[start..], deadline, "a frame payload", limits.frame_timeout)?;
+        let got = read_until(
+            stream,
+            &mut payload[start..],
+            deadline,
+            "a frame payload",
+            limits.frame_timeout,
+        )?;
         if got < n {
-            return Err(PartyError::Truncated { what: "frame payload", expected: len, got: start + got });
+            return Err(PartyError::Truncated {
+                what: "frame payload",
+                expected: len,
+                got: start + got,
+            });
         }
     }
-    Ok(Some(RawFrame { kind: code, payload }))
+    Ok(Some(RawFrame {
+        kind: code,
+        payload,
+    }))
 }
 
 /// Writes raw frame bytes (the socket's write timeout applies to every blocking write).
 pub fn write_bytes(stream: &mut TcpStream, frame: &[u8]) -> Result<(), PartyError> {
     stream.write_all(frame).map_err(|e| {
         if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-            let seconds = stream.write_timeout().ok().flatten().map_or(0.0, |d| d.as_secs_f64());
-            PartyError::Timeout { what: "the peer to read a frame", seconds }
+            let seconds = stream
+                .write_timeout()
+                .ok()
+                .flatten()
+                .map_or(0.0, |d| d.as_secs_f64());
+            PartyError::Timeout {
+                what: "the peer to read a frame",
+                seconds,
+            }
         } else {
             PartyError::io("writing a frame", e)
         }
     })?;
-    stream.flush().map_err(|e| PartyError::io("flushing a frame", e))
+    stream
+        .flush()
+        .map_err(|e| PartyError::io("flushing a frame", e))
 }
 
 /// Encodes and writes one message; returns the bytes written.

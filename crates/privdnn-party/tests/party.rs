@@ -18,7 +18,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use privdnn_artifacts::{
-    ArtifactKind, DatasetSplit, ModelSpec, NeuronSelection, Normalization, TrainedModel, write_artifact,
+    ArtifactKind, DatasetSplit, ModelSpec, NeuronSelection, Normalization, TrainedModel,
+    write_artifact,
 };
 use privdnn_config::{Backend, HeConfig};
 use privdnn_encrypt::cli::EncryptPaths;
@@ -34,7 +35,8 @@ use privdnn_model::{Network, export_tensors};
 use privdnn_party::client::{Client, argmax_rows, fetch_model};
 use privdnn_party::load::{LoadConfig, load_summary, run_load};
 use privdnn_party::wire::{
-    DecryptRequest, ErrorCode, FileData, FileId, HEADER_LEN, Limits, MAGIC, Message, ServiceInfo, VERSION, header, kind,
+    DecryptRequest, ErrorCode, FileData, FileId, HEADER_LEN, Limits, MAGIC, Message, ServiceInfo,
+    VERSION, header, kind,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -69,11 +71,26 @@ fn fixture() -> &'static Fixture {
             width: 1.0,
         };
         let (tensors, _) = export_tensors(&Network::new(&spec, &device).expect("network"));
-        let normalization = Normalization { mean: vec![0.4], std: vec![0.25] };
-        let model = TrainedModel { dataset: "synthetic".into(), spec, normalization, tensors };
-        let selection =
-            NeuronSelection { layer1: vec![1], layer2: vec![2], channels: [4, 5], algorithm: "test".into() };
-        let he = HeConfig { max_chunk: 64, ..HeConfig::default() };
+        let normalization = Normalization {
+            mean: vec![0.4],
+            std: vec![0.25],
+        };
+        let model = TrainedModel {
+            dataset: "synthetic".into(),
+            spec,
+            normalization,
+            tensors,
+        };
+        let selection = NeuronSelection {
+            layer1: vec![1],
+            layer2: vec![2],
+            channels: [4, 5],
+            algorithm: "test".into(),
+        };
+        let he = HeConfig {
+            max_chunk: 64,
+            ..HeConfig::default()
+        };
         let out = privdnn_encrypt::encrypt(&model, &selection, &he).expect("encrypt");
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().to_path_buf();
@@ -94,7 +111,10 @@ fn fixture() -> &'static Fixture {
         };
         let dataset = root.join("test.bin");
         write_artifact(&dataset, &split).expect("write split");
-        eprintln!("fixture: tiny LeNet5 encrypted in {:.1} s", clock.elapsed().as_secs_f64());
+        eprintln!(
+            "fixture: tiny LeNet5 encrypted in {:.1} s",
+            clock.elapsed().as_secs_f64()
+        );
         Fixture {
             _dir: dir,
             root,
@@ -110,7 +130,14 @@ fn fixture() -> &'static Fixture {
 
 fn load_user(fx: &Fixture) -> UserSide {
     let device = privdnn_model::backend_device(Backend::Flex, false).expect("device");
-    UserSide::load(&fx.paths.model, &fx.paths.keys, 20.0, &OpCounter::default(), device).expect("user")
+    UserSide::load(
+        &fx.paths.model,
+        &fx.paths.keys,
+        20.0,
+        &OpCounter::default(),
+        device,
+    )
+    .expect("user")
 }
 
 /// An owner process; killed when dropped.
@@ -140,12 +167,21 @@ impl OwnerProcess {
             .expect("start the owner");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the address");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address");
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
-            panic!("owner did not start: {line:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "owner did not start: {line:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         };
-        Self { addr: addr.to_string(), child, log }
+        Self {
+            addr: addr.to_string(),
+            child,
+            log,
+        }
     }
 
     fn alive(&mut self) -> bool {
@@ -177,7 +213,14 @@ fn client_command(
     cmd.arg("client")
         .arg("--images")
         .arg(&fx.dataset)
-        .args(["--offset", &offset.to_string(), "--count", &count.to_string(), "--batch", &batch.to_string()])
+        .args([
+            "--offset",
+            &offset.to_string(),
+            "--count",
+            &count.to_string(),
+            "--batch",
+            &batch.to_string(),
+        ])
         .args(["--server", addr, "--layout", "spatial", "--logits"])
         .arg("--cache")
         .arg(cache)
@@ -191,13 +234,22 @@ fn client_command(
 fn finish_client(child: Child, report: &Path) -> Value {
     let out = child.wait_with_output().expect("client");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "client failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("predictions (") && text.contains("inference:"), "client output: {text}");
+    assert!(
+        out.status.success(),
+        "client failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("predictions (") && text.contains("inference:"),
+        "client output: {text}"
+    );
     serde_json::from_str(&std::fs::read_to_string(report).expect("report")).expect("report JSON")
 }
 
 fn u(v: &Value, path: &str) -> u64 {
-    v.pointer(path).and_then(Value::as_u64).unwrap_or_else(|| panic!("{path} missing in {v}"))
+    v.pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{path} missing in {v}"))
 }
 
 /// The in-process run (both roles in this process, bytes between them): logits per batch,
@@ -212,8 +264,15 @@ fn in_process(
     let (mut logits, mut request_sizes) = (Vec::new(), Vec::new());
     for chunk in indices.chunks(batch) {
         let raw: Vec<&[u8]> = chunk.iter().map(|&i| fx.split.image(i)).collect();
-        let (request, pending) =
-            user.request(Layout::Spatial, &raw, &OpCounter::default(), &|_| {}, &mut rand::rng()).expect("request");
+        let (request, pending) = user
+            .request(
+                Layout::Spatial,
+                &raw,
+                &OpCounter::default(),
+                &|_| {},
+                &mut rand::rng(),
+            )
+            .expect("request");
         request_sizes.push(request.len());
         let reply = owner.answer(&request).expect("answer");
         let out = user.finish(&reply, pending).expect("finish");
@@ -247,12 +306,20 @@ fn assert_no_secret_in_cache(fx: &Fixture, cache: &Path) {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["encrypted_model.bin", "evaluation_keys.bin"], "the cache holds exactly the two user files");
+    assert_eq!(
+        names,
+        ["encrypted_model.bin", "evaluation_keys.bin"],
+        "the cache holds exactly the two user files"
+    );
     let secret_file = std::fs::read(&fx.paths.secret).expect("secret");
     for name in &names {
         let bytes = std::fs::read(cache.join(name)).expect("cached file");
         assert_ne!(bytes, secret_file);
-        assert_ne!(u16::from_le_bytes([bytes[8], bytes[9]]), ArtifactKind::OwnerSecretKey.code(), "{name}");
+        assert_ne!(
+            u16::from_le_bytes([bytes[8], bytes[9]]),
+            ArtifactKind::OwnerSecretKey.code(),
+            "{name}"
+        );
         for w in secret_windows(fx) {
             assert!(!contains(&bytes, &w), "{name} contains secret-key bytes");
         }
@@ -268,8 +335,12 @@ fn owner_and_two_client_processes_match_the_in_process_run() {
     let (report_a, report_b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     // Client A: images 0..3 in one request; client B: images 3..8 in requests of 2.
     let clock = Instant::now();
-    let a = client_command(fx, &owner.addr, &cache_a, &report_a, 0, 3, 0).spawn().expect("client a");
-    let b = client_command(fx, &owner.addr, &cache_b, &report_b, 3, 5, 2).spawn().expect("client b");
+    let a = client_command(fx, &owner.addr, &cache_a, &report_a, 0, 3, 0)
+        .spawn()
+        .expect("client a");
+    let b = client_command(fx, &owner.addr, &cache_b, &report_b, 3, 5, 2)
+        .spawn()
+        .expect("client b");
     let (ra, rb) = (finish_client(a, &report_a), finish_client(b, &report_b));
     eprintln!("two clients: {:.1} s", clock.elapsed().as_secs_f64());
 
@@ -278,8 +349,15 @@ fn owner_and_two_client_processes_match_the_in_process_run() {
     let stats = probe.stats().expect("stats");
     let sent = u(&ra, "/total/bytes_sent") + u(&rb, "/total/bytes_sent");
     let received = u(&ra, "/total/bytes_received") + u(&rb, "/total/bytes_received");
-    assert_eq!(stats.bytes_in, sent + HEADER_LEN as u64, "owner bytes in vs client bytes sent");
-    assert_eq!(stats.bytes_out, received, "owner bytes out vs client bytes received");
+    assert_eq!(
+        stats.bytes_in,
+        sent + HEADER_LEN as u64,
+        "owner bytes in vs client bytes sent"
+    );
+    assert_eq!(
+        stats.bytes_out, received,
+        "owner bytes out vs client bytes received"
+    );
     assert_eq!(stats.decrypts, 1 + 3);
     assert_eq!(stats.files, 4);
     assert_eq!(stats.errors, 0);
@@ -293,16 +371,39 @@ fn owner_and_two_client_processes_match_the_in_process_run() {
         let indices: Vec<usize> = (offset..offset + count).collect();
         let (logits, sizes) = in_process(fx, &user, &owner_side, &indices, batch);
         let want = argmax_rows(&logits, 10);
-        let got: Vec<usize> =
-            r["predictions"].as_array().expect("predictions").iter().map(|p| p.as_u64().expect("p") as usize).collect();
-        assert_eq!(got, want, "predictions over the network differ from the in-process run");
-        let got_logits: Vec<f64> =
-            r["logits"].as_array().expect("logits").iter().map(|v| v.as_f64().expect("f")).collect();
+        let got: Vec<usize> = r["predictions"]
+            .as_array()
+            .expect("predictions")
+            .iter()
+            .map(|p| p.as_u64().expect("p") as usize)
+            .collect();
+        assert_eq!(
+            got, want,
+            "predictions over the network differ from the in-process run"
+        );
+        let got_logits: Vec<f64> = r["logits"]
+            .as_array()
+            .expect("logits")
+            .iter()
+            .map(|v| v.as_f64().expect("f"))
+            .collect();
         for (g, w) in got_logits.iter().zip(&logits) {
-            assert!((g - *w as f64).abs() <= 1e-4 * (1.0 + w.abs() as f64), "logit {g} vs {w}");
+            assert!(
+                (g - *w as f64).abs() <= 1e-4 * (1.0 + w.abs() as f64),
+                "logit {g} vs {w}"
+            );
         }
-        let labels: Vec<u64> = r["labels"].as_array().expect("labels").iter().map(|v| v.as_u64().expect("l")).collect();
-        let correct = labels.iter().zip(&got).filter(|(l, p)| **l as usize == **p).count() as u64;
+        let labels: Vec<u64> = r["labels"]
+            .as_array()
+            .expect("labels")
+            .iter()
+            .map(|v| v.as_u64().expect("l"))
+            .collect();
+        let correct = labels
+            .iter()
+            .zip(&got)
+            .filter(|(l, p)| **l as usize == **p)
+            .count() as u64;
         assert_eq!(u(r, "/correct"), correct);
         assert_eq!(u(r, "/images"), count as u64);
         // Bytes: every batch's frames are its request / reply plus the frame overhead, the
@@ -328,12 +429,17 @@ fn owner_and_two_client_processes_match_the_in_process_run() {
         }
         assert_eq!(u(r, "/inference/traffic/bytes_sent"), up);
         assert_eq!(u(r, "/inference/traffic/bytes_received"), down);
-        let per_image = r["inference"]["bytes_sent_per_image"].as_f64().expect("per image");
+        let per_image = r["inference"]["bytes_sent_per_image"]
+            .as_f64()
+            .expect("per image");
         assert!((per_image - up as f64 / count as f64).abs() < 1e-6);
         // First run: both files downloaded, in 1 info + 2 file round trips.
         let dl = u(r, "/download/traffic/bytes_received");
         assert_eq!(u(r, "/download/file_bytes"), model_len + keys_len);
-        assert!(dl > model_len + keys_len && dl < model_len + keys_len + 1024, "download {dl} bytes");
+        assert!(
+            dl > model_len + keys_len && dl < model_len + keys_len + 1024,
+            "download {dl} bytes"
+        );
         assert_eq!(u(r, "/download/traffic/round_trips"), 3);
         assert_eq!(u(r, "/total/bytes_received"), dl + down);
         assert_eq!(u(r, "/total/round_trips"), 3 + batches.len() as u64);
@@ -343,9 +449,14 @@ fn owner_and_two_client_processes_match_the_in_process_run() {
     assert_no_secret_in_cache(fx, &cache_b);
 
     // Client A again: the model comes from the cache (one info round trip, no file).
-    let again = client_command(fx, &owner.addr, &cache_a, &report_a, 0, 3, 0).spawn().expect("client a again");
+    let again = client_command(fx, &owner.addr, &cache_a, &report_a, 0, 3, 0)
+        .spawn()
+        .expect("client a again");
     let ra2 = finish_client(again, &report_a);
-    assert_eq!(ra2["download"]["downloaded"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        ra2["download"]["downloaded"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert_eq!(u(&ra2, "/download/traffic/round_trips"), 1);
     assert!(u(&ra2, "/download/traffic/bytes_received") < 1024);
     assert_eq!(ra2["predictions"], ra["predictions"]);
@@ -353,11 +464,19 @@ fn owner_and_two_client_processes_match_the_in_process_run() {
 
 /// One hostile connection: sends `bytes` (then half-closes when `close`), and expects one error
 /// frame with `code` followed by the end of the stream, within `wait`.
-fn expect_error(addr: &str, bytes: &[u8], close: bool, code: ErrorCode, wait: Duration, what: &str) {
+fn expect_error(
+    addr: &str,
+    bytes: &[u8],
+    close: bool,
+    code: ErrorCode,
+    wait: Duration,
+    what: &str,
+) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{what}: connect: {e}"));
     s.set_read_timeout(Some(wait)).expect("timeout");
     if !bytes.is_empty() {
-        s.write_all(bytes).unwrap_or_else(|e| panic!("{what}: write: {e}"));
+        s.write_all(bytes)
+            .unwrap_or_else(|e| panic!("{what}: write: {e}"));
     }
     if close {
         s.shutdown(Shutdown::Write).expect("half close");
@@ -366,9 +485,17 @@ fn expect_error(addr: &str, bytes: &[u8], close: bool, code: ErrorCode, wait: Du
     let started = Instant::now();
     // Read to the end: the owner must close the connection (a timeout here is a hang).
     if let Err(e) = s.read_to_end(&mut got) {
-        panic!("{what}: no clean close after {:.1} s ({e}); got {} bytes", started.elapsed().as_secs_f64(), got.len());
+        panic!(
+            "{what}: no clean close after {:.1} s ({e}); got {} bytes",
+            started.elapsed().as_secs_f64(),
+            got.len()
+        );
     }
-    assert!(got.len() >= HEADER_LEN, "{what}: no error frame ({} bytes)", got.len());
+    assert!(
+        got.len() >= HEADER_LEN,
+        "{what}: no error frame ({} bytes)",
+        got.len()
+    );
     assert_eq!(got[..4], MAGIC, "{what}");
     let k = u16::from_le_bytes([got[6], got[7]]);
     let len = u32::from_le_bytes([got[8], got[9], got[10], got[11]]) as usize;
@@ -376,7 +503,11 @@ fn expect_error(addr: &str, bytes: &[u8], close: bool, code: ErrorCode, wait: Du
     let (k, payload) = if k == kind::INFO {
         let rest = &got[HEADER_LEN + len..];
         let len2 = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
-        assert_eq!(rest.len(), HEADER_LEN + len2, "{what}: exactly one frame after the answer");
+        assert_eq!(
+            rest.len(),
+            HEADER_LEN + len2,
+            "{what}: exactly one frame after the answer"
+        );
         (u16::from_le_bytes([rest[6], rest[7]]), &rest[HEADER_LEN..])
     } else {
         assert_eq!(got.len(), HEADER_LEN + len, "{what}: exactly one frame");
@@ -396,8 +527,17 @@ fn frame(kind: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Bad frame number `i` and the error it must get.
-fn bad_frame(i: usize, rng: &mut ChaCha8Rng, max_frame: u32) -> (Vec<u8>, bool, ErrorCode, &'static str) {
-    let info = Message::Info(ServiceInfo { server: "x".into(), model: "y".into(), max_frame: 1, files: vec![] });
+fn bad_frame(
+    i: usize,
+    rng: &mut ChaCha8Rng,
+    max_frame: u32,
+) -> (Vec<u8>, bool, ErrorCode, &'static str) {
+    let info = Message::Info(ServiceInfo {
+        server: "x".into(),
+        model: "y".into(),
+        max_frame: 1,
+        files: vec![],
+    });
     let huge = |prefix: &[u8]| {
         let mut b = prefix.to_vec();
         b.push(0xFD); // bincode varint: a u64 follows
@@ -418,16 +558,29 @@ fn bad_frame(i: usize, rng: &mut ChaCha8Rng, max_frame: u32) -> (Vec<u8>, bool, 
             f[4..6].copy_from_slice(&v.to_le_bytes());
             (f, false, ErrorCode::WrongVersion, "wrong version")
         }
-        2 => {
-            (frame([0u16, 5, 77, 100, 254][rng.random_range(0..5)], &[]), false, ErrorCode::UnknownKind, "unknown kind")
-        }
+        2 => (
+            frame([0u16, 5, 77, 100, 254][rng.random_range(0..5)], &[]),
+            false,
+            ErrorCode::UnknownKind,
+            "unknown kind",
+        ),
         3 => {
             let len = rng.random_range(max_frame + 1..=u32::MAX);
-            (header(kind::DECRYPT, len).to_vec(), false, ErrorCode::Oversized, "oversized")
+            (
+                header(kind::DECRYPT, len).to_vec(),
+                false,
+                ErrorCode::Oversized,
+                "oversized",
+            )
         }
         4 => {
             let f = frame(kind::GET_INFO, &[]);
-            (f[..rng.random_range(1..HEADER_LEN)].to_vec(), true, ErrorCode::Truncated, "truncated header")
+            (
+                f[..rng.random_range(1..HEADER_LEN)].to_vec(),
+                true,
+                ErrorCode::Truncated,
+                "truncated header",
+            )
         }
         5 => {
             let mut f = header(kind::DECRYPT, 1000).to_vec();
@@ -435,31 +588,84 @@ fn bad_frame(i: usize, rng: &mut ChaCha8Rng, max_frame: u32) -> (Vec<u8>, bool, 
             (f, true, ErrorCode::Truncated, "truncated payload")
         }
         6 => {
-            let payload: Vec<u8> = (0..rng.random_range(1..40)).map(|_| 200 + rng.random_range(0..50u8)).collect();
-            (frame(kind::GET_FILE, &payload), false, ErrorCode::Malformed, "malformed payload")
+            let payload: Vec<u8> = (0..rng.random_range(1..40))
+                .map(|_| 200 + rng.random_range(0..50u8))
+                .collect();
+            (
+                frame(kind::GET_FILE, &payload),
+                false,
+                ErrorCode::Malformed,
+                "malformed payload",
+            )
         }
-        7 => (frame(kind::GET_STATS, &[1, 2, 3]), false, ErrorCode::Malformed, "payload on an empty message"),
-        8 => (info.to_frame().expect("frame"), false, ErrorCode::Unexpected, "owner message sent to the owner"),
+        7 => (
+            frame(kind::GET_STATS, &[1, 2, 3]),
+            false,
+            ErrorCode::Malformed,
+            "payload on an empty message",
+        ),
+        8 => (
+            info.to_frame().expect("frame"),
+            false,
+            ErrorCode::Unexpected,
+            "owner message sent to the owner",
+        ),
         9 => {
-            let junk: Vec<u8> = (0..rng.random_range(0..200)).map(|_| rng.random()).collect();
-            let msg = Message::Decrypt(DecryptRequest { id: i as u64, request: junk });
-            (msg.to_frame().expect("frame"), false, ErrorCode::BadRequest, "request that does not decrypt")
+            let junk: Vec<u8> = (0..rng.random_range(0..200))
+                .map(|_| rng.random())
+                .collect();
+            let msg = Message::Decrypt(DecryptRequest {
+                id: i as u64,
+                request: junk,
+            });
+            (
+                msg.to_frame().expect("frame"),
+                false,
+                ErrorCode::BadRequest,
+                "request that does not decrypt",
+            )
         }
-        11 => (frame(kind::DECRYPT, &huge(&[7])), false, ErrorCode::Malformed, "request claiming 1 TB"),
+        11 => (
+            frame(kind::DECRYPT, &huge(&[7])),
+            false,
+            ErrorCode::Malformed,
+            "request claiming 1 TB",
+        ),
         12 => {
             // A well-framed request whose ciphertext claims 1 TB of bits (1 residue, 1 ct, level 3).
-            let msg = Message::Decrypt(DecryptRequest { id: 1, request: huge(&[1, 1, 3, 30, 10]) });
-            (msg.to_frame().expect("frame"), false, ErrorCode::BadRequest, "ciphertext claiming 1 TB")
+            let msg = Message::Decrypt(DecryptRequest {
+                id: 1,
+                request: huge(&[1, 1, 3, 30, 10]),
+            });
+            (
+                msg.to_frame().expect("frame"),
+                false,
+                ErrorCode::BadRequest,
+                "ciphertext claiming 1 TB",
+            )
         }
         13 => {
-            let msg = Message::Decrypt(DecryptRequest { id: 2, request: huge(&[]) });
-            (msg.to_frame().expect("frame"), false, ErrorCode::BadRequest, "2^40 residues")
+            let msg = Message::Decrypt(DecryptRequest {
+                id: 2,
+                request: huge(&[]),
+            });
+            (
+                msg.to_frame().expect("frame"),
+                false,
+                ErrorCode::BadRequest,
+                "2^40 residues",
+            )
         }
         _ => {
             // A good request, then garbage on the same connection.
             let mut f = frame(kind::GET_INFO, &[]);
             f.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
-            (f, false, ErrorCode::BadMagic, "garbage after a good request")
+            (
+                f,
+                false,
+                ErrorCode::BadMagic,
+                "garbage after a good request",
+            )
         }
     }
 }
@@ -470,7 +676,16 @@ fn a_thousand_bad_frames_neither_crash_nor_hang_the_owner() {
     let mut owner = OwnerProcess::start(
         fx,
         "fault-owner",
-        &["--max-frame-mib", "1", "--frame-timeout", "1", "--idle-timeout", "2", "--max-connections", "32"],
+        &[
+            "--max-frame-mib",
+            "1",
+            "--frame-timeout",
+            "1",
+            "--idle-timeout",
+            "2",
+            "--max-connections",
+            "32",
+        ],
     );
     let max_frame = 1u32 << 20;
     let clock = Instant::now();
@@ -490,27 +705,59 @@ fn a_thousand_bad_frames_neither_crash_nor_hang_the_owner() {
         for t in 0..4usize {
             let addr = owner.addr.clone();
             scope.spawn(move || {
-                expect_error(&addr, &MAGIC[..3], false, ErrorCode::Timeout, wait, &format!("stalled header {t}"));
-                expect_error(&addr, &[], false, ErrorCode::Timeout, wait, &format!("idle {t}"));
+                expect_error(
+                    &addr,
+                    &MAGIC[..3],
+                    false,
+                    ErrorCode::Timeout,
+                    wait,
+                    &format!("stalled header {t}"),
+                );
+                expect_error(
+                    &addr,
+                    &[],
+                    false,
+                    ErrorCode::Timeout,
+                    wait,
+                    &format!("idle {t}"),
+                );
             });
         }
     });
     let bad_s = clock.elapsed().as_secs_f64();
-    assert!(owner.alive(), "the owner process died:\n{}", std::fs::read_to_string(&owner.log).unwrap_or_default());
+    assert!(
+        owner.alive(),
+        "the owner process died:\n{}",
+        std::fs::read_to_string(&owner.log).unwrap_or_default()
+    );
 
     // A well-behaved client is still served, correctly.
     let user = load_user(fx);
     let raw: Vec<&[u8]> = (0..2).map(|i| fx.split.image(i)).collect();
-    let (request, pending) =
-        user.request(Layout::Spatial, &raw, &OpCounter::default(), &|_| {}, &mut rand::rng()).expect("request");
+    let (request, pending) = user
+        .request(
+            Layout::Spatial,
+            &raw,
+            &OpCounter::default(),
+            &|_| {},
+            &mut rand::rng(),
+        )
+        .expect("request");
     let mut good = owner.client();
     let info = good.info().expect("info");
     assert_eq!(info.max_frame, max_frame);
     let reply = good.decrypt(request).expect("decrypt after the attack");
     let out = user.finish(&reply.reply, pending).expect("finish");
-    assert_eq!(out, shadow_outputs(&fx.secret.block, &fx.selection, &raw, fx.layer1_outputs));
+    assert_eq!(
+        out,
+        shadow_outputs(&fx.secret.block, &fx.selection, &raw, fx.layer1_outputs)
+    );
     let stats = good.stats().expect("stats");
-    assert_eq!(stats.errors, 1000 + 8, "every bad connection closed with an error");
+    assert_eq!(
+        stats.errors,
+        1000 + 8,
+        "every bad connection closed with an error"
+    );
     assert_eq!(stats.decrypts, 1);
     assert_eq!(stats.busy, 0);
     eprintln!("1,008 bad connections handled in {bad_s:.1} s; owner stats {stats:?}");
@@ -530,13 +777,23 @@ fn eight_concurrent_clients_get_their_own_answers() {
     for r in 0..4usize {
         let idx: Vec<usize> = (0..1 + r % 2).map(|k| (2 * r + k) % IMAGES).collect();
         let raw: Vec<&[u8]> = idx.iter().map(|&i| fx.split.image(i)).collect();
-        let (request, pending) =
-            user.request(Layout::Spatial, &raw, &OpCounter::default(), &|_| {}, &mut rand::rng()).expect("request");
+        let (request, pending) = user
+            .request(
+                Layout::Spatial,
+                &raw,
+                &OpCounter::default(),
+                &|_| {},
+                &mut rand::rng(),
+            )
+            .expect("request");
         let expected = owner_side.answer(&request).expect("answer");
         requests.push((request, expected));
         pendings.push((idx, pending));
     }
-    eprintln!("4 requests prepared in {:.1} s", clock.elapsed().as_secs_f64());
+    eprintln!(
+        "4 requests prepared in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
     let (clients, rounds) = (8usize, 6usize);
     let clock = Instant::now();
     let latencies: Vec<Vec<f64>> = std::thread::scope(|scope| {
@@ -545,26 +802,35 @@ fn eight_concurrent_clients_get_their_own_answers() {
                 let (addr, requests) = (owner.addr.clone(), &requests);
                 scope.spawn(move || {
                     let mut client =
-                        Client::connect(&addr, Limits::default(), Duration::from_secs(10)).expect("connect");
+                        Client::connect(&addr, Limits::default(), Duration::from_secs(10))
+                            .expect("connect");
                     let mut lat = Vec::new();
                     for k in 0..rounds {
                         let (request, expected) = &requests[(c + k) % requests.len()];
                         let t = Instant::now();
                         let reply = client.decrypt(request.clone()).expect("decrypt");
                         lat.push(t.elapsed().as_secs_f64());
-                        assert!(reply.reply == *expected, "client {c} round {k}: answer to another request");
+                        assert!(
+                            reply.reply == *expected,
+                            "client {c} round {k}: answer to another request"
+                        );
                     }
                     lat
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect()
     });
     let wall = clock.elapsed().as_secs_f64();
     let mut all: Vec<f64> = latencies.into_iter().flatten().collect();
     assert_eq!(all.len(), clients * rounds, "lost answers");
     all.sort_by(f64::total_cmp);
-    let bytes: usize = (0..clients * rounds).map(|i| requests[i % 4].0.len() + requests[i % 4].1.len()).sum();
+    let bytes: usize = (0..clients * rounds)
+        .map(|i| requests[i % 4].0.len() + requests[i % 4].1.len())
+        .sum();
     let stats = owner.client().stats().expect("stats");
     assert_eq!(stats.decrypts, (clients * rounds) as u64);
     assert_eq!(stats.errors, 0);
@@ -582,7 +848,10 @@ fn eight_concurrent_clients_get_their_own_answers() {
     for ((idx, pending), (_, expected)) in pendings.into_iter().zip(&requests) {
         let raw: Vec<&[u8]> = idx.iter().map(|&i| fx.split.image(i)).collect();
         let out = user.finish(expected, pending).expect("finish");
-        assert_eq!(out, shadow_outputs(&fx.secret.block, &fx.selection, &raw, fx.layer1_outputs));
+        assert_eq!(
+            out,
+            shadow_outputs(&fx.secret.block, &fx.selection, &raw, fx.layer1_outputs)
+        );
     }
     // The benchmark command's library function (`privdnn-party load`) on the same owner.
     let cache = tempfile::tempdir().expect("cache");
@@ -612,8 +881,11 @@ fn owner_view(reply: &Reply, params: &[HeParams]) -> Vec<Vec<i64>> {
         .map(|k| {
             (0..values[0][k].len())
                 .map(|slot| {
-                    let residues: Vec<i64> =
-                        params.iter().enumerate().map(|(i, p)| p.decode_signed(values[i][k][slot])).collect();
+                    let residues: Vec<i64> = params
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| p.decode_signed(values[i][k][slot]))
+                        .collect();
                     HeParams::crt_combine(params, &residues) as i64
                 })
                 .collect()
@@ -631,11 +903,25 @@ fn user_never_receives_the_secret_and_owner_sees_only_masked_values() {
     let download = fetch_model(&mut client, cache.path()).expect("download");
     assert_eq!(download.downloaded.len(), 2);
     let device = privdnn_model::backend_device(Backend::Flex, false).expect("device");
-    let user = UserSide::load(&download.model, &download.keys, 20.0, &OpCounter::default(), device).expect("user");
+    let user = UserSide::load(
+        &download.model,
+        &download.keys,
+        20.0,
+        &OpCounter::default(),
+        device,
+    )
+    .expect("user");
     let n = 3;
     let raw: Vec<&[u8]> = (0..n).map(|i| fx.split.image(i)).collect();
-    let (request, pending) =
-        user.request(Layout::Spatial, &raw, &OpCounter::default(), &|_| {}, &mut rand::rng()).expect("request");
+    let (request, pending) = user
+        .request(
+            Layout::Spatial,
+            &raw,
+            &OpCounter::default(),
+            &|_| {},
+            &mut rand::rng(),
+        )
+        .expect("request");
     let reply = client.decrypt(request).expect("decrypt");
 
     // 1. The user: the cache and every frame received hold no secret-key bytes.
@@ -650,7 +936,10 @@ fn user_never_receives_the_secret_and_owner_sees_only_masked_values() {
             Message::decode(u16::from_le_bytes([f[6], f[7]]), &f[HEADER_LEN..])
         {
             assert!(FileId::ALL.contains(&id));
-            assert_ne!(u16::from_le_bytes([bytes[8], bytes[9]]), ArtifactKind::OwnerSecretKey.code());
+            assert_ne!(
+                u16::from_le_bytes([bytes[8], bytes[9]]),
+                ArtifactKind::OwnerSecretKey.code()
+            );
         }
     }
 
@@ -678,10 +967,18 @@ fn user_never_receives_the_secret_and_owner_sees_only_masked_values() {
     }
     let zeros = view.iter().flatten().filter(|v| **v == 0).count();
     let slots = view.iter().map(Vec::len).sum::<usize>();
-    eprintln!("owner's view: {same} of {total} outputs equal the true value, {zeros} of {slots} slots zero");
-    assert!(total > 0 && same * 100 <= total, "the owner sees {same} of {total} true outputs");
+    eprintln!(
+        "owner's view: {same} of {total} outputs equal the true value, {zeros} of {slots} slots zero"
+    );
+    assert!(
+        total > 0 && same * 100 <= total,
+        "the owner sees {same} of {total} true outputs"
+    );
     // Unused slots hold 0 in the plaintext; masked, they are uniform.
-    assert!(zeros * 100 <= slots, "{zeros} of {slots} slots are zero in the owner's view");
+    assert!(
+        zeros * 100 <= slots,
+        "{zeros} of {slots} slots are zero in the owner's view"
+    );
     // ... while the user recovers them exactly.
     let recovered: SelectedOutputs = user.finish(&reply.reply, pending).expect("finish");
     assert_eq!(recovered, truth);
@@ -709,7 +1006,18 @@ fn owner_refuses_to_serve_a_secret_as_a_user_file() {
 #[test]
 fn client_source_never_names_the_secret() {
     let source = include_str!("../src/client.rs");
-    for forbidden in ["OwnerSecret", "SecretKey", "secret_key", "OwnerSide", "owner::", "server::", "secret:"] {
-        assert!(!source.contains(forbidden), "client.rs mentions `{forbidden}`");
+    for forbidden in [
+        "OwnerSecret",
+        "SecretKey",
+        "secret_key",
+        "OwnerSide",
+        "owner::",
+        "server::",
+        "secret:",
+    ] {
+        assert!(
+            !source.contains(forbidden),
+            "client.rs mentions `{forbidden}`"
+        );
     }
 }

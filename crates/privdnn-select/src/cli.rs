@@ -167,6 +167,34 @@ impl Loaded {
         }
     }
 
+    /// The `run` command's selection when it is current (same select config, same model) and
+    /// has `sizes`: the sweep starts from it instead of searching that point again.
+    fn current_default(&self, sizes: [usize; 2]) -> Option<Choice> {
+        let path = self.out.join("selection.bin");
+        if !Manifest::is_current(&path, &self.cfg.stage_hash("select")) {
+            return None;
+        }
+        let selection: NeuronSelection = read_artifact(&path).ok()?;
+        let text = std::fs::read_to_string(self.out.join("metrics.json")).ok()?;
+        let metrics: SelectionRecord = serde_json::from_str(&text).ok()?;
+        let same = [selection.layer1.len(), selection.layer2.len()] == sizes
+            && selection.algorithm == self.cfg.pipeline.select.algorithm.name()
+            && metrics.selection == selection.to_reference_json();
+        same.then(|| {
+            log::info!(
+                "{}: reusing the stage's selection for {sizes:?} ({:.0}s of search)",
+                path.display(),
+                metrics.seconds
+            );
+            Choice {
+                selection,
+                seconds: metrics.seconds,
+                evaluations: metrics.evaluations,
+                draws: metrics.draws,
+            }
+        })
+    }
+
     fn random_seconds(&self, greedy_seconds: f64) -> f64 {
         let configured = self.cfg.pipeline.select.random_seconds;
         if configured > 0.0 {
@@ -262,7 +290,15 @@ pub fn sweep(common: &Common) -> Result<PathBuf> {
             if start[0].len() > sizes[0] || start[1].len() > sizes[1] {
                 start = [vec![], vec![]];
             }
-            let choice = choose(&ctx, s.algorithm, sizes, &start, l.random_seconds(0.0))?;
+            let reused = if start[0].is_empty() {
+                l.current_default(sizes)
+            } else {
+                None
+            };
+            let choice = match reused {
+                Some(choice) => choice,
+                None => choose(&ctx, s.algorithm, sizes, &start, l.random_seconds(0.0))?,
+            };
             start = [
                 choice.selection.layer1.clone(),
                 choice.selection.layer2.clone(),

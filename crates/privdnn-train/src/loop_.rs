@@ -154,7 +154,7 @@ fn resume(
 ) -> Result<State, TrainError> {
     let fresh = || -> Result<State, TrainError> {
         Ok(State {
-            net: Network::new(spec, device)?,
+            net: Network::new(spec, device)?.with_dropout(cfg.pipeline.train.dropout),
             optim: optimizer(cfg),
             history: Vec::new(),
             best: None,
@@ -173,7 +173,7 @@ fn resume(
         return fresh();
     }
     let net = import_tensors(
-        Network::new(spec, device)?,
+        Network::new(spec, device)?.with_dropout(cfg.pipeline.train.dropout),
         &ckpt.current.tensors,
         Some(&ckpt.param_ids),
     )?;
