@@ -742,13 +742,10 @@ pub fn solve(
         }
     }
     let (residual, params) = best.ok_or_else(|| AttackError::Singular("no start".into()))?;
+    let (w, b) = conv1_part(params.as_slice(), block.s1.len(), d);
     Ok(Recovered {
-        w: (0..block.s1.len())
-            .map(|ci| params[ci * (d + 1)..ci * (d + 1) + d].to_vec())
-            .collect(),
-        b: (0..block.s1.len())
-            .map(|ci| params[ci * (d + 1) + d])
-            .collect(),
+        w,
+        b,
         coef: (0..block.s2.len())
             .map(|j| params[m1 + j * n_lin..m1 + (j + 1) * n_lin].to_vec())
             .collect(),
@@ -756,6 +753,16 @@ pub fn solve(
         restarts,
         residual,
     })
+}
+
+/// The conv1 filters in the parameter vector: per selected channel `d` weights then the bias.
+fn conv1_part(params: &[f64], channels: usize, d: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
+    (0..channels)
+        .map(|ci| {
+            let start = ci * (d + 1);
+            (params[start..start + d].to_vec(), params[start + d])
+        })
+        .unzip()
 }
 
 /// Solves the conv2 part linearly for the current conv1 filters.
@@ -769,13 +776,10 @@ fn linear_start(
 ) -> Result<(), AttackError> {
     let g = &block.geometry;
     let d = g.patch();
+    let (w, b) = conv1_part(params, block.s1.len(), d);
     let tmp = Recovered {
-        w: (0..block.s1.len())
-            .map(|ci| params[ci * (d + 1)..ci * (d + 1) + d].to_vec())
-            .collect(),
-        b: (0..block.s1.len())
-            .map(|ci| params[ci * (d + 1) + d])
-            .collect(),
+        w,
+        b,
         coef: Vec::new(),
         iterations: 0,
         restarts: 0,
