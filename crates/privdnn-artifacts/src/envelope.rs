@@ -42,7 +42,8 @@ pub enum ArtifactKind {
 }
 
 impl ArtifactKind {
-    const ALL: [ArtifactKind; 7] = [
+    /// Every kind.
+    pub const ALL: [ArtifactKind; 7] = [
         ArtifactKind::Dataset,
         ArtifactKind::TrainedModel,
         ArtifactKind::TrainCheckpoint,
@@ -83,6 +84,28 @@ impl ArtifactKind {
         }
     }
 
+    /// The schema version this build writes and reads for the kind; bump it here whenever the
+    /// serialised layout of the kind's type changes. Manifests of older versions are not
+    /// current, so `xtask` re-runs the stage instead of handing the next stage a file it
+    /// rejects.
+    pub const fn schema_version(self) -> u32 {
+        match self {
+            ArtifactKind::Dataset
+            | ArtifactKind::TrainedModel
+            | ArtifactKind::TrainCheckpoint
+            | ArtifactKind::Selection
+            | ArtifactKind::EncryptedModel
+            | ArtifactKind::OwnerSecretKey => 1,
+            // 2: rotation keys of the rotated spatial layout.
+            ArtifactKind::EvaluationKeys => 2,
+        }
+    }
+
+    /// Kind from its [`ArtifactKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The command that produces this kind of file, quoted in error messages.
     pub fn producer(self) -> &'static str {
         match self {
@@ -106,8 +129,8 @@ impl ArtifactKind {
 pub trait Artifact: Serialize + DeserializeOwned {
     /// Kind written in the header.
     const KIND: ArtifactKind;
-    /// Schema version; bump it whenever the serialised layout changes.
-    const SCHEMA_VERSION: u32;
+    /// Schema version: the kind's current one ([`ArtifactKind::schema_version`]).
+    const SCHEMA_VERSION: u32 = Self::KIND.schema_version();
 }
 
 /// Largest total allocation a decoded payload may claim (8 GiB): a corrupt or hostile length

@@ -106,12 +106,15 @@ impl Manifest {
     }
 
     /// True when `artifact` exists, is the file its manifest describes, was made with
-    /// `config_hash`, and every input it was computed from is unchanged.
+    /// `config_hash` in the schema version this build uses for its kind, and every input it was
+    /// computed from is unchanged.
     pub fn is_current(artifact: &Path, config_hash: &str) -> bool {
         let Ok(manifest) = Self::read_beside(artifact) else {
             return false;
         };
-        manifest.config_hash == config_hash
+        ArtifactKind::from_name(&manifest.kind)
+            .is_some_and(|kind| kind.schema_version() == manifest.schema_version)
+            && manifest.config_hash == config_hash
             && file_sha256(artifact).is_ok_and(|h| h == manifest.output_sha256)
             && manifest
                 .inputs

@@ -206,3 +206,52 @@ fn manifest_records_hashes() {
     assert_eq!(m.output_sha256, file_sha256(&path).expect("hash"));
     assert!(m.peak_rss_bytes > 0);
 }
+
+#[test]
+fn manifest_is_current_only_for_same_config_inputs_and_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, b"abc").expect("write");
+    let path = written(dir.path());
+    let kind = ArtifactKind::TrainedModel;
+    let manifest = |version| {
+        Manifest::for_artifact(
+            kind,
+            version,
+            "test 0",
+            &path,
+            "cfg",
+            &[input.as_path()],
+            1.0,
+        )
+        .expect("manifest")
+    };
+    assert!(!Manifest::is_current(&path, "cfg"), "no manifest yet");
+    manifest(kind.schema_version())
+        .write_beside(&path)
+        .expect("write");
+    assert!(Manifest::is_current(&path, "cfg"));
+    assert!(!Manifest::is_current(&path, "other cfg"), "config changed");
+    manifest(kind.schema_version() + 1)
+        .write_beside(&path)
+        .expect("write");
+    assert!(
+        !Manifest::is_current(&path, "cfg"),
+        "made in another schema version: the stage must run again"
+    );
+    manifest(kind.schema_version())
+        .write_beside(&path)
+        .expect("write");
+    std::fs::write(&input, b"abd").expect("change input");
+    assert!(!Manifest::is_current(&path, "cfg"), "input changed");
+}
+
+#[test]
+fn kinds_round_trip_through_code_and_name() {
+    for kind in ArtifactKind::ALL {
+        assert_eq!(ArtifactKind::from_code(kind.code()), Some(kind));
+        assert_eq!(ArtifactKind::from_name(kind.name()), Some(kind));
+        assert!(kind.schema_version() >= 1);
+    }
+    assert_eq!(ArtifactKind::from_name("no-such-kind"), None);
+}

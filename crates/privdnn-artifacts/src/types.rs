@@ -75,7 +75,6 @@ impl DatasetSplit {
 
 impl Artifact for DatasetSplit {
     const KIND: ArtifactKind = ArtifactKind::Dataset;
-    const SCHEMA_VERSION: u32 = 1;
 }
 
 /// The model families of the paper.
@@ -171,7 +170,6 @@ impl TrainedModel {
 
 impl Artifact for TrainedModel {
     const KIND: ArtifactKind = ArtifactKind::TrainedModel;
-    const SCHEMA_VERSION: u32 = 1;
 }
 
 /// What one training epoch achieved.
@@ -220,7 +218,6 @@ impl TrainCheckpoint {
 
 impl Artifact for TrainCheckpoint {
     const KIND: ArtifactKind = ArtifactKind::TrainCheckpoint;
-    const SCHEMA_VERSION: u32 = 1;
 }
 
 /// The selected ("core") filters of conv1 and conv2: the output of the select stage and the
@@ -308,5 +305,4 @@ impl NeuronSelection {
 
 impl Artifact for NeuronSelection {
     const KIND: ArtifactKind = ArtifactKind::Selection;
-    const SCHEMA_VERSION: u32 = 1;
 }

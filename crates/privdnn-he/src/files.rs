@@ -24,7 +24,6 @@ pub struct EncryptedModelFile {
 
 impl Artifact for EncryptedModelFile {
     const KIND: ArtifactKind = ArtifactKind::EncryptedModel;
-    const SCHEMA_VERSION: u32 = 1;
 }
 
 /// Public evaluation keys.
@@ -36,8 +35,6 @@ pub struct EvaluationKeysFile {
 
 impl Artifact for EvaluationKeysFile {
     const KIND: ArtifactKind = ArtifactKind::EvaluationKeys;
-    /// 2: rotation keys of the rotated spatial layout.
-    const SCHEMA_VERSION: u32 = 2;
 }
 
 /// The owner's secret: BFV secret keys and the full quantised block.
@@ -51,5 +48,4 @@ pub struct OwnerSecretFile {
 
 impl Artifact for OwnerSecretFile {
     const KIND: ArtifactKind = ArtifactKind::OwnerSecretKey;
-    const SCHEMA_VERSION: u32 = 1;
 }

@@ -22,7 +22,7 @@ mod weights;
 pub use device::{available_backends, backend_device};
 pub use error::ModelError;
 pub use eval::{Evaluation, batch_tensor, evaluate, label_tensor};
-pub use fpenv::with_flushed_denormals;
+pub use fpenv::{flushed_thread_pool, with_flushed_denormals};
 pub use network::{ChannelMasks, Network};
 pub use weights::{export_tensors, import_tensors};
 

@@ -17,3 +17,12 @@ fn subnormals_are_flushed_on_the_caller_and_every_worker() {
     );
     assert!(half(tiny) > 0.0, "restored afterwards on the caller");
 }
+
+#[test]
+fn separate_pools_flush_on_every_worker_and_have_the_asked_size() {
+    let tiny = std::hint::black_box(f32::MIN_POSITIVE);
+    let pool = privdnn_model::flushed_thread_pool(2).expect("pool");
+    assert_eq!(pool.current_num_threads(), 2);
+    let workers = pool.broadcast(|_| std::hint::black_box(tiny) * std::hint::black_box(0.5f32));
+    assert_eq!(workers, vec![0.0, 0.0], "flushed on both workers");
+}

@@ -1,6 +1,8 @@
 //! Training-throughput benchmark: images/s of a full training step (forward, backward,
 //! optimiser) for each architecture on each compiled-in CPU backend, in one run, with the
-//! ratio against the baseline backend (ndarray) measured in the same run.
+//! ratio against the baseline backend (ndarray) measured in the same run; each backend runs once
+//! per thread count (default: one thread, then every core), so the multi-core speed-up is also a
+//! ratio within one run.
 
 use std::time::Instant;
 
@@ -26,6 +28,9 @@ pub struct BenchArgs {
     /// Minimum seconds of timed steps per model and backend (at least 2 steps).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
+    /// Thread counts to measure each backend with (comma-separated); default: 1 and every core.
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Vec<usize>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "results/bench/train.json")]
     pub output: std::path::PathBuf,
@@ -38,6 +43,8 @@ pub struct BenchRow {
     pub model: String,
     /// Backend name.
     pub backend: String,
+    /// Rayon worker threads the step ran on.
+    pub threads: usize,
     /// Width multiplier.
     pub width: f64,
     /// Batch size.
@@ -113,49 +120,74 @@ fn time_steps(
     Ok((timed.len(), timed[timed.len() / 2]))
 }
 
+/// Thread counts to measure: the user's list, or one thread and every core.
+fn thread_counts(asked: &[usize]) -> Vec<usize> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores > 1 { vec![1, cores] } else { vec![1] }
+}
+
 /// Runs the benchmark and prints a Markdown table.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let backends = available_backends();
+    let threads = thread_counts(&args.threads);
+    if threads.contains(&0) {
+        anyhow::bail!("--threads: thread counts must be at least 1");
+    }
     let mut rows = Vec::new();
     for (name, spec) in specs(args.width) {
         for &backend in &backends {
-            let device = backend_device(backend, true)?;
-            let (steps, seconds) = time_steps(&spec, &device, args.batch, args.seconds)?;
-            let row = BenchRow {
-                model: name.to_string(),
-                backend: format!("{backend:?}").to_lowercase(),
-                width: spec.width,
-                batch: args.batch,
-                steps,
-                seconds_per_step: seconds,
-                images_per_second: args.batch as f64 / seconds,
-            };
-            log::info!(
-                "{} on {}: {:.1} images/s",
-                row.model,
-                row.backend,
-                row.images_per_second
-            );
-            rows.push(row);
+            for &t in &threads {
+                let device = backend_device(backend, true)?;
+                let pool = privdnn_model::flushed_thread_pool(t)?;
+                let (steps, seconds) =
+                    pool.install(|| time_steps(&spec, &device, args.batch, args.seconds))?;
+                let row = BenchRow {
+                    model: name.to_string(),
+                    backend: format!("{backend:?}").to_lowercase(),
+                    threads: t,
+                    width: spec.width,
+                    batch: args.batch,
+                    steps,
+                    seconds_per_step: seconds,
+                    images_per_second: args.batch as f64 / seconds,
+                };
+                log::info!(
+                    "{} on {} ({} thread(s)): {:.1} images/s",
+                    row.model,
+                    row.backend,
+                    row.threads,
+                    row.images_per_second
+                );
+                rows.push(row);
+            }
         }
     }
-    println!("| model | backend | width | batch | s/step | images/s | vs ndarray |");
-    println!("|---|---|---|---|---|---|---|");
-    for row in &rows {
-        let baseline = rows
-            .iter()
-            .find(|r| r.model == row.model && r.backend == "ndarray")
+    let single = threads.iter().min().copied().unwrap_or(1);
+    println!(
+        "| model | backend | threads | width | batch | s/step | images/s | vs ndarray ({single} thread) | vs same backend ({single} thread) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let ratio = |row: &BenchRow, backend: &str| {
+        rows.iter()
+            .find(|r| r.model == row.model && r.backend == backend && r.threads == single)
             .map(|b| format!("{:.1}×", row.images_per_second / b.images_per_second))
-            .unwrap_or_else(|| "n/a".to_string());
+            .unwrap_or_else(|| "n/a".to_string())
+    };
+    for row in &rows {
         println!(
-            "| {} | {} | {} | {} | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {} | {:.3} | {:.1} | {} | {} |",
             row.model,
             row.backend,
+            row.threads,
             row.width,
             row.batch,
             row.seconds_per_step,
             row.images_per_second,
-            baseline
+            ratio(row, "ndarray"),
+            ratio(row, &row.backend),
         );
     }
     if !backends.contains(&Backend::Ndarray) {
