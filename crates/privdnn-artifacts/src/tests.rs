@@ -181,22 +181,32 @@ fn failed_write_keeps_previous_file() {
     );
 }
 
+/// An artifact and one input file ("abc") in `dir`.
+fn artifact_with_input(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let input = dir.join("input.txt");
+    std::fs::write(&input, b"abc").expect("write");
+    (written(dir), input)
+}
+
+/// The trained-model manifest of `path` with config hash "cfg" in schema `version`.
+fn manifest_of(path: &Path, input: &Path, version: u32) -> Manifest {
+    Manifest::for_artifact(
+        ArtifactKind::TrainedModel,
+        version,
+        "test 0",
+        path,
+        "cfg",
+        &[input],
+        1.5,
+    )
+    .expect("manifest")
+}
+
 #[test]
 fn manifest_records_hashes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("input.txt");
-    std::fs::write(&input, b"abc").expect("write");
-    let path = written(dir.path());
-    let m = Manifest::for_artifact(
-        ArtifactKind::TrainedModel,
-        1,
-        "test 0",
-        &path,
-        "cfg",
-        &[input.as_path()],
-        1.5,
-    )
-    .expect("manifest");
+    let (path, input) = artifact_with_input(dir.path());
+    let m = manifest_of(&path, &input, 1);
     assert_eq!(
         m.inputs[0].sha256,
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -210,38 +220,23 @@ fn manifest_records_hashes() {
 #[test]
 fn manifest_is_current_only_for_same_config_inputs_and_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("input.txt");
-    std::fs::write(&input, b"abc").expect("write");
-    let path = written(dir.path());
-    let kind = ArtifactKind::TrainedModel;
-    let manifest = |version| {
-        Manifest::for_artifact(
-            kind,
-            version,
-            "test 0",
-            &path,
-            "cfg",
-            &[input.as_path()],
-            1.0,
-        )
-        .expect("manifest")
+    let (path, input) = artifact_with_input(dir.path());
+    let current = ArtifactKind::TrainedModel.schema_version();
+    let write = |version| {
+        manifest_of(&path, &input, version)
+            .write_beside(&path)
+            .expect("write manifest")
     };
     assert!(!Manifest::is_current(&path, "cfg"), "no manifest yet");
-    manifest(kind.schema_version())
-        .write_beside(&path)
-        .expect("write");
+    write(current);
     assert!(Manifest::is_current(&path, "cfg"));
     assert!(!Manifest::is_current(&path, "other cfg"), "config changed");
-    manifest(kind.schema_version() + 1)
-        .write_beside(&path)
-        .expect("write");
+    write(current + 1);
     assert!(
         !Manifest::is_current(&path, "cfg"),
         "made in another schema version: the stage must run again"
     );
-    manifest(kind.schema_version())
-        .write_beside(&path)
-        .expect("write");
+    write(current);
     std::fs::write(&input, b"abd").expect("change input");
     assert!(!Manifest::is_current(&path, "cfg"), "input changed");
 }

@@ -139,14 +139,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, spec) in specs(args.width) {
         for &backend in &backends {
+            let device = backend_device(backend, true)?;
+            let backend_name = format!("{backend:?}").to_lowercase();
             for &t in &threads {
-                let device = backend_device(backend, true)?;
                 let pool = privdnn_model::flushed_thread_pool(t)?;
                 let (steps, seconds) =
                     pool.install(|| time_steps(&spec, &device, args.batch, args.seconds))?;
                 let row = BenchRow {
                     model: name.to_string(),
-                    backend: format!("{backend:?}").to_lowercase(),
+                    backend: backend_name.clone(),
                     threads: t,
                     width: spec.width,
                     batch: args.batch,
