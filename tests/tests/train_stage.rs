@@ -1,10 +1,11 @@
 //! End-to-end test of the training stage's file interface on the synthetic `tiny` pipeline:
 //! the results layout, manifest and metrics; a second run resumes instead of retraining; a
-//! corrupt checkpoint is refused with an error naming the file, and the earlier model survives.
+//! corrupt checkpoint is refused with an error naming the file, and the earlier model survives;
+//! `--fresh` then retrains from epoch 0 and replaces the corrupt checkpoint.
 
 use std::path::Path;
 
-use privdnn_artifacts::{Manifest, TrainedModel, read_artifact};
+use privdnn_artifacts::{Manifest, TrainCheckpoint, TrainedModel, read_artifact};
 use privdnn_train::cli::{RunArgs, run_stage};
 
 fn temp_root() -> tempfile::TempDir {
@@ -62,10 +63,26 @@ fn train_stage_writes_results_and_refuses_corrupt_checkpoint() {
         model
     );
 
-    // --fresh starts over
+    // --fresh starts over: it ignores the corrupt checkpoint, trains every epoch again from
+    // epoch 0, and replaces both the checkpoint and the model with readable ones.
     let fresh = RunArgs {
         fresh: true,
         ..args
     };
-    run_stage(&fresh).expect("fresh run");
+    let fresh_path = run_stage(&fresh).expect("fresh run");
+    assert_eq!(fresh_path, model_path);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).expect("metrics"))
+            .expect("json");
+    assert_eq!(metrics["resumed_from_epoch"], 0, "{metrics}");
+    assert_eq!(metrics["epochs_run"], 3, "{metrics}");
+    read_artifact::<TrainCheckpoint>(&checkpoint).expect("the corrupt checkpoint was replaced");
+    let retrained: TrainedModel = read_artifact(&model_path).expect("model after --fresh");
+    assert_eq!(retrained.spec, model.spec);
+    let manifest_after = Manifest::read_beside(&model_path).expect("manifest");
+    assert!(manifest_after.created_unix >= manifest.created_unix);
+    assert_eq!(
+        manifest_after.output_sha256,
+        privdnn_artifacts::file_sha256(&model_path).expect("sha")
+    );
 }

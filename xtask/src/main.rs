@@ -3,7 +3,9 @@
 //! says they are current, and runs benchmarks. It never trains or encrypts in-process and never
 //! deletes results.
 
+mod baseline;
 mod party;
+mod rules;
 mod stages;
 mod tables;
 
@@ -86,8 +88,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Start the owner service of a pipeline run over TCP (`privdnn-party serve`): secret key,
-    /// model download, blinded decryption. Extra arguments, e.g. `--listen 0.0.0.0:7447`.
+    /// Start the owner service of a pipeline run over TCP (`privdnn-party serve`). In
+    /// owner-keyed mode it decrypts for anyone who can connect, and one crafted request returns
+    /// its secret key: read README.md "Threat model" before listening beyond loopback.
     Serve {
         /// Pipeline name.
         pipeline: String,
@@ -106,6 +109,22 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Seed systems beside PrivDNN as separate processes on 127.0.0.1: `edge <pipeline>` (Tian et
+    /// al.'s two-edge outsourcing, as reconstructed) writes results/<run>/baselines/edge/metrics.json.
+    Baseline {
+        #[command(subcommand)]
+        system: BaselineSystem,
+    },
+    /// Check the architecture rules on `cargo metadata` (layers, where burn, fhe and bincode may
+    /// appear, what analyze and encrypt may build); lists every violation.
+    CheckRules,
+}
+
+/// The seed systems `cargo xtask baseline` runs.
+#[derive(Subcommand, Debug)]
+enum BaselineSystem {
+    /// Two-edge-server outsourcing (Tian et al.).
+    Edge(baseline::EdgeRun),
 }
 
 fn workspace_root() -> PathBuf {
@@ -190,5 +209,9 @@ fn main() -> Result<()> {
             images,
             args,
         } => party::client(&pipeline, &images, &args),
+        Command::CheckRules => rules::run(),
+        Command::Baseline {
+            system: BaselineSystem::Edge(args),
+        } => baseline::edge(&root, &args),
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use privdnn_artifacts::Manifest;
+use privdnn_artifacts::{Manifest, RunLayout};
 use privdnn_config::ResolvedConfig;
 
 /// Stages in pipeline order.
@@ -126,20 +126,20 @@ fn dataset_folder(dataset: &str) -> &str {
     }
 }
 
-/// Runs stage binary `privdnn-<stage> run` unless its artifact is up to date.
-#[allow(clippy::too_many_arguments)]
+/// Runs stage binary `privdnn-<stage> run` unless its artifact (`RunLayout::stage_artifact`)
+/// is up to date; stages without one (measurements) always run.
 fn run_stage(
-    run_dir: &Path,
+    layout: &RunLayout,
     cfg: &ResolvedConfig,
     stage: &str,
-    artifact: &str,
-    name: &str,
-    profile: Option<&str>,
+    (name, profile): (&str, Option<&str>),
     force: bool,
     extra: &[&str],
 ) -> Result<()> {
-    let artifact = run_dir.join(stage).join(artifact);
-    if !force && Manifest::is_current(&artifact, &cfg.stage_hash(stage)) {
+    if let Some(artifact) = layout.stage_artifact(stage)
+        && !force
+        && Manifest::is_current(&artifact, &cfg.stage_hash(stage))
+    {
         log::info!(
             "{stage}: up to date ({}); --force re-runs it",
             artifact.display()
@@ -163,11 +163,12 @@ pub fn run_pipeline(
     force: bool,
 ) -> Result<()> {
     let cfg = load(root, name, profile)?;
-    let run_dir = cfg.results_dir(&root.join("results"));
+    let layout = RunLayout::new(cfg.results_dir(&root.join("results")));
+    let target = (name, profile);
     log::info!(
         "pipeline {name} (profile {}), results in {}",
         cfg.profile,
-        run_dir.display()
+        layout.run_dir().display()
     );
     for stage in plan {
         let started = std::time::Instant::now();
@@ -189,41 +190,11 @@ pub fn run_pipeline(
             }
             "train" => {
                 let fresh: &[&str] = if force { &["--fresh"] } else { &[] };
-                run_stage(
-                    &run_dir,
-                    &cfg,
-                    "train",
-                    "model.bin",
-                    name,
-                    profile,
-                    force,
-                    fresh,
-                )?;
+                run_stage(&layout, &cfg, "train", target, force, fresh)?;
             }
-            "select" => run_stage(
-                &run_dir,
-                &cfg,
-                "select",
-                "selection.bin",
-                name,
-                profile,
-                force,
-                &[],
-            )?,
-            "encrypt" => run_stage(
-                &run_dir,
-                &cfg,
-                "encrypt",
-                "encrypted_model.bin",
-                name,
-                profile,
-                force,
-                &[],
-            )?,
-            // A measurement: always re-run.
-            "infer" => run_stage(&run_dir, &cfg, "infer", "", name, profile, true, &[])?,
-            // Measurements (spec §4): always re-run; results in attack/metrics.json.
-            "attack" => run_stage(&run_dir, &cfg, "attack", "", name, profile, true, &[])?,
+            "select" | "encrypt" => run_stage(&layout, &cfg, stage, target, force, &[])?,
+            // Measurements (infer; attack, spec §4): no up-to-date artifact, always re-run.
+            "infer" | "attack" => run_stage(&layout, &cfg, stage, target, true, &[])?,
             other => bail!("stage `{other}` is not implemented yet"),
         }
         log::info!("{stage}: {:.1}s", started.elapsed().as_secs_f64());

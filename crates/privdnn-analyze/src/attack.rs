@@ -7,7 +7,8 @@
 //!              "separate": 90.8, "removed": 55.9, "reinitialized": 12.0, ...}],
 //!  "from_scratch": {"samples": 1000, "accuracy": 49.9},
 //!  "sample_curve": [{"samples": 100, "recovered_unfreeze": .., "recovered_freeze": .., "from_scratch": ..}],
-//!  "recovery": {..}, "extraction": {..}, "inversion": {..}, "settings": {..}}
+//!  "recovery": {..}, "extraction": {..}, "inversion": {..}, "settings": {..},
+//!  "key_recovery": {"variants": {"direct": {"requests": 1, "key_fraction": 1.0, ..}, "stealth": {..}}}}
 //! ```
 //!
 //! Aliases are accepted (`a_rec_freeze`, `a_rec_unfreeze`, `a_t`, `a_s`, `a_r`); every field but
@@ -56,6 +57,59 @@ pub struct AttackMetrics {
     pub from_scratch: Option<(Option<f64>, f64)>,
     /// Accuracy versus number of attack samples.
     pub sample_curve: Vec<SamplePoint>,
+    /// The malicious user's key-recovery attack against the owner service, per variant.
+    pub key_recovery: Vec<KeyRecovery>,
+}
+
+/// One variant of the key-recovery attack (`key_recovery.variants.<name>`, written by
+/// `crates/privdnn-attack/src/key_recovery.rs`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyRecovery {
+    /// `direct` or `stealth`.
+    pub variant: String,
+    /// Protocol mode of the attacked service (`owner-keyed`, `user-keyed`).
+    pub mode: Option<String>,
+    /// Requests the attacker sent for this variant.
+    pub requests: Option<f64>,
+    /// Requests the owner decrypted.
+    pub requests_decrypted: Option<f64>,
+    /// Bytes the attacker sent / received.
+    pub bytes_sent: Option<f64>,
+    /// Bytes received.
+    pub bytes_received: Option<f64>,
+    /// Wall seconds of the attack (download excluded).
+    pub seconds: Option<f64>,
+    /// Share of secret-key coefficients recovered (0–1).
+    pub key_fraction: Option<f64>,
+    /// Share of the encrypted weights recovered exactly (0–1).
+    pub weights_fraction: Option<f64>,
+    /// Number of encrypted weights in the shipped model.
+    pub encrypted_weights: Option<f64>,
+}
+
+fn key_recovery(root: &Node) -> Result<Vec<KeyRecovery>, AnalyzeError> {
+    let Some(variants) = root.get("key_recovery").and_then(|k| k.get("variants")) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for name in ["direct", "stealth"] {
+        let Some(v) = variants.get(name) else { continue };
+        let at = format!("/key_recovery/variants/{name}");
+        let f = |key: &str| v.opt_f64(&at, &[key]);
+        out.push(KeyRecovery {
+            variant: name.to_string(),
+            mode: v.opt_str(&at, "mode")?.map(str::to_string),
+            requests: f("requests")?,
+            requests_decrypted: f("requests_decrypted")?,
+            bytes_sent: f("bytes_sent")?,
+            bytes_received: f("bytes_received")?,
+            seconds: f("seconds")?,
+            key_fraction: f("key_fraction")?,
+            weights_fraction: f("weights_fraction")?,
+            encrypted_weights: f("encrypted_weights")?,
+        });
+    }
+    Ok(out)
 }
 
 /// Parses the text of an attack `metrics.json`.
@@ -112,6 +166,7 @@ pub fn parse(path: &Path, text: &str) -> Result<AttackMetrics, AnalyzeError> {
         points,
         from_scratch,
         sample_curve,
+        key_recovery: key_recovery(&root)?,
     })
 }
 
@@ -131,6 +186,20 @@ mod tests {
         assert_eq!(m.points[1].recovered_unfreeze, Some(30.2));
         assert_eq!(m.from_scratch, Some((Some(1000.0), 49.9)));
         assert_eq!(m.sample_curve[0].from_scratch, Some(11.0));
+    }
+
+    #[test]
+    fn parses_key_recovery_variants() {
+        let text = r#"{"key_recovery": {"variants": {
+            "stealth": {"requests": 1, "key_fraction": 1.0, "mode": "owner-keyed"},
+            "direct": {"requests": 1, "bytes_sent": 143397, "weights_fraction": 0.5}}}}"#;
+        let m = parse(Path::new("a.json"), text).expect("parse");
+        assert_eq!(m.key_recovery.len(), 2);
+        assert_eq!(m.key_recovery[0].variant, "direct");
+        assert_eq!(m.key_recovery[0].bytes_sent, Some(143397.0));
+        assert_eq!(m.key_recovery[0].weights_fraction, Some(0.5));
+        assert_eq!(m.key_recovery[1].mode.as_deref(), Some("owner-keyed"));
+        assert_eq!(m.key_recovery[1].key_fraction, Some(1.0));
     }
 
     #[test]

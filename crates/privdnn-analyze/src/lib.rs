@@ -19,6 +19,7 @@ pub mod ops;
 pub mod plot;
 pub mod reference;
 pub mod runs;
+pub mod security;
 pub mod stages;
 pub mod table;
 pub mod tables;

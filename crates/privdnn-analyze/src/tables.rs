@@ -16,6 +16,7 @@ pub fn all(runs: &[Run]) -> Vec<Table> {
         selection_time(runs),
         algorithms(runs),
         recovery(runs),
+        crate::security::key_recovery(runs),
         he_costs(runs),
         he_operations(runs),
         reference_comparison(runs),

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::codec;
 use crate::error::ArtifactError;
 use crate::manifest::write_bytes_atomic;
 
@@ -39,11 +40,15 @@ pub enum ArtifactKind {
     OwnerSecretKey,
     /// Public evaluation keys shipped to the user.
     EvaluationKeys,
+    /// User-keyed mode: the public model shipped to the user (no selected weight at all).
+    KeyedModel,
+    /// User-keyed mode: the owner's plaintext block and selection (no key material).
+    KeyedOwnerBlock,
 }
 
 impl ArtifactKind {
     /// Every kind.
-    pub const ALL: [ArtifactKind; 7] = [
+    pub const ALL: [ArtifactKind; 9] = [
         ArtifactKind::Dataset,
         ArtifactKind::TrainedModel,
         ArtifactKind::TrainCheckpoint,
@@ -51,6 +56,8 @@ impl ArtifactKind {
         ArtifactKind::EncryptedModel,
         ArtifactKind::OwnerSecretKey,
         ArtifactKind::EvaluationKeys,
+        ArtifactKind::KeyedModel,
+        ArtifactKind::KeyedOwnerBlock,
     ];
 
     /// Stable numeric code written in the header.
@@ -63,6 +70,8 @@ impl ArtifactKind {
             ArtifactKind::EncryptedModel => 5,
             ArtifactKind::OwnerSecretKey => 6,
             ArtifactKind::EvaluationKeys => 7,
+            ArtifactKind::KeyedModel => 8,
+            ArtifactKind::KeyedOwnerBlock => 9,
         }
     }
 
@@ -81,6 +90,8 @@ impl ArtifactKind {
             ArtifactKind::EncryptedModel => "encrypted-model",
             ArtifactKind::OwnerSecretKey => "owner-secret-key",
             ArtifactKind::EvaluationKeys => "evaluation-keys",
+            ArtifactKind::KeyedModel => "keyed-model",
+            ArtifactKind::KeyedOwnerBlock => "keyed-owner-block",
         }
     }
 
@@ -95,7 +106,9 @@ impl ArtifactKind {
             | ArtifactKind::TrainCheckpoint
             | ArtifactKind::Selection
             | ArtifactKind::EncryptedModel
-            | ArtifactKind::OwnerSecretKey => 1,
+            | ArtifactKind::OwnerSecretKey
+            | ArtifactKind::KeyedModel
+            | ArtifactKind::KeyedOwnerBlock => 1,
             // 2: rotation keys of the rotated spatial layout.
             ArtifactKind::EvaluationKeys => 2,
         }
@@ -121,6 +134,10 @@ impl ArtifactKind {
             | ArtifactKind::EvaluationKeys => {
                 "the encrypt stage (`cargo xtask pipeline <name> --only encrypt`)"
             }
+            ArtifactKind::KeyedModel | ArtifactKind::KeyedOwnerBlock => {
+                "the encrypt stage in user-keyed mode (`PRIVDNN_HE__MODE=user-keyed`, or \
+                 `[he] mode = \"user-keyed\"`)"
+            }
         }
     }
 }
@@ -133,53 +150,29 @@ pub trait Artifact: Serialize + DeserializeOwned {
     const SCHEMA_VERSION: u32 = Self::KIND.schema_version();
 }
 
-/// Largest total allocation a decoded payload may claim (8 GiB): a corrupt or hostile length
-/// prefix becomes a decode error instead of an allocation that aborts the process.
-pub const MAX_DECODE_BYTES: usize = 1 << 33;
-
-fn bincode_config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
-fn bincode_decode_config() -> bincode::config::Configuration<
-    bincode::config::LittleEndian,
-    bincode::config::Varint,
-    bincode::config::Limit<MAX_DECODE_BYTES>,
-> {
-    bincode::config::standard().with_limit::<MAX_DECODE_BYTES>()
-}
-
-/// Encodes a value with the project's bincode configuration (no envelope).
+/// Encodes a value with the project's bincode configuration (no envelope; [`crate::codec`]).
 pub fn encode_payload<T: Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, ArtifactError> {
-    bincode::serde::encode_to_vec(value, bincode_config()).map_err(|e| ArtifactError::Encode {
+    codec::encode_raw(value).map_err(|reason| ArtifactError::Encode {
         path: path.to_path_buf(),
         what: std::any::type_name::<T>().to_string(),
-        reason: e.to_string(),
+        reason,
     })
 }
 
-/// Decodes a value written by [`encode_payload`]; trailing bytes are an error.
+/// Decodes a value written by [`encode_payload`], bounded by its length ([`crate::codec`]);
+/// trailing bytes are an error.
 pub fn decode_payload<T: DeserializeOwned>(
     bytes: &[u8],
     path: &Path,
     producer: &'static str,
 ) -> Result<T, ArtifactError> {
-    let (value, used): (T, usize) =
-        bincode::serde::decode_from_slice(bytes, bincode_decode_config()).map_err(|e| {
-            ArtifactError::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!("payload does not decode: {e}"),
-                producer,
-            }
-        })?;
-    if used != bytes.len() {
-        return Err(ArtifactError::Corrupt {
+    codec::decode_raw(bytes, codec::decode_limit(bytes.len())).map_err(|reason| {
+        ArtifactError::Corrupt {
             path: path.to_path_buf(),
-            reason: format!("{} unexpected trailing bytes", bytes.len() - used),
+            reason: format!("payload does not decode: {reason}"),
             producer,
-        });
-    }
-    Ok(value)
+        }
+    })
 }
 
 /// Writes `value` to `path` inside the envelope, atomically. Returns the bytes written.

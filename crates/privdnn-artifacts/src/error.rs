@@ -90,6 +90,14 @@ pub enum ArtifactError {
         /// Encoder message.
         reason: String,
     },
+    /// A message or payload did not encode or decode with the project's codec.
+    #[error("malformed {what}: {reason}")]
+    Codec {
+        /// What was being encoded or decoded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// A JSON file could not be parsed or written.
     #[error("{path}: invalid JSON: {source}")]
     Json {

@@ -3,11 +3,15 @@
 //! Stages never share code paths, only files: a stage reads the previous stage's artifacts with
 //! [`read_artifact`] and writes its own with [`write_artifact`] (atomic, checksummed, versioned) and
 //! a JSON [`Manifest`] beside it. This crate is a leaf: it must never depend on burn, fhe or another
-//! privdnn crate, and it is the only crate that touches bincode.
+//! privdnn crate, and it is the only crate that touches bincode ([`codec`]: one bounded
+//! configuration for files and messages). [`RunLayout`] names the files of a run folder.
 
+pub mod codec;
 mod envelope;
 mod error;
+mod layout;
 mod manifest;
+mod meter;
 mod types;
 
 pub use envelope::{
@@ -15,6 +19,8 @@ pub use envelope::{
     write_artifact,
 };
 pub use error::ArtifactError;
+pub use layout::RunLayout;
+pub use meter::{PhaseCost, measure, process_cpu_seconds, reset_peak_rss};
 pub use manifest::{
     InputRecord, Manifest, file_sha256, git_revision, manifest_path, peak_rss_bytes,
     write_bytes_atomic, write_json_atomic,

@@ -9,21 +9,21 @@
 //! `from_scratch` ({samples, accuracy}), `sample_curve` (per sample count), `points` (per
 //! selection percent), `extraction`, `inversion`, `settings`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use privdnn_artifacts::{
-    DatasetSplit, NeuronSelection, TrainedModel, read_artifact, write_json_atomic,
+    DatasetSplit, NeuronSelection, RunLayout, TrainedModel, read_artifact, write_json_atomic,
 };
 use privdnn_config::{ResolvedConfig, SelectAlgorithm, SelectConfig};
 use privdnn_data::Splits;
-use privdnn_select::choose::{Context, choose};
-use privdnn_select::evaluator::Evaluator;
+use privdnn_model::partition::evaluator::Evaluator;
+use privdnn_selection::choose::{Context, choose};
 use serde_json::{Value, json};
 
+use crate::experiment::Experiment;
 use crate::recover::{AttackTraining, Devices, Variant, accuracy, from_scratch, recover};
 
 /// privdnn attack stage.
@@ -54,6 +54,9 @@ pub struct RunArgs {
     /// (lists cannot come from `PRIVDNN_ATTACK__*` variables). Repeatable.
     #[arg(long = "set")]
     pub set: Vec<String>,
+    /// Owner service attacked by `key_recovery` (default: one started here on loopback).
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 fn apply_overrides(cfg: &mut ResolvedConfig, sets: &[String]) -> Result<()> {
@@ -79,7 +82,14 @@ fn apply_overrides(cfg: &mut ResolvedConfig, sets: &[String]) -> Result<()> {
     Ok(())
 }
 
-const EXPERIMENTS: [&str; 5] = ["recover", "samples", "sweep", "extract", "invert"];
+const EXPERIMENTS: [&str; 6] = [
+    "recover",
+    "samples",
+    "sweep",
+    "extract",
+    "invert",
+    "key_recovery",
+];
 
 /// Everything the experiments share.
 pub struct Stage {
@@ -107,17 +117,7 @@ pub struct Stage {
     pub prior_settings: Option<Value>,
 }
 
-/// A progress bar in the workspace's style.
-pub fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({elapsed}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_string());
-    bar
-}
+pub use crate::experiment::bar;
 
 fn training(cfg: &ResolvedConfig) -> AttackTraining {
     let p = &cfg.pipeline;
@@ -204,8 +204,9 @@ fn choose_selection(
 pub fn load(args: &RunArgs) -> Result<Stage> {
     let mut cfg = args.target.load()?;
     apply_overrides(&mut cfg, &args.set)?;
-    let run_dir = cfg.results_dir(&args.target.root.join("results"));
-    let model_path = run_dir.join("train").join("model.bin");
+    let layout = RunLayout::new(cfg.results_dir(&args.target.root.join("results")));
+    let run_dir = layout.run_dir().to_path_buf();
+    let model_path = layout.trained_model();
     let model: TrainedModel = read_artifact(&model_path).with_context(|| {
         format!(
             "the attack stage needs the trained model: run `cargo xtask pipeline {}{} --only train`",
@@ -214,8 +215,8 @@ pub fn load(args: &RunArgs) -> Result<Stage> {
         )
     })?;
     let (splits, _) = privdnn_data::load_splits(&args.target.root, &cfg.pipeline)?;
-    let channels = privdnn_select::transform::channels(&model)?;
-    let sel_path = run_dir.join("select").join("selection.bin");
+    let channels = privdnn_model::partition::channels(&model)?;
+    let sel_path = layout.selection();
     let selection: NeuronSelection = if sel_path.exists() {
         read_artifact(&sel_path)?
     } else {
@@ -235,7 +236,7 @@ pub fn load(args: &RunArgs) -> Result<Stage> {
         .pop()
         .context("no selection")?
     };
-    privdnn_select::transform::check(&model, &selection)?;
+    privdnn_model::partition::check(&model, &selection)?;
     let limit = cfg.pipeline.attack.eval_images;
     let eval = if limit > 0 && limit < splits.test.len() {
         let mut keep = privdnn_data::sample_indices(splits.test.len(), limit, cfg.pipeline.seed);
@@ -249,7 +250,7 @@ pub fn load(args: &RunArgs) -> Result<Stage> {
         train: privdnn_model::backend_device(backend, true)?,
         eval: privdnn_model::backend_device(backend, false)?,
     };
-    let out = run_dir.join("attack");
+    let out = layout.attack_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let metrics = std::fs::read_to_string(out.join("metrics.json"))
         .ok()
@@ -300,7 +301,7 @@ impl Stage {
 
     /// A_s and A_r of `selection` on the evaluation images.
     pub fn separate_removed(&self, selection: &NeuronSelection) -> Result<(f64, f64)> {
-        let (s, r) = privdnn_select::transform::reference_evaluations(
+        let (s, r) = privdnn_model::partition::reference_evaluations(
             &self.model,
             &self.eval,
             selection,
@@ -464,8 +465,8 @@ impl Stage {
         } else {
             a.percents.clone()
         };
-        let channels = privdnn_select::transform::channels(&self.model)?;
-        let sweep: Vec<Value> = std::fs::read_to_string(self.run_dir.join("select/sweep.json"))
+        let channels = privdnn_model::partition::channels(&self.model)?;
+        let sweep: Vec<Value> = std::fs::read_to_string(RunLayout::new(&self.run_dir).sweep())
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
@@ -572,17 +573,29 @@ impl Stage {
         Ok(())
     }
 
+    /// The plain inputs of the library's experiments.
+    pub fn experiment(&self) -> Experiment<'_> {
+        Experiment {
+            attack: &self.cfg.pipeline.attack,
+            seed: self.cfg.pipeline.seed,
+            model: &self.model,
+            eval: &self.eval,
+            devices: &self.devices,
+            out: &self.out,
+        }
+    }
+
     /// `extract`: weight extraction by the user.
     pub fn run_extract(&mut self) -> Result<()> {
         let sel = self.extraction_selection(self.cfg.pipeline.attack.extract_percent)?;
-        let report = crate::extract::run_experiment(self, &sel)?;
+        let report = crate::extract::run_experiment(&self.experiment(), &sel)?;
         self.put("extraction", report)
     }
 
     /// `invert`: input recovery by the owner.
     pub fn run_invert(&mut self) -> Result<()> {
         let sel = self.extraction_selection(self.cfg.pipeline.attack.invert_percent)?;
-        let report = crate::invert::run_experiment(self, &sel)?;
+        let report = crate::invert::run_experiment(&self.experiment(), &sel)?;
         self.put("inversion", report)
     }
 
@@ -595,7 +608,7 @@ impl Stage {
         {
             return Ok(self.selection.clone());
         }
-        let channels = privdnn_select::transform::channels(&self.model)?;
+        let channels = privdnn_model::partition::channels(&self.model)?;
         let sizes = SelectConfig {
             percent,
             ..self.cfg.pipeline.select.clone()
@@ -661,6 +674,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
             "sweep" => stage.run_sweep()?,
             "extract" => stage.run_extract()?,
             "invert" => stage.run_invert()?,
+            "key_recovery" => {
+                let record = crate::key_recovery::run_experiment(
+                    &stage,
+                    &args.target,
+                    args.server.as_deref(),
+                )?;
+                stage.put("key_recovery", record)?
+            }
             _ => {}
         }
         let secs = clock.elapsed().as_secs_f64();
@@ -688,9 +709,4 @@ pub fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(a) => run(&a),
     }
-}
-
-/// Path of a run's attack folder (for other tools).
-pub fn attack_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("attack")
 }

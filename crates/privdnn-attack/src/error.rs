@@ -11,7 +11,7 @@ pub enum AttackError {
     Artifact(#[from] privdnn_artifacts::ArtifactError),
     /// Selection helpers (separation, greedy choice) failed.
     #[error(transparent)]
-    Select(#[from] privdnn_select::SelectError),
+    Select(#[from] privdnn_selection::SelectError),
     /// The model, the selection or the settings do not fit the attack.
     #[error("{0}")]
     Invalid(String),

@@ -11,14 +11,14 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::ProgressBar;
 use privdnn_artifacts::{DatasetSplit, Normalization};
 use privdnn_config::{Augmentation, OptimizerKind};
+use privdnn_model::burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use privdnn_model::burn::nn::loss::CrossEntropyLossConfig;
+use privdnn_model::burn::optim::momentum::MomentumConfig;
+use privdnn_model::burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use privdnn_model::burn::tensor::{Device, Tensor, TensorData};
 use privdnn_model::{Network, batch_tensor, label_tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -108,6 +108,7 @@ struct Reader<'a> {
     path: Path,
     wanted: &'a HashMap<String, Vec<f32>>,
     values: HashMap<String, Vec<f32>>,
+    errors: Vec<String>,
 }
 
 impl ModuleVisitor for Reader<'_> {
@@ -122,12 +123,12 @@ impl ModuleVisitor for Reader<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let name = self.path.name();
         if self.wanted.contains_key(&name) {
-            let values = param
-                .val()
-                .to_data()
-                .try_into_vec::<f32>()
-                .unwrap_or_default();
-            self.values.insert(name, values);
+            match privdnn_model::data_values(param.val().to_data(), &name) {
+                Ok(values) => {
+                    self.values.insert(name, values);
+                }
+                Err(e) => self.errors.push(e.to_string()),
+            }
         }
     }
 }
@@ -158,7 +159,13 @@ impl ModuleMapper for Blender<'_> {
         let dims = new.dims();
         let device = new.device();
         let grad = new.is_require_grad();
-        let values = new.to_data().try_into_vec::<f32>().unwrap_or_default();
+        let values = match privdnn_model::data_values(new.to_data(), &name) {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(e.to_string());
+                return Param::from_mapped_value(id, new, mapper);
+            }
+        };
         if values.len() != old.len() || values.len() != scale.len() {
             self.errors.push(format!(
                 "`{name}`: {} values, {} old, {} scales",
@@ -244,8 +251,12 @@ pub fn fit(
                     path: Path::default(),
                     wanted: &scale_map,
                     values: HashMap::new(),
+                    errors: Vec::new(),
                 };
                 net.visit(&mut reader);
+                if !reader.errors.is_empty() {
+                    return Err(AttackError::Invalid(reader.errors.join("; ")));
+                }
                 reader.values
             };
             net = optim.step(lr, net, grads);

@@ -21,14 +21,14 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use burn::tensor::{Tensor, TensorData};
 use privdnn_artifacts::{NeuronSelection, TrainedModel};
+use privdnn_model::burn::tensor::{Tensor, TensorData};
 use privdnn_model::{Network, import_tensors};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use crate::cli::Stage;
+use crate::experiment::Experiment;
 
 /// Settings of one inversion.
 #[derive(Clone, Debug)]
@@ -136,11 +136,11 @@ pub fn invert(
     target: &[f32],
     n: usize,
     s: &InvertSettings,
-    device: &burn::tensor::Device,
+    device: &privdnn_model::burn::tensor::Device,
 ) -> Result<Vec<f32>> {
     let spec = &model.spec;
     let net = import_tensors(Network::new(spec, device)?, &model.tensors, None)?;
-    let c2 = privdnn_select::transform::channels(model)?[1];
+    let c2 = privdnn_model::partition::channels(model)?[1];
     let side = spec.image_size;
     let shape = [n, spec.in_channels, side, side];
     let len = n * spec.in_channels * side * side;
@@ -182,9 +182,8 @@ pub fn invert(
         let g = xt
             .grad(&grads)
             .context("no gradient for the image")?
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+            .into_data();
+        let g = privdnn_model::data_values(g, "image gradient")?;
         let lr = s.learning_rate as f32;
         let (c1, c2b) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
         for i in 0..len {
@@ -237,23 +236,23 @@ pub fn write_grid(
     Ok(())
 }
 
-/// The input-recovery experiment of the attack stage.
-pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
-    let a = &stage.cfg.pipeline.attack;
-    let model = &stage.model;
+/// The input-recovery experiment of the attack exp.
+pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Value> {
+    let a = &exp.attack;
+    let model = &exp.model;
     let spec = &model.spec;
-    let n = a.invert_images.min(stage.eval.len()).max(1);
-    let device = &stage.devices.train;
-    let eval_device = &stage.devices.eval;
+    let n = a.invert_images.min(exp.eval.len()).max(1);
+    let device = &exp.devices.train;
+    let eval_device = &exp.devices.eval;
     let idx: Vec<usize> = (0..n).collect();
     // pixels in [0, 1]
     let plane = spec.in_channels * spec.image_size * spec.image_size;
     let mut truth = Vec::with_capacity(n * plane);
     for &i in &idx {
-        truth.extend(stage.eval.image(i).iter().map(|b| f32::from(*b) / 255.0));
+        truth.extend(exp.eval.image(i).iter().map(|b| f32::from(*b) / 255.0));
     }
     let net = import_tensors(Network::new(spec, eval_device)?, &model.tensors, None)?;
-    let c2 = privdnn_select::transform::channels(model)?[1];
+    let c2 = privdnn_model::partition::channels(model)?[1];
     let mask_values: Vec<f32> = (0..c2)
         .map(|j| if sel.layer2.contains(&j) { 1.0 } else { 0.0 })
         .collect();
@@ -263,14 +262,11 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
         TensorData::new(truth.clone(), [n, spec.in_channels, side, side]),
         eval_device,
     );
-    let z = features(&net, xt, model, &mask)
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
+    let z = privdnn_model::tensor_values(features(&net, xt, model, &mask), "features")?;
     let per_image = z.len() / n;
     let hw = per_image / c2;
     let max_abs = z.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let mut rng = ChaCha8Rng::seed_from_u64(stage.cfg.pipeline.seed ^ 0x1_4E27);
+    let mut rng = ChaCha8Rng::seed_from_u64(exp.seed ^ 0x1_4E27);
     let scaled: Vec<f32> = {
         let factors: Vec<f32> = (0..n * c2).map(|_| rng.random_range(0.0..100.0)).collect();
         z.iter()
@@ -314,7 +310,7 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
     };
     let (bp, bs) = score(&baseline);
     cases.insert("constant_0.5".into(), json!({"psnr": bp, "ssim": bs}));
-    let progress = crate::cli::bar(4, "input recovery");
+    let progress = crate::experiment::bar(4, "input recovery");
     for (name, target, invariant) in [
         ("unblinded", &z, false),
         ("scaled", &scaled, false),
@@ -328,7 +324,7 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
         };
         let rec = invert(model, sel, target, n, &s, device)?;
         let (p, s) = score(&rec);
-        progress.suspend(|| println!("input recovery, {name}: PSNR {p:.2} dB, SSIM {s:.3}"));
+        progress.suspend(|| log::info!("input recovery, {name}: PSNR {p:.2} dB, SSIM {s:.3}"));
         cases.insert(
             name.into(),
             json!({"psnr": p, "ssim": s, "seconds": clock.elapsed().as_secs_f64()}),
@@ -337,7 +333,7 @@ pub fn run_experiment(stage: &Stage, sel: &NeuronSelection) -> Result<Value> {
         progress.inc(1);
     }
     progress.finish_and_clear();
-    let grid = stage.out.join("inversion.png");
+    let grid = exp.out.join("inversion.png");
     write_grid(
         &grid,
         &rows,

@@ -8,15 +8,20 @@
 //!   squares;
 //! * [`invert`]: input recovery by the owner from the layer-2 values it decrypts, unblinded (the
 //!   reference) and blinded (our protocol), with PSNR / SSIM and a picture grid;
+//! * [`key_recovery`]: key recovery by a malicious user against the running owner service
+//!   (one crafted decryption request), scored against the owner's files;
+//! * [`experiment`]: the plain inputs of the experiments (no CLI types in library modules);
 //! * [`cli`]: the `privdnn-attack` stage writing `results/<run>/attack/metrics.json`.
 //!
 //! Library code never reads files except through `cli.rs`.
 
 pub mod cli;
 mod error;
+pub mod experiment;
 pub mod extract;
 pub mod fit;
 pub mod invert;
+pub mod key_recovery;
 pub mod recover;
 pub mod reinit;
 

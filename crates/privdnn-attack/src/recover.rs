@@ -10,11 +10,11 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::tensor::Device;
 use indicatif::ProgressBar;
 use privdnn_artifacts::{DatasetSplit, NeuronSelection, Normalization, TrainedModel};
 use privdnn_config::{Augmentation, OptimizerKind};
+use privdnn_model::burn::module::Module;
+use privdnn_model::burn::tensor::Device;
 use privdnn_model::{Network, evaluate, export_tensors, import_tensors};
 use serde::{Deserialize, Serialize};
 
@@ -91,16 +91,16 @@ pub fn accuracy(
     device: &Device,
 ) -> Result<f64, AttackError> {
     let net = import_tensors(Network::new(&model.spec, device)?, &model.tensors, None)?;
-    Ok(evaluate(&net, test, &model.normalization, batch, None, device).accuracy())
+    Ok(evaluate(&net, test, &model.normalization, batch, None, device)?.accuracy())
 }
 
 /// The trained weights of `net` as a model like `like`.
-pub fn snapshot(net: &Network, like: &TrainedModel) -> TrainedModel {
-    let (tensors, _) = export_tensors(&net.valid());
-    TrainedModel {
+pub fn snapshot(net: &Network, like: &TrainedModel) -> Result<TrainedModel, AttackError> {
+    let (tensors, _) = export_tensors(&net.valid())?;
+    Ok(TrainedModel {
         tensors,
         ..like.clone()
-    }
+    })
 }
 
 /// The step scales of `variant` for the re-initialised `masks`.
@@ -136,7 +136,7 @@ pub fn recover(
     bar: &ProgressBar,
 ) -> Result<(Recovery, TrainedModel), AttackError> {
     let started = Instant::now();
-    let separated = privdnn_select::transform::separate_weights(model, selection)?;
+    let separated = privdnn_model::partition::separate_weights(model, selection)?;
     let (start, masks) = reinitialize(&separated, selection, t.seed)?;
     let before = accuracy(&start, test, t.eval_batch_size, &devices.eval)?;
     devices.train.seed(t.seed);
@@ -176,7 +176,7 @@ pub fn recover(
         &devices.train,
         bar,
     )?;
-    let recovered = snapshot(&net, model);
+    let recovered = snapshot(&net, model)?;
     let after = accuracy(&recovered, test, t.eval_batch_size, &devices.eval)?;
     Ok((
         Recovery {
@@ -214,7 +214,7 @@ pub fn from_scratch(
         augmentation: Some(t.scratch_augmentation.clone()),
     };
     let net = fit(net, samples, norm, &settings, None, &devices.train, bar)?;
-    let model = snapshot(&net, like);
+    let model = snapshot(&net, like)?;
     let acc = accuracy(&model, test, t.eval_batch_size, &devices.eval)?;
     Ok((acc, model))
 }

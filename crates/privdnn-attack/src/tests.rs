@@ -1,9 +1,9 @@
 //! Unit tests on tiny untrained models and synthetic data (seconds).
 
-use burn::tensor::{Tensor, TensorData};
 use indicatif::ProgressBar;
 use privdnn_artifacts::{Architecture, ModelSpec, NeuronSelection, Normalization, TrainedModel};
 use privdnn_config::{Augmentation, OptimizerKind};
+use privdnn_model::burn::tensor::{Tensor, TensorData};
 use privdnn_model::{Network, backend_device, export_tensors};
 
 use crate::extract::{Block, SolveSettings, random_queries, relative_error, solve};
@@ -22,7 +22,7 @@ fn model(architecture: Architecture, in_channels: usize, size: usize, width: f64
     let device = backend_device(privdnn_config::Backend::Flex, false).expect("flex");
     device.seed(7);
     let net = Network::new(&spec, &device).expect("network");
-    let (tensors, _) = export_tensors(&net);
+    let (tensors, _) = export_tensors(&net).expect("export");
     TrainedModel {
         dataset: "synthetic".into(),
         spec,
@@ -131,9 +131,9 @@ fn freeze_trains_only_the_selected_filters_and_unfreeze_trains_all() {
     // VGG (BN + dropout in the tail) at a tiny width: BN statistics must not move either.
     let m = model(Architecture::Vgg16, 3, 32, 0.0625);
     let (train, test) = privdnn_data::synthetic(64, 32, 32, 3, 5);
-    let c = privdnn_select::transform::channels(&m).expect("channels");
+    let c = privdnn_model::partition::channels(&m).expect("channels");
     let sel = selection(&[0, 2], &[1], c);
-    let separated = privdnn_select::transform::separate_weights(&m, &sel).expect("separate");
+    let separated = privdnn_model::partition::separate_weights(&m, &sel).expect("separate");
     let (start, masks) = reinitialize(&separated, &sel, 1).expect("reinit");
     let bar = ProgressBar::hidden();
     let (r, frozen) = recover(
@@ -198,7 +198,7 @@ fn block_matches_the_burn_model() {
         (Architecture::Vgg16, 3, 32, 0.0625),
     ] {
         let m = model(arch, cin, size, width);
-        let c = privdnn_select::transform::channels(&m).expect("channels");
+        let c = privdnn_model::partition::channels(&m).expect("channels");
         let sel = selection(&[0], &[1, 2], c);
         let block = Block::from_model(&m, &sel).expect("block");
         let x = random_queries(&m, 1, 3).remove(0);
@@ -332,6 +332,7 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
             "scratch_epochs=1".into(),
             "invert_steps=20".into(),
         ],
+        server: None,
     };
     crate::cli::run(&args).expect("attack stage");
     let out = root.path().join("results/tiny/attack");

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
 pub use types::{
-    AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, ModelConfig,
+    AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, HeMode, ModelConfig,
     OptimizerKind, PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,
 };
 

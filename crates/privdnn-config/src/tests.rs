@@ -198,3 +198,25 @@ fn dropout_defaults_to_the_paper_and_keeps_old_stage_hashes() {
         .to_string();
     assert!(msg.contains("train.dropout"), "{msg}");
 }
+
+#[test]
+fn he_mode_defaults_to_owner_keyed_and_keeps_old_stage_hashes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = load_with_env(&write(dir.path(), BASE), None, no_env()).expect("loads");
+    assert_eq!(base.pipeline.he.mode, HeMode::OwnerKeyed);
+    let explicit = format!("{BASE}\n[he]\nmode = \"owner-keyed\"\n");
+    let same = load_with_env(&write(dir.path(), &explicit), None, no_env()).expect("loads");
+    assert_eq!(base.stage_hash("encrypt"), same.stage_hash("encrypt"));
+    assert_eq!(base.hash(), same.hash());
+    let env = BTreeMap::from([("PRIVDNN_HE__MODE".to_string(), "user-keyed".to_string())]);
+    let keyed = load_with_env(&write(dir.path(), BASE), None, env).expect("loads");
+    assert_eq!(keyed.pipeline.he.mode, HeMode::UserKeyed);
+    assert_eq!(keyed.pipeline.he.mode.name(), "user-keyed");
+    assert_ne!(base.stage_hash("encrypt"), keyed.stage_hash("encrypt"));
+    assert_eq!(base.stage_hash("select"), keyed.stage_hash("select"));
+    let typo = format!("{BASE}\n[he]\nmode = \"user-keys\"\n");
+    let msg = load_with_env(&write(dir.path(), &typo), None, no_env())
+        .expect_err("unknown mode")
+        .to_string();
+    assert!(msg.contains("user-keys") || msg.contains("mode"), "{msg}");
+}

@@ -374,10 +374,41 @@ pub enum HeLayout {
     Spatial,
 }
 
+/// Who holds the BFV keys of the encrypted block (see README "Threat model").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeMode {
+    /// The paper's protocol: the owner holds the secret key, ships encrypted weights and
+    /// decrypts the user's blinded outputs (a decryption oracle for a malicious user).
+    #[default]
+    OwnerKeyed,
+    /// The user holds its own keys; the owner evaluates the selected filters with plaintext
+    /// weights on the user's ciphertexts and never decrypts (no encrypted weights shipped).
+    UserKeyed,
+}
+
+impl HeMode {
+    /// Name as written in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeMode::OwnerKeyed => "owner-keyed",
+            HeMode::UserKeyed => "user-keyed",
+        }
+    }
+
+    fn is_owner_keyed(&self) -> bool {
+        *self == HeMode::OwnerKeyed
+    }
+}
+
 /// Settings of the encrypt and infer stages (BFV parameters, quantisation, layout, workload).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeConfig {
+    /// Protocol mode. Left out of the serialised config when owner-keyed (the default), so that
+    /// stage hashes of older runs still match.
+    #[serde(skip_serializing_if = "HeMode::is_owner_keyed")]
+    pub mode: HeMode,
     /// Ring degree N.
     pub degree: usize,
     /// Bit sizes of the ciphertext primes (their sum must respect 128-bit security for N).
@@ -407,6 +438,7 @@ pub struct HeConfig {
 impl Default for HeConfig {
     fn default() -> Self {
         Self {
+            mode: HeMode::OwnerKeyed,
             degree: 8192,
             moduli_bits: vec![54, 54, 54, 54],
             plaintext_bits: 24,

@@ -5,19 +5,21 @@
 //! * `results/<run>/encrypt/encrypted_model.bin` and `evaluation_keys.bin` — for the user;
 //! * `results/<run>/owner/secret_key.bin` — for the owner only (the user side never opens it);
 //! * `results/<run>/encrypt/metrics.json` — sizes, bits, bounds, time.
+//!
+//! With `[he] mode = "user-keyed"` (or `PRIVDNN_HE__MODE=user-keyed`) it writes no key and no
+//! encrypted weight, but `encrypt/keyed_model.bin` and `owner/keyed_block.bin` ([`crate::keyed`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use privdnn_artifacts::{
-    Artifact, Manifest, NeuronSelection, TrainedModel, read_artifact, write_artifact,
-    write_json_atomic,
+    NeuronSelection, RunLayout, TrainedModel, read_artifact, write_json_atomic,
 };
-use privdnn_config::{PipelineArgs, ResolvedConfig};
+use privdnn_config::{HeMode, PipelineArgs, ResolvedConfig};
 
-use crate::encrypt;
+use privdnn_partial::setup::{Provenance, encrypt, write_outputs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,46 +53,13 @@ pub struct Common {
     pub variant: Option<String>,
 }
 
-/// Folder holding the encrypt/owner/infer outputs of a run (or of one of its variants).
-pub fn output_dir(run_dir: &Path, variant: Option<&str>) -> PathBuf {
-    match variant {
-        Some(v) => run_dir.join("variants").join(v),
-        None => run_dir.to_path_buf(),
-    }
-}
-
-/// Files of one run's encrypt stage.
-pub struct EncryptPaths {
-    /// Encrypted model (user).
-    pub model: PathBuf,
-    /// Evaluation keys (user).
-    pub keys: PathBuf,
-    /// Owner secret (owner only).
-    pub secret: PathBuf,
-    /// Metrics.
-    pub metrics: PathBuf,
-}
-
-impl EncryptPaths {
-    /// Paths under a run directory.
-    pub fn new(run_dir: &Path) -> Self {
-        let enc = run_dir.join("encrypt");
-        Self {
-            model: enc.join("encrypted_model.bin"),
-            keys: enc.join("evaluation_keys.bin"),
-            secret: run_dir.join("owner").join("secret_key.bin"),
-            metrics: enc.join("metrics.json"),
-        }
-    }
-}
-
 /// The selection to encrypt (config override, then `--selection`, then the select stage's) and
 /// the file it came from, if any.
 pub fn selection(
     cfg: &ResolvedConfig,
     common: &Common,
     model: &TrainedModel,
-    run_dir: &Path,
+    layout: &RunLayout,
 ) -> Result<(NeuronSelection, Option<PathBuf>)> {
     let channels = [
         model.tensor("conv1.weight").map_or(0, |t| t.shape[0]),
@@ -109,55 +78,42 @@ pub fn selection(
             .map(|s| (s, Some(path.clone())))
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
-    let path = run_dir.join("select").join("selection.bin");
+    let path = layout.selection();
     Ok((read_artifact(&path)?, Some(path)))
 }
 
-fn write_with_manifest<T: Artifact>(
-    path: &Path,
-    value: &T,
-    cfg: &ResolvedConfig,
-    inputs: &[&Path],
-    secs: f64,
-) -> Result<()> {
-    write_artifact(path, value)?;
-    Manifest::for_artifact(
-        T::KIND,
-        T::SCHEMA_VERSION,
-        concat!("privdnn-encrypt ", env!("CARGO_PKG_VERSION")),
-        path,
-        &cfg.stage_hash("encrypt"),
-        inputs,
-        secs,
-    )?
-    .write_beside(path)?;
-    Ok(())
-}
-
-/// `run`: writes the three files and the metrics; returns their paths.
-pub fn run(common: &Common) -> Result<EncryptPaths> {
+/// `run`: writes the three files and the metrics; returns the run's layout.
+pub fn run(common: &Common) -> Result<RunLayout> {
     let clock = Instant::now();
     let cfg = common.target.load()?;
-    let run_dir = cfg.results_dir(&common.target.root.join("results"));
-    let model_path = run_dir.join("train").join("model.bin");
+    let layout = RunLayout::new(cfg.results_dir(&common.target.root.join("results")))
+        .with_variant(common.variant.as_deref());
+    let model_path = layout.trained_model();
     let model: TrainedModel = read_artifact(&model_path)?;
-    let (sel, sel_path) = selection(&cfg, common, &model, &run_dir)?;
+    let (sel, sel_path) = selection(&cfg, common, &model, &layout)?;
     log::info!(
         "encrypting selection {:?} / {:?} of {}",
         sel.layer1,
         sel.layer2,
         model_path.display()
     );
-    let out = encrypt(&model, &sel, &cfg.pipeline.he)
-        .with_context(|| format!("encrypting {}", model_path.display()))?;
-    let paths = EncryptPaths::new(&output_dir(&run_dir, common.variant.as_deref()));
-    let secs = clock.elapsed().as_secs_f64();
     let mut inputs = vec![model_path.as_path()];
     inputs.extend(sel_path.as_deref());
-    write_with_manifest(&paths.secret, &out.secret, &cfg, &inputs, secs)?;
-    write_with_manifest(&paths.model, &out.model, &cfg, &inputs, secs)?;
-    write_with_manifest(&paths.keys, &out.keys, &cfg, &inputs, secs)?;
-    write_json_atomic(&paths.metrics, &out.report)?;
+    if cfg.pipeline.he.mode == HeMode::UserKeyed {
+        crate::keyed::run(&cfg, &layout, &model, &sel, &inputs, clock)?;
+        return Ok(layout);
+    }
+    let out = encrypt(&model, &sel, &cfg.pipeline.he)
+        .with_context(|| format!("encrypting {}", model_path.display()))?;
+    let hash = cfg.stage_hash("encrypt");
+    let provenance = Provenance {
+        producer: concat!("privdnn-encrypt ", env!("CARGO_PKG_VERSION")),
+        config_hash: &hash,
+        inputs: &inputs,
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    write_outputs(&layout, &out, Some(&provenance))?;
+    write_json_atomic(&layout.encrypt_metrics(), &out.report)?;
     let r = &out.report;
     println!(
         "encrypted {} weights in {} ciphertexts: {:.2} MB (keys {:.1} MB), {}/{}-bit weights, \
@@ -172,7 +128,7 @@ pub fn run(common: &Common) -> Result<EncryptPaths> {
         r.log_plaintext_space - 1.0,
         r.seconds
     );
-    Ok(paths)
+    Ok(layout)
 }
 
 /// Entry point of the binary.

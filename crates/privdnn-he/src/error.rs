@@ -14,12 +14,12 @@ pub enum HeError {
     /// The parameter set is unsafe or unusable; the message says which rule failed and the fix.
     #[error("invalid HE parameters: {0}")]
     Parameters(String),
-    /// Some intermediate value could wrap modulo t: the message gives the bound and the fix.
-    #[error("no-wrap check failed: {0}")]
-    Overflow(String),
     /// Inputs of the wrong shape or a message that does not match the model.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// Building or quantising the integer block failed.
+    #[error(transparent)]
+    Quant(#[from] privdnn_quant::QuantError),
     /// A message or key blob could not be decoded.
     #[error("malformed {what}: {detail}")]
     Decode {

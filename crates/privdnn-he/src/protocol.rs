@@ -126,7 +126,7 @@ fn selected_weights(block: &IntBlock, s1: &[usize], s2: &[usize]) -> Vec<i64> {
 }
 
 /// The block with every selected weight zeroed: what the user may see in clear.
-fn remainder(block: &IntBlock, s1: &[usize], s2: &[usize]) -> IntBlock {
+pub(crate) fn remainder(block: &IntBlock, s1: &[usize], s2: &[usize]) -> IntBlock {
     let s = &block.shape;
     let mut plain = block.clone();
     for &c in s1 {
@@ -361,33 +361,24 @@ impl Reply {
     }
 }
 
-/// Serialises a message (request or reply) to the bytes that cross the wire.
+/// Serialises a message (request or reply) to the bytes that cross the wire
+/// (`privdnn_artifacts::codec`, the project's one bincode configuration).
 pub fn to_wire<T: Serialize>(msg: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(msg, bincode::config::standard()).map_err(|e| HeError::Decode {
+    privdnn_artifacts::codec::encode(msg).map_err(|e| HeError::Decode {
         what: "message",
         detail: e.to_string(),
     })
 }
 
-/// Largest allocation a message may claim while it is decoded (1 GiB): a hostile length prefix
-/// is a decode error, never an allocation that aborts the process.
-pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
-
-/// Parses a message received from the other role.
+/// Parses a message received from the other role, exactly once: the decoder's allocations are
+/// bounded by the message's own length and trailing bytes are an error
+/// (`privdnn_artifacts::codec::decode`), so a hostile length prefix is a decode error, never an
+/// allocation that aborts the process.
 pub fn from_wire<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
-    let config = bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>();
-    let (msg, used) =
-        bincode::serde::decode_from_slice(bytes, config).map_err(|e| HeError::Decode {
-            what,
-            detail: e.to_string(),
-        })?;
-    if used != bytes.len() {
-        return Err(HeError::Decode {
-            what,
-            detail: format!("{} trailing bytes", bytes.len() - used),
-        });
-    }
-    Ok(msg)
+    privdnn_artifacts::codec::decode(bytes, what).map_err(|e| HeError::Decode {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 /// The user's masks (per residue and ciphertext), kept to unblind the reply.

@@ -4,188 +4,11 @@
 //! `results/bench/he.json` and `results/bench/he.md`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::Result;
-use fhe::bfv::{
-    Ciphertext, Encoding, Multiplicator, Plaintext, RelinearizationKey, SecretKey,
-    dot_product_scalar,
-};
-use fhe_traits::{FheEncoder, FheEncrypter, Serialize as _};
-use privdnn_he::compact::compress;
-use privdnn_he::lazy::LazyMultiplier;
-use privdnn_he::params::HeParams;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use privdnn_artifacts::{NeuronSelection, RunLayout, TrainedModel};
+use privdnn_he::bench_kernels::{Comparison, UnitCosts, kernels};
 use serde::Serialize;
-
-/// One kernel comparison.
-#[derive(Debug, Serialize)]
-pub struct Comparison {
-    /// What is compared.
-    pub kernel: String,
-    /// fhe's way, ms.
-    pub baseline_ms: f64,
-    /// Ours, ms.
-    pub ours_ms: f64,
-    /// baseline / ours.
-    pub speedup: f64,
-}
-
-fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    let start = Instant::now();
-    for _ in 0..reps {
-        std::hint::black_box(f());
-    }
-    start.elapsed().as_secs_f64() * 1e3 / reps as f64
-}
-
-fn compare(kernel: &str, baseline_ms: f64, ours_ms: f64) -> Comparison {
-    Comparison {
-        kernel: kernel.into(),
-        baseline_ms,
-        ours_ms,
-        speedup: baseline_ms / ours_ms,
-    }
-}
-
-/// Measured unit costs (ms, one thread) used by the fully-encrypted projection.
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitCosts {
-    /// Lift of one ciphertext into the extended basis.
-    pub lift_ms: f64,
-    /// One lazy tensor product (accumulated), with its share of one scale-down per 25 terms.
-    pub product_ms: f64,
-    /// One square (lift, tensor, scale-down + relinearise, lift of the result).
-    pub square_ms: f64,
-    /// One key switch of the oblivious expansion.
-    pub expansion_key_switch_ms: f64,
-    /// Owner-assisted refresh of one ciphertext: blind, switch down, compact, owner decrypts and
-    /// re-encrypts, user removes the mask.
-    pub refresh_ms: f64,
-}
-
-/// Kernel comparisons at the pipelines' default parameters.
-pub fn kernels() -> Result<(Vec<Comparison>, Vec<(String, f64)>, UnitCosts)> {
-    let hp = HeParams::generate(8192, &[54, 54, 54, 54], 24)?;
-    let par = hp.build()?;
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let sk = SecretKey::random(&par, &mut rng);
-    let rk = RelinearizationKey::new(&sk, &mut rng)?;
-    let n = hp.degree;
-    let enc = |rng: &mut ChaCha8Rng| -> Result<Ciphertext> {
-        let v: Vec<i64> = (0..n).map(|_| rng.random_range(-1000..1000)).collect();
-        Ok(sk.try_encrypt(&Plaintext::try_encode(&v, Encoding::simd(), &par)?, rng)?)
-    };
-    let terms = 25;
-    let a: Vec<Ciphertext> = (0..terms).map(|_| enc(&mut rng)).collect::<Result<_>>()?;
-    let b: Vec<Ciphertext> = (0..terms).map(|_| enc(&mut rng)).collect::<Result<_>>()?;
-    let pts: Vec<Plaintext> = (0..36)
-        .map(|_| {
-            let v: Vec<i64> = (0..n).map(|_| rng.random_range(-255..256)).collect();
-            Plaintext::try_encode(&v, Encoding::simd(), &par)
-        })
-        .collect::<Result<_, _>>()?;
-    let cts36: Vec<Ciphertext> = (0..36).map(|_| enc(&mut rng)).collect::<Result<_>>()?;
-    let mut out = Vec::new();
-    // ct×ct dot product of 25 terms: fhe multiply+relinearise per product vs lazy.
-    let mult = Multiplicator::default(&rk)?;
-    let base = time(2, || {
-        let mut acc = mult.multiply(&a[0], &b[0]).expect("mul");
-        for k in 1..terms {
-            acc += &mult.multiply(&a[k], &b[k]).expect("mul");
-        }
-        acc
-    });
-    let lazy = LazyMultiplier::new(&par)?;
-    let la: Vec<_> = a.iter().map(|c| lazy.lift(c)).collect::<Result<_, _>>()?;
-    let lb: Vec<_> = b.iter().map(|c| lazy.lift(c)).collect::<Result<_, _>>()?;
-    let pairs: Vec<_> = la.iter().zip(&lb).collect();
-    let ours = time(3, || lazy.dot(&pairs, &rk).expect("dot"));
-    let lift = time(5, || lazy.lift(&a[0]).expect("lift"));
-    out.push(compare(
-        "25-term ct×ct dot product, operands lifted once (lift not counted)",
-        base,
-        ours,
-    ));
-    out.push(compare(
-        "25-term ct×ct dot product, lifting all 50 operands included",
-        base,
-        ours + 50.0 * lift,
-    ));
-    // ct×pt dot product of 36 terms: mul + add vs dot_product_scalar.
-    let base = time(5, || {
-        let mut acc = &cts36[0] * &pts[0];
-        for k in 1..36 {
-            acc += &(&cts36[k] * &pts[k]);
-        }
-        acc
-    });
-    let ours = time(5, || {
-        dot_product_scalar(cts36.iter(), pts.iter()).expect("dot")
-    });
-    out.push(compare(
-        "36-term ct×pt dot product (fhe dot_product_scalar)",
-        base,
-        ours,
-    ));
-    let square_ms = time(3, || {
-        let l = lazy.lift(&a[0]).expect("lift");
-        let sq = lazy.dot(&[(&l, &l)], &rk).expect("square");
-        lazy.lift(&sq).expect("lift")
-    });
-    let product_ms = time(3, || lazy.dot(&pairs, &rk).expect("dot")) / terms as f64;
-    let ek = fhe::bfv::EvaluationKeyBuilder::new(&sk)?
-        .enable_expansion(6)?
-        .build(&mut rng)?;
-    let expansion_key_switch_ms = time(2, || ek.expands(&a[0], 64).expect("expand")) / 63.0;
-    let refresh_ms = time(3, || {
-        use fhe_traits::{FheDecoder, FheDecrypter};
-        let mask = Plaintext::try_encode(&vec![3u64; n], Encoding::simd(), &par).expect("mask");
-        let enc_mask: Ciphertext = sk
-            .try_encrypt(&mask, &mut ChaCha8Rng::seed_from_u64(2))
-            .expect("enc");
-        let mut c = &a[0] + &enc_mask;
-        c.switch_to_level(par.max_level()).expect("switch");
-        let wire = compress(&c, &par).expect("compress");
-        let back = privdnn_he::compact::decompress(&wire, &par).expect("decompress");
-        let v = Vec::<u64>::try_decode(&sk.try_decrypt(&back).expect("dec"), Encoding::simd())
-            .expect("decode");
-        let fresh: Ciphertext = sk
-            .try_encrypt(
-                &Plaintext::try_encode(&v, Encoding::simd(), &par).expect("pt"),
-                &mut ChaCha8Rng::seed_from_u64(3),
-            )
-            .expect("enc");
-        &fresh * &mask
-    });
-    let units = UnitCosts {
-        lift_ms: lift,
-        product_ms,
-        square_ms,
-        expansion_key_switch_ms,
-        refresh_ms,
-    };
-    let mut sizes = Vec::new();
-    let mut last = a[0].clone();
-    last.switch_to_level(par.max_level())?;
-    let full = last.to_bytes().len() as f64;
-    let compact = compress(&last, &par)?.len() as f64;
-    sizes.push((
-        "ciphertext at the last level, fhe to_bytes (bytes)".to_string(),
-        full,
-    ));
-    sizes.push(("same, compact wire format (bytes)".to_string(), compact));
-    let single: Ciphertext = sk.try_encrypt(
-        &Plaintext::try_encode(&[7u64], Encoding::poly(), &par)?,
-        &mut rng,
-    )?;
-    sizes.push((
-        "one seeded weight ciphertext (bytes; 256 weights pack into one)".to_string(),
-        single.to_bytes().len() as f64,
-    ));
-    Ok((out, sizes, units))
-}
 
 /// Projected cost of the paper's fully encrypted MNIST baseline (every layer encrypted, squares
 /// as activations, spec §5.6), for 5,000 images in one batch, built from (a) our *measured*
@@ -287,6 +110,27 @@ pub struct BenchReport {
     pub mnist_metrics: Option<String>,
 }
 
+/// Encrypts the MNIST run's model with the reference-format selection in `selection` into
+/// variant `variant` (what `privdnn-encrypt run --selection … --variant …` writes, without the
+/// manifests: the variant is the benchmark's own).
+fn encrypt_variant(root: &Path, selection: &Path, variant: &str) -> Result<()> {
+    let target = privdnn_config::PipelineArgs::new("mnist", root);
+    let cfg = target.load()?;
+    let layout = RunLayout::new(cfg.results_dir(&root.join("results"))).with_variant(Some(variant));
+    let model: TrainedModel = privdnn_artifacts::read_artifact(&layout.trained_model())?;
+    let channels = [
+        model.tensor("conv1.weight").map_or(0, |t| t.shape[0]),
+        model.tensor("conv2.weight").map_or(0, |t| t.shape[0]),
+    ];
+    let text = std::fs::read_to_string(selection)?;
+    let sel = NeuronSelection::from_reference_json(&text, channels, "file")
+        .map_err(|e| anyhow::anyhow!("{}: {e}", selection.display()))?;
+    let out = privdnn_partial::setup::encrypt(&model, &sel, &cfg.pipeline.he)?;
+    privdnn_partial::setup::write_outputs(&layout, &out, None)?;
+    privdnn_artifacts::write_json_atomic(&layout.encrypt_metrics(), &out.report)?;
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
     let (kernels, sizes, units) = kernels()?;
@@ -311,11 +155,7 @@ pub fn run(root: &Path, skip_mnist: bool) -> Result<()> {
             .join("mnist-sel-0-0.json");
         privdnn_artifacts::write_bytes_atomic(&sel, br#"{"1": [0], "2": [0]}"#)?;
         let variant = Some("sel-0-0".to_string());
-        privdnn_encrypt::cli::run(&privdnn_encrypt::cli::Common {
-            target: privdnn_config::PipelineArgs::new("mnist", root),
-            selection: Some(sel),
-            variant: variant.clone(),
-        })?;
+        encrypt_variant(root, &sel, "sel-0-0")?;
         let metrics = crate::cli::run(&crate::cli::Common {
             target: privdnn_config::PipelineArgs::new("mnist", root),
             images: Some(5000),

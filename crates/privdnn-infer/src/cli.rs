@@ -2,7 +2,8 @@
 //! Reads the encrypt stage's files and the dataset cache; writes `results/<run>/infer/`
 //! `metrics.json` (every mode's costs and accuracy) and `summary.md` (the same, for people).
 //! With `he.full_block_images > 0` it also encrypts the 100 %-block baseline itself under
-//! `results/<run>/infer/full-block/`.
+//! `results/<run>/infer/full-block/`. With `he.mode = "user-keyed"` the stage runs that mode
+//! instead ([`crate::keyed`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,11 +12,10 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use privdnn_artifacts::{
-    NeuronSelection, TrainedModel, peak_rss_bytes, read_artifact, write_artifact,
-    write_bytes_atomic, write_json_atomic,
+    NeuronSelection, RunLayout, TrainedModel, peak_rss_bytes, read_artifact, write_bytes_atomic,
+    write_json_atomic,
 };
-use privdnn_config::{HeLayout, PipelineArgs};
-use privdnn_encrypt::cli::EncryptPaths;
+use privdnn_config::{HeLayout, HeMode, PipelineArgs};
 use privdnn_he::engine::Layout;
 use privdnn_he::files::EncryptedModelFile;
 use serde::Serialize;
@@ -102,13 +102,14 @@ pub fn run(common: &Common) -> Result<PathBuf> {
     let started = Instant::now();
     let cfg = common.target.load()?;
     let he = &cfg.pipeline.he;
-    let run_dir = cfg.results_dir(&common.target.root.join("results"));
-    let base = privdnn_encrypt::cli::output_dir(&run_dir, common.variant.as_deref());
-    let paths = EncryptPaths::new(&base);
-    let out_dir = base.join("infer");
-    let model_path = run_dir.join("train").join("model.bin");
-    let model: TrainedModel = read_artifact(&model_path)?;
-    let enc: EncryptedModelFile = read_artifact(&paths.model)?;
+    if he.mode == HeMode::UserKeyed {
+        return crate::keyed::run_stage(common, &cfg, started);
+    }
+    let paths = RunLayout::new(cfg.results_dir(&common.target.root.join("results")))
+        .with_variant(common.variant.as_deref());
+    let out_dir = paths.infer_dir();
+    let model: TrainedModel = read_artifact(&paths.trained_model())?;
+    let enc: EncryptedModelFile = read_artifact(&paths.encrypted_model())?;
     let sel = enc.selection.clone();
     drop(enc);
     let (splits, _) = privdnn_data::load_splits(&common.target.root, &cfg.pipeline)?;
@@ -142,7 +143,7 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         pb.inc(k)
     })
     .context("separate mode")?;
-    if let Ok(text) = std::fs::read_to_string(&paths.metrics) {
+    if let Ok(text) = std::fs::read_to_string(paths.encrypt_metrics()) {
         let secs = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("seconds")?.as_f64());
@@ -171,15 +172,12 @@ pub fn run(common: &Common) -> Result<PathBuf> {
             channels: sel.channels,
             algorithm: "all".into(),
         };
-        let fb_dir = out_dir.join("full-block");
-        let fb_paths = EncryptPaths::new(&fb_dir);
+        let fb_paths = RunLayout::new(out_dir.join("full-block"));
         let clock = Instant::now();
-        let out =
-            privdnn_encrypt::encrypt(&model, &all, he).context("encrypting the 100 % block")?;
+        let out = privdnn_partial::setup::encrypt(&model, &all, he)
+            .context("encrypting the 100 % block")?;
         let setup_s = clock.elapsed().as_secs_f64();
-        write_artifact(&fb_paths.model, &out.model)?;
-        write_artifact(&fb_paths.keys, &out.keys)?;
-        write_artifact(&fb_paths.secret, &out.secret)?;
+        privdnn_partial::setup::write_outputs(&fb_paths, &out, None)?;
         let m = he.full_block_images.min(n);
         let pb = bar(0, "full-block");
         let fb_run = HeRun {

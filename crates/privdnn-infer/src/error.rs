@@ -11,6 +11,9 @@ pub enum InferError {
     /// HE failure.
     #[error(transparent)]
     He(#[from] privdnn_he::HeError),
+    /// A role of the protocol failed.
+    #[error(transparent)]
+    Partial(#[from] privdnn_partial::PartialError),
     /// Model failure.
     #[error(transparent)]
     Model(#[from] privdnn_model::ModelError),

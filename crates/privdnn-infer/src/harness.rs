@@ -1,29 +1,28 @@
 //! Measurement harness: runs the user and the owner in one process, passing only serialised
 //! byte messages between them, and measures everything the report needs. It also plays the
 //! *auditor*: it reads the owner's quantised block to compute the integer shadow and checks the
-//! decrypted outputs against it bit for bit — a check outside the protocol, so the user code path
-//! ([`crate::user`]) still never touches the secret file.
+//! decrypted outputs against it bit for bit — a check outside the protocol, so the user's role
+//! (`privdnn_partial::user`) still never touches the secret file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use burn::tensor::Device;
 use privdnn_artifacts::{
-    DatasetSplit, NeuronSelection, Normalization, TrainedModel, read_artifact,
+    DatasetSplit, NeuronSelection, Normalization, RunLayout, TrainedModel, read_artifact,
 };
-use privdnn_encrypt::cli::EncryptPaths;
-use privdnn_he::block::IntBlock;
 use privdnn_he::engine::Layout;
 use privdnn_he::files::OwnerSecretFile;
 use privdnn_he::ops::{OpCounter, OpCounts};
-use privdnn_model::{ChannelMasks, Evaluation, Network, evaluate, import_tensors};
-use rayon::prelude::*;
+use privdnn_model::burn::tensor::Device;
+use privdnn_model::{ChannelMasks, Evaluation, Network, RemainderNet, evaluate, import_tensors};
+use privdnn_partial::SelectedOutputs;
+use privdnn_partial::owner::OwnerSide;
+pub use privdnn_partial::shadow_outputs;
+use privdnn_partial::user::UserSide;
 use serde::Serialize;
 
 use crate::InferError;
-use crate::owner::OwnerSide;
-use crate::user::{SelectedOutputs, UserSide};
 
 /// Costs and accuracy of one mode.
 #[derive(Debug, Clone, Serialize)]
@@ -109,8 +108,8 @@ impl ModeReport {
 pub struct HeRun<'a> {
     /// Label of the mode.
     pub mode: &'a str,
-    /// Files written by the encrypt stage (or by the harness for the full-block baseline).
-    pub paths: &'a EncryptPaths,
+    /// Where the encrypt stage (or the harness, for the full-block baseline) wrote the files.
+    pub paths: &'a RunLayout,
     /// Layout of the throughput run.
     pub layout: Layout,
     /// Headroom for the output level.
@@ -121,7 +120,7 @@ pub struct HeRun<'a> {
     pub device: Device,
 }
 
-fn accuracy_of(logits: &[f32], labels: &[u16], classes: usize) -> (Evaluation, Vec<usize>) {
+pub(crate) fn accuracy_of(logits: &[f32], labels: &[u16], classes: usize) -> (Evaluation, Vec<usize>) {
     let mut ev = Evaluation::default();
     let labels_i64: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     ev.add_logits(logits, &labels_i64, classes);
@@ -136,35 +135,78 @@ fn accuracy_of(logits: &[f32], labels: &[u16], classes: usize) -> (Evaluation, V
     (ev, preds)
 }
 
-/// The integer shadow of the selected outputs (auditor side: uses the owner's block).
-pub fn shadow_outputs(
-    block: &IntBlock,
-    sel: &NeuronSelection,
-    raw: &[&[u8]],
-    layer1: bool,
-) -> SelectedOutputs {
-    let per_image: Vec<(Vec<Vec<i64>>, Vec<Vec<i64>>)> = raw
-        .par_iter()
-        .map(|r| {
-            let a = block.layer1(&block.center(r));
-            let z = sel
-                .layer2
-                .iter()
-                .map(|&j| block.layer2(&a, j).into_iter().map(|v| v as i64).collect())
-                .collect();
-            let a1 = if layer1 {
-                sel.layer1.iter().map(|&c| a[c].clone()).collect()
-            } else {
-                Vec::new()
-            };
-            (z, a1)
-        })
-        .collect();
-    let (z, a1): (Vec<_>, Vec<_>) = per_image.into_iter().unzip();
-    SelectedOutputs {
-        z,
-        a1: if layer1 { a1 } else { Vec::new() },
+/// What the auditor found: the shadow's accuracy and how often HE equals it.
+struct Audit {
+    /// Images whose decrypted outputs equal the shadow's exactly.
+    exact: usize,
+    /// Accuracy with the shadow's outputs injected.
+    shadow_eval: Evaluation,
+    /// Images whose HE prediction equals the shadow's.
+    same_predictions: usize,
+    /// The shadow's layer-2 outputs of the first image (for the latency run's check).
+    shadow_first: Vec<Vec<i64>>,
+}
+
+/// Auditor: the shadow from the owner's block, compared with the decrypted outputs `he`.
+fn audit(
+    run: &HeRun<'_>,
+    user: &UserSide,
+    tail: &RemainderNet,
+    test: &DatasetSplit,
+    indices: &[usize],
+    he: &SelectedOutputs,
+    he_preds: &[usize],
+) -> Result<Audit, InferError> {
+    let secret: OwnerSecretFile = read_artifact(&run.paths.owner_secret())?;
+    let raw: Vec<&[u8]> = indices.iter().map(|&i| test.image(i)).collect();
+    let shadow = shadow_outputs(
+        &secret.block,
+        &user.file.selection,
+        &raw,
+        user.file.layer1_outputs,
+    );
+    let exact = (0..indices.len())
+        .filter(|&n| he.z[n] == shadow.z[n] && (he.a1.is_empty() || he.a1[n] == shadow.a1[n]))
+        .count();
+    let labels: Vec<u16> = indices.iter().map(|&i| test.labels[i]).collect();
+    let shadow_logits = tail.logits(test, indices, &user.injection(&shadow))?;
+    let (shadow_eval, q_preds) = accuracy_of(&shadow_logits, &labels, test.num_classes());
+    let same_predictions = he_preds
+        .iter()
+        .zip(&q_preds)
+        .filter(|(a, b)| a == b)
+        .count();
+    Ok(Audit {
+        exact,
+        shadow_eval,
+        same_predictions,
+        shadow_first: shadow.z.into_iter().next().unwrap_or_default(),
+    })
+}
+
+/// One image end to end with the spatial layout (seconds), checked against the shadow.
+fn latency(
+    user: &UserSide,
+    owner: &OwnerSide,
+    tail: &RemainderNet,
+    test: &DatasetSplit,
+    index: usize,
+    shadow_first: &[Vec<i64>],
+) -> Result<f64, InferError> {
+    let start = Instant::now();
+    let ops = OpCounter::default();
+    let raw = [test.image(index)];
+    let (request, pending) =
+        user.request(Layout::Spatial, &raw, &ops, &|_| {}, &mut rand::rng())?;
+    let reply = owner.answer(&request)?;
+    let out = user.finish(&reply, pending)?;
+    tail.logits(test, &[index], &user.injection(&out))?;
+    if out.z.first().map(Vec::as_slice) != Some(shadow_first) {
+        return Err(InferError::Mismatch(
+            "single-image spatial run differs from the shadow".into(),
+        ));
     }
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// Runs one HE mode over `indices` of `test`.
@@ -183,14 +225,14 @@ pub fn run_he(
         clock = Instant::now();
     };
     let user = UserSide::load(
-        &run.paths.model,
-        &run.paths.keys,
+        &run.paths.encrypted_model(),
+        &run.paths.evaluation_keys(),
         run.headroom_bits,
         &ops,
-        run.device.clone(),
     )?;
+    let tail = RemainderNet::new(user.remainder(), run.device.clone())?;
     lap(&mut phases, "user_load_expand");
-    let owner = OwnerSide::load(&run.paths.secret)?;
+    let owner = OwnerSide::load(&run.paths.owner_secret())?;
     lap(&mut phases, "owner_load");
     let mut rng = rand::rng();
     let cap = user.capacity(run.layout)?;
@@ -206,10 +248,7 @@ pub fn run_he(
             * user.session.residues.len()) as u64,
     );
     let (mut up, mut down, mut calls) = (0usize, 0usize, 0usize);
-    let mut he = SelectedOutputs {
-        z: Vec::new(),
-        a1: Vec::new(),
-    };
+    let mut he = SelectedOutputs::default();
     for chunk in indices.chunks(cap) {
         let raw: Vec<&[u8]> = chunk.iter().map(|&i| test.image(i)).collect();
         let (request, pending) = user.request(run.layout, &raw, &ops, progress, &mut rng)?;
@@ -221,53 +260,28 @@ pub fn run_he(
         up += request.len();
         down += reply.len();
         calls += 1;
-        he.z.extend(out.z);
-        he.a1.extend(out.a1);
+        he.extend(out);
     }
     let he_seconds: f64 = ["user_he_eval", "owner_decrypt", "user_unblind"]
         .iter()
-        .map(|k| phases[*k])
+        .map(|k| phases.get(*k).copied().unwrap_or(0.0))
         .sum();
     let classes = test.num_classes();
     let labels: Vec<u16> = indices.iter().map(|&i| test.labels[i]).collect();
-    let logits = user.logits(test, indices, &he);
+    let logits = tail.logits(test, indices, &user.injection(&he))?;
     lap(&mut phases, "plain_tail");
     let (ev, he_preds) = accuracy_of(&logits, &labels, classes);
-    // Auditor: the shadow from the owner's block.
-    let secret: OwnerSecretFile = read_artifact(&run.paths.secret)?;
-    let raw: Vec<&[u8]> = indices.iter().map(|&i| test.image(i)).collect();
-    let shadow = shadow_outputs(
-        &secret.block,
-        &user.file.selection,
-        &raw,
-        user.file.layer1_outputs,
-    );
-    let exact = (0..indices.len())
-        .filter(|&n| he.z[n] == shadow.z[n] && (he.a1.is_empty() || he.a1[n] == shadow.a1[n]))
-        .count();
-    let (qev, q_preds) = accuracy_of(&user.logits(test, indices, &shadow), &labels, classes);
-    let same = he_preds
-        .iter()
-        .zip(&q_preds)
-        .filter(|(a, b)| a == b)
-        .count();
-    let latency_s = if run.latency {
-        let start = Instant::now();
-        let lat_ops = OpCounter::default();
-        let raw1 = [test.image(indices[0])];
-        let (request, pending) =
-            user.request(Layout::Spatial, &raw1, &lat_ops, &|_| {}, &mut rng)?;
-        let reply = owner.answer(&request)?;
-        let out = user.finish(&reply, pending)?;
-        let _ = user.logits(test, &indices[..1], &out);
-        if out.z[0] != shadow.z[0] {
-            return Err(InferError::Mismatch(
-                "single-image spatial run differs from the shadow".into(),
-            ));
-        }
-        Some(start.elapsed().as_secs_f64())
-    } else {
-        None
+    let audit = audit(run, &user, &tail, test, indices, &he, &he_preds)?;
+    let latency_s = match indices.first() {
+        Some(&first) if run.latency => Some(latency(
+            &user,
+            &owner,
+            &tail,
+            test,
+            first,
+            &audit.shadow_first,
+        )?),
+        _ => None,
     };
     let file_len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     Ok(ModeReport {
@@ -278,18 +292,18 @@ pub fn run_he(
         ),
         images: indices.len(),
         accuracy: ev.accuracy(),
-        quantised_accuracy: Some(qev.accuracy()),
+        quantised_accuracy: Some(audit.shadow_eval.accuracy()),
         float_accuracy: None,
-        exact_match_rate: Some(exact as f64 / indices.len().max(1) as f64),
-        same_predictions_as_shadow: Some(same),
+        exact_match_rate: Some(audit.exact as f64 / indices.len().max(1) as f64),
+        same_predictions_as_shadow: Some(audit.same_predictions),
         phases_s: phases,
         per_image_s: he_seconds / indices.len().max(1) as f64,
         latency_s,
         layout: Some(run.layout),
         calls,
-        model_bytes: file_len(&run.paths.model),
+        model_bytes: file_len(&run.paths.encrypted_model()),
         encrypted_weight_bytes: user.file.block.bytes(),
-        eval_key_bytes: file_len(&run.paths.keys),
+        eval_key_bytes: file_len(&run.paths.evaluation_keys()),
         bytes_user_to_owner: up,
         bytes_owner_to_user: down,
         ops: Some(ops.snapshot()),
@@ -329,7 +343,7 @@ pub fn float_modes(
     };
     let original = net(model)?;
     let clock = Instant::now();
-    let ev_o = evaluate(&original, test, norm, batch, None, device);
+    let ev_o = evaluate(&original, test, norm, batch, None, device)?;
     let plain = ModeReport::plain(
         "plaintext",
         (vec![], vec![]),
@@ -343,11 +357,11 @@ pub fn float_modes(
         batch,
         None,
         device,
-    );
+    )?;
     let [c1, c2] = sel.channels;
     let masks = ChannelMasks::removing(c1, &sel.layer1, c2, &sel.layer2, device);
     let clock = Instant::now();
-    let ev_r = evaluate(&original, test, norm, batch, Some(&masks), device);
+    let ev_r = evaluate(&original, test, norm, batch, Some(&masks), device)?;
     let removed = ModeReport::plain(
         "remove",
         (sel.layer1.clone(), sel.layer2.clone()),

@@ -1,12 +1,12 @@
-//! Infer stage: the user's side ([`user`]: encrypted model + public keys only), the owner's side
-//! ([`owner`]: the secret key), and the measurement harness ([`harness`]) that runs both roles in
-//! one process through serialised byte messages and writes the cost report.
+//! Infer stage: the measurement harness ([`harness`]) runs the user's and the owner's roles of
+//! `privdnn_partial` in one process through serialised byte messages, finishes the network in
+//! clear with `privdnn_model::RemainderNet`, audits against the integer shadow and writes the
+//! cost report ([`cli`]); [`bench`] is `cargo xtask bench he`.
 
 pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod harness;
-pub mod owner;
-pub mod user;
+pub mod keyed;
 
 pub use error::InferError;

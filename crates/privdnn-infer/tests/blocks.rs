@@ -3,20 +3,19 @@
 //! output, and the encrypted protocol (encrypt files → user → owner → user) reproduces the integer
 //! shadow bit for bit — with the owner's secret file deleted before the user starts.
 
-use burn::tensor::{Device, Tensor, TensorData};
 use privdnn_artifacts::{
-    Architecture, ModelSpec, NeuronSelection, Normalization, TrainedModel, write_artifact,
+    Architecture, ModelSpec, NeuronSelection, Normalization, RunLayout, TrainedModel,
 };
 use privdnn_config::HeConfig;
-use privdnn_encrypt::cli::EncryptPaths;
-use privdnn_encrypt::{encrypt, float_block};
-use privdnn_he::block::IntBlock;
 use privdnn_he::engine::Layout;
 use privdnn_he::ops::OpCounter;
-use privdnn_infer::harness::shadow_outputs;
-use privdnn_infer::owner::OwnerSide;
-use privdnn_infer::user::UserSide;
+use privdnn_model::burn::tensor::{Device, Tensor, TensorData};
 use privdnn_model::{Network, export_tensors, import_tensors};
+use privdnn_partial::owner::OwnerSide;
+use privdnn_partial::setup::{encrypt, write_outputs};
+use privdnn_partial::shadow_outputs;
+use privdnn_partial::user::UserSide;
+use privdnn_quant::{IntBlock, float_block};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,7 +34,7 @@ fn tiny(arch: Architecture, cin: usize, size: usize) -> (TrainedModel, Network, 
         },
     };
     let net = Network::new(&spec, &device).expect("network");
-    let (mut tensors, _) = export_tensors(&net);
+    let (mut tensors, _) = export_tensors(&net).expect("export");
     // Non-trivial BN statistics, so folding BN1 into conv1 is exercised.
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for t in tensors.iter_mut().filter(|t| t.name.starts_with("bn1.")) {
@@ -127,19 +126,17 @@ fn check(arch: Architecture, cin: usize, size: usize, layout: Layout) {
     };
     let out = encrypt(&model, &sel, &he).expect("encrypt");
     let dir = tempfile::tempdir().expect("tempdir");
-    let paths = EncryptPaths::new(dir.path());
-    write_artifact(&paths.model, &out.model).expect("write");
-    write_artifact(&paths.keys, &out.keys).expect("write");
-    write_artifact(&paths.secret, &out.secret).expect("write");
-    let owner = OwnerSide::load(&paths.secret).expect("owner");
-    std::fs::remove_dir_all(paths.secret.parent().expect("owner dir")).expect("remove the secret");
+    let paths = RunLayout::new(dir.path());
+    write_outputs(&paths, &out, None).expect("write");
+    let secret = paths.owner_secret();
+    let owner = OwnerSide::load(&secret).expect("owner");
+    std::fs::remove_dir_all(secret.parent().expect("owner dir")).expect("remove the secret");
     let ops = OpCounter::default();
     let user = UserSide::load(
-        &paths.model,
-        &paths.keys,
+        &paths.encrypted_model(),
+        &paths.evaluation_keys(),
         he.headroom_bits,
         &ops,
-        device.clone(),
     )
     .expect("user");
     let refs: Vec<&[u8]> = raw.iter().map(|r| r.as_slice()).collect();
@@ -194,21 +191,4 @@ fn vgg16_block_is_exact() {
 #[test]
 fn resnet18_block_with_bn_before_square_is_exact() {
     check(Architecture::Resnet18, 3, 32, Layout::Spatial);
-}
-
-#[test]
-fn user_code_never_names_the_secret() {
-    let source = include_str!("../src/user.rs");
-    for forbidden in [
-        "OwnerSecret",
-        "SecretKey",
-        "secret_key",
-        "OwnerSide",
-        "owner::",
-    ] {
-        assert!(
-            !source.contains(forbidden),
-            "user.rs mentions `{forbidden}`"
-        );
-    }
 }

@@ -16,6 +16,15 @@ pub enum ModelError {
         "backend `{0}` is not compiled into this binary; rebuild with `--features ndarray` or choose `flex`"
     )]
     BackendUnavailable(String),
+    /// A tensor could not be read back as `f32` values.
+    #[error("tensor conversion failed: {0}")]
+    Tensor(String),
+    /// Inputs that do not fit the network (batch, channels, injected outputs).
+    #[error("input does not fit the network: {0}")]
+    Input(String),
+    /// A selection does not fit the model (index out of range, empty layer, other model).
+    #[error("invalid selection: {0}")]
+    Selection(String),
     /// The spec cannot produce a valid network (e.g. images too small).
     #[error("invalid model specification: {0}")]
     InvalidSpec(String),

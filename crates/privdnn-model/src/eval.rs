@@ -4,6 +4,8 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use privdnn_artifacts::{DatasetSplit, Normalization};
 
+use crate::convert::tensor_values;
+use crate::error::ModelError;
 use crate::network::{ChannelMasks, Network};
 
 /// Counts of an evaluation.
@@ -120,7 +122,7 @@ pub fn evaluate(
     batch_size: usize,
     masks: Option<&ChannelMasks>,
     device: &Device,
-) -> Evaluation {
+) -> Result<Evaluation, ModelError> {
     let mut eval = Evaluation::default();
     let classes = split.num_classes();
     let indices: Vec<usize> = (0..split.len()).collect();
@@ -128,8 +130,8 @@ pub fn evaluate(
         let (values, labels) = privdnn_data::make_batch(split, chunk, normalization, None);
         let x = batch_tensor(values, chunk.len(), split, device);
         let logits = net.forward_masked(x, masks);
-        let logits = logits.into_data().try_into_vec::<f32>().unwrap_or_default();
+        let logits = tensor_values(logits, "logits")?;
         eval.add_logits(&logits, &labels, classes);
     }
-    eval
+    Ok(eval)
 }

@@ -138,7 +138,7 @@ fn weights_round_trip_through_named_tensors() {
     let a = Network::new(&s, &device).expect("a");
     let b = Network::new(&s, &device).expect("b");
     let x = input(&s, 2, &device);
-    let (tensors, ids) = export_tensors(&a);
+    let (tensors, ids) = export_tensors(&a).expect("export");
     assert!(tensors.iter().any(|t| t.name == "conv1.weight"));
     assert!(
         tensors.iter().any(|t| t.name == "bn1.running_var"),
@@ -169,7 +169,7 @@ fn weights_round_trip_through_named_tensors() {
             .filter(|(n, _)| !n.contains("running_"))
             .collect()
     };
-    let (_, ids_b) = export_tensors(&b);
+    let (_, ids_b) = export_tensors(&b).expect("export");
     assert_eq!(trainable(ids), trainable(ids_b), "parameter ids restored");
 }
 
@@ -177,7 +177,8 @@ fn weights_round_trip_through_named_tensors() {
 fn mismatching_weights_are_refused() {
     let device = Device::flex();
     let s = spec(Architecture::Lenet5, 1, 28, 10, [6, 16], 1.0);
-    let (mut tensors, _) = export_tensors(&Network::new(&s, &device).expect("net"));
+    let (mut tensors, _) =
+        export_tensors(&Network::new(&s, &device).expect("net")).expect("export");
     let other = spec(Architecture::Lenet5, 1, 28, 10, [10, 20], 1.0);
     let err = import_tensors(
         Network::new(&other, &device).expect("other"),

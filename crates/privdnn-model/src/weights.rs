@@ -11,6 +11,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 use privdnn_artifacts::NamedTensor;
 
+use crate::convert::data_values;
 use crate::error::ModelError;
 use crate::network::Network;
 
@@ -44,6 +45,7 @@ struct Exporter {
     path: PathTracker,
     tensors: Vec<NamedTensor>,
     ids: Vec<(String, u64)>,
+    error: Option<ModelError>,
 }
 
 impl ModuleVisitor for Exporter {
@@ -58,7 +60,13 @@ impl ModuleVisitor for Exporter {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let tensor = param.val();
         let name = self.path.name();
-        let values = tensor.to_data().try_into_vec::<f32>().unwrap_or_default();
+        let values = match data_values(tensor.to_data(), &name) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return;
+            }
+        };
         self.ids.push((name.clone(), param.id.val()));
         self.tensors.push(NamedTensor {
             name,
@@ -68,15 +76,23 @@ impl ModuleVisitor for Exporter {
     }
 }
 
-/// Every float parameter and buffer of `net` with its parameter id, in module order.
-pub fn export_tensors(net: &Network) -> (Vec<NamedTensor>, Vec<(String, u64)>) {
+/// Named tensors with the parameter id of each, in module order.
+pub type ExportedTensors = (Vec<NamedTensor>, Vec<(String, u64)>);
+
+/// Every float parameter and buffer of `net` with its parameter id, in module order; a tensor
+/// that cannot be read back is an error (never empty weights in a model file).
+pub fn export_tensors(net: &Network) -> Result<ExportedTensors, ModelError> {
     let mut exporter = Exporter {
         path: PathTracker::default(),
         tensors: Vec::new(),
         ids: Vec::new(),
+        error: None,
     };
     net.visit(&mut exporter);
-    (exporter.tensors, exporter.ids)
+    match exporter.error {
+        Some(e) => Err(e),
+        None => Ok((exporter.tensors, exporter.ids)),
+    }
 }
 
 struct Importer<'a> {

@@ -89,7 +89,7 @@ impl LimitArgs {
         };
         Ok(Limits {
             max_frame: Some(self.max_frame_mib)
-                .filter(|m| (1..=(crate::wire::DECODE_LIMIT >> 20) as u32).contains(m))
+                .filter(|m| (1..=crate::wire::MAX_FRAME_CEILING >> 20).contains(m))
                 .map(|m| m << 20)
                 .ok_or_else(|| {
                     PartyError::Usage("--max-frame-mib must be between 1 and 1024".into())
@@ -215,7 +215,10 @@ fn resolve(run: &RunArgs) -> Result<Option<(ResolvedConfig, PathBuf)>, PartyErro
     };
     let cfg = privdnn_config::load_pipeline(&run.root, name, run.profile.as_deref())?;
     let run_dir = cfg.results_dir(&run.root.join("results"));
-    let base = privdnn_encrypt::cli::output_dir(&run_dir, run.variant.as_deref());
+    let base = privdnn_artifacts::RunLayout::new(run_dir)
+        .with_variant(run.variant.as_deref())
+        .output_dir()
+        .to_path_buf();
     Ok(Some((cfg, base)))
 }
 
@@ -399,10 +402,7 @@ pub fn load(args: &LoadArgs) -> Result<(), PartyError> {
         limits: args.limits.limits(600.0)?,
         connect_timeout: Duration::from_secs(10),
     };
-    let backend = resolved
-        .as_ref()
-        .map_or(Backend::Flex, |(c, _)| c.pipeline.train.backend);
-    let report = run_load(&cfg, &split, privdnn_model::backend_device(backend, false)?)?;
+    let report = run_load(&cfg, &split)?;
     print!("{}", load_summary(&report));
     if let Some(p) = args
         .report

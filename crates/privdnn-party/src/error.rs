@@ -1,9 +1,9 @@
 //! The one error type of `privdnn-party`, and its mapping to the [`ErrorCode`] the owner sends
-//! before it closes a connection.
+//! before it closes a connection (framing errors are `privdnn_net::NetError`s).
 
 use thiserror::Error;
 
-use crate::wire::{ErrorCode, VERSION};
+use crate::wire::ErrorCode;
 
 /// Why a connection, a download or a classification failed.
 #[derive(Debug, Error)]
@@ -16,86 +16,15 @@ pub enum PartyError {
         /// Underlying error.
         source: std::io::Error,
     },
-    /// The bytes received are not a privdnn-party frame.
-    #[error(
-        "not a privdnn-party frame (first bytes {found:02x?}, expected \"PDNP\"): is the peer a privdnn-party owner or client?"
-    )]
-    BadMagic {
-        /// The first bytes received (zero-padded).
-        found: [u8; 4],
-    },
-    /// The frame is of another protocol version.
-    #[error(
-        "protocol version {found} is not supported (this build speaks version {VERSION}): update the older side"
-    )]
-    WrongVersion {
-        /// Version in the frame.
-        found: u16,
-    },
-    /// The frame's kind code is not a known message.
-    #[error("unknown message kind {0}")]
-    UnknownKind(u16),
-    /// The frame announces more payload than the limit.
-    #[error(
-        "frame of {len} payload bytes exceeds the limit of {max} bytes (raise --max-frame-mib on both sides if this is real traffic)"
-    )]
-    Oversized {
-        /// Announced payload bytes.
-        len: u64,
-        /// Limit.
-        max: u64,
-    },
-    /// The connection closed inside a frame.
-    #[error("truncated {what}: the connection closed after {got} of {expected} bytes")]
-    Truncated {
-        /// Header or payload.
-        what: &'static str,
-        /// Bytes expected.
-        expected: usize,
-        /// Bytes received.
-        got: usize,
-    },
-    /// Something did not arrive (or was not read) in time.
-    #[error("timed out after {seconds:.1} s waiting for {what}")]
-    Timeout {
-        /// What was awaited.
-        what: &'static str,
-        /// The limit.
-        seconds: f64,
-    },
-    /// The payload does not decode as its kind.
-    #[error("malformed {kind} message: {reason}")]
-    Malformed {
-        /// Message kind.
-        kind: &'static str,
-        /// Decoder message.
-        reason: String,
-    },
-    /// A well-formed message that is not acceptable here.
-    #[error("unexpected {got} message (expected {expected})")]
-    Unexpected {
-        /// Kind received.
-        got: &'static str,
-        /// What was expected.
-        expected: &'static str,
-    },
+    /// A frame could not be read, written or decoded, or the peer sent an error frame.
+    #[error(transparent)]
+    Net(#[from] privdnn_net::NetError),
     /// The owner could not decrypt the request.
     #[error("decryption request rejected: {0}")]
     BadRequest(String),
     /// The owner refused the connection because too many are open.
     #[error("the owner is busy ({0} connections open): retry later")]
     Busy(usize),
-    /// The owner answered with an error frame.
-    #[error("the owner closed the connection with error {code} ({}): {message}", ErrorCode::from_code(*code).map_or("?", ErrorCode::name))]
-    Remote {
-        /// [`ErrorCode`] number.
-        code: u16,
-        /// Owner's explanation.
-        message: String,
-    },
-    /// The peer closed the connection where an answer was expected.
-    #[error("the peer closed the connection while {0}")]
-    Closed(&'static str),
     /// A downloaded or cached file does not match what the owner announced.
     #[error("{file}: {reason}")]
     Integrity {
@@ -106,7 +35,7 @@ pub enum PartyError {
     },
     /// Inference failed (user or owner side).
     #[error(transparent)]
-    Infer(#[from] privdnn_infer::InferError),
+    Partial(#[from] privdnn_partial::PartialError),
     /// Reading or writing an artifact failed.
     #[error(transparent)]
     Artifact(#[from] privdnn_artifacts::ArtifactError),
@@ -139,15 +68,8 @@ impl PartyError {
     /// The code the owner reports for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            PartyError::BadMagic { .. } => ErrorCode::BadMagic,
-            PartyError::WrongVersion { .. } => ErrorCode::WrongVersion,
-            PartyError::UnknownKind(_) => ErrorCode::UnknownKind,
-            PartyError::Oversized { .. } => ErrorCode::Oversized,
-            PartyError::Truncated { .. } => ErrorCode::Truncated,
-            PartyError::Timeout { .. } => ErrorCode::Timeout,
-            PartyError::Malformed { .. } => ErrorCode::Malformed,
-            PartyError::Unexpected { .. } => ErrorCode::Unexpected,
-            PartyError::BadRequest(_) | PartyError::Infer(_) => ErrorCode::BadRequest,
+            PartyError::Net(e) => e.code(),
+            PartyError::BadRequest(_) | PartyError::Partial(_) => ErrorCode::BadRequest,
             PartyError::Busy(_) => ErrorCode::Busy,
             _ => ErrorCode::Internal,
         }

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use privdnn_artifacts::DatasetSplit;
 use privdnn_he::engine::Layout;
 use privdnn_he::ops::OpCounter;
-use privdnn_infer::user::UserSide;
-use privdnn_model::burn::tensor::Device;
+use privdnn_partial::user::UserSide;
 use serde::Serialize;
 
 use crate::PartyError;
@@ -115,11 +114,7 @@ pub struct LoadReport {
 }
 
 /// Runs the benchmark with the first `distinct × images_per_request` images of `split`.
-pub fn run_load(
-    cfg: &LoadConfig,
-    split: &DatasetSplit,
-    device: Device,
-) -> Result<LoadReport, PartyError> {
+pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, PartyError> {
     if cfg.clients == 0
         || cfg.rounds == 0
         || cfg.distinct == 0
@@ -133,13 +128,7 @@ pub fn run_load(
     let mut control = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
     let download = fetch_model(&mut control, &cfg.cache_dir)?;
     let ops = OpCounter::default();
-    let user = UserSide::load(
-        &download.model,
-        &download.keys,
-        cfg.headroom_bits,
-        &ops,
-        device,
-    )?;
+    let user = UserSide::load(&download.model, &download.keys, cfg.headroom_bits, &ops)?;
     let clock = Instant::now();
     let mut rng = rand::rng();
     let mut requests = Vec::with_capacity(cfg.distinct);

@@ -7,15 +7,15 @@
 //! (FIN, not a reset), a panic inside a decryption is caught and reported, and nothing is shared
 //! between connections except the read-only owner state and atomic counters. Requests from
 //! different users are decrypted concurrently (each request is itself decrypted in parallel by
-//! rayon inside `OwnerSide::answer`).
+//! rayon inside `OwnerSide::answer_request`). Each request is decoded exactly once, its
+//! allocations bounded by its own length, and handed typed to the owner role.
 //!
 //! The user files are read once at start and must carry the encrypted-model and evaluation-keys
 //! artifact kinds: the service refuses to start if either is the owner's secret (or anything
 //! else), so a misconfiguration can never hand the secret to a user.
 
 use std::borrow::Cow;
-use std::io::Read;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,13 +23,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use privdnn_he::protocol::Request;
-use privdnn_infer::owner::OwnerSide;
+use privdnn_partial::keyed::KeyedOwnerSide;
+use privdnn_partial::owner::OwnerSide;
 
 use crate::PartyError;
 use crate::wire::{
-    DecryptReply, FileData, FileEntry, FileId, Limits, Message, ServerStats, ServiceInfo,
-    WireError, decode_bounded, has_artifact_kind, read_frame, sha256_hex, write_bytes,
-    write_message,
+    DecryptReply, FileData, FileEntry, FileId, Limits, Message, PartyChannel, ServerStats,
+    ServiceInfo, WireMessage, has_artifact_kind, sha256_hex,
 };
 
 /// The owner's three files.
@@ -46,11 +46,11 @@ pub struct OwnerFiles {
 impl OwnerFiles {
     /// The files of a run folder (`<run>/encrypt/…`, `<run>/owner/secret_key.bin`).
     pub fn of_run(run_dir: &Path) -> Self {
-        let p = privdnn_encrypt::cli::EncryptPaths::new(run_dir);
+        let p = privdnn_artifacts::RunLayout::new(run_dir);
         Self {
-            model: p.model,
-            keys: p.keys,
-            secret: p.secret,
+            model: p.encrypted_model(),
+            keys: p.evaluation_keys(),
+            secret: p.owner_secret(),
         }
     }
 }
@@ -98,11 +98,18 @@ fn add(c: &AtomicU64, v: u64) {
     c.fetch_add(v, Ordering::Relaxed);
 }
 
+/// The owner role a service runs: owner-keyed (secret key, decrypts blinded requests) or
+/// user-keyed (plaintext block, no key, no decryption; [`crate::keyed`]).
+enum Owner {
+    Secret(OwnerSide),
+    Keyed(KeyedOwnerSide),
+}
+
 struct Shared {
-    owner: OwnerSide,
+    owner: Owner,
     info: ServiceInfo,
-    /// Pre-encoded `File` frames, in [`FileId::ALL`] order.
-    file_frames: Vec<Vec<u8>>,
+    /// Pre-encoded `File` frames of the served files.
+    file_frames: Vec<(FileId, Vec<u8>)>,
     limits: Limits,
     max_connections: usize,
     counters: Counters,
@@ -163,22 +170,42 @@ pub struct Server {
 impl Server {
     /// Loads the secret and the user files and binds the listening socket.
     pub fn bind(files: &OwnerFiles, config: &ServerConfig) -> Result<Self, PartyError> {
+        let served = [
+            (FileId::EncryptedModel, files.model.as_path()),
+            (FileId::EvaluationKeys, files.keys.as_path()),
+        ];
+        let owner = Owner::Secret(OwnerSide::load(&files.secret)?);
+        Self::bind_owner(owner, &served, config)
+    }
+
+    /// User-keyed mode: serves `model` (`RunLayout::keyed_model`) and answers keyed requests
+    /// with the plaintext block of `owner_block` (`RunLayout::keyed_owner_block`); no key, no
+    /// decryption.
+    pub fn bind_keyed(
+        model: &Path,
+        owner_block: &Path,
+        config: &ServerConfig,
+    ) -> Result<Self, PartyError> {
+        let owner = Owner::Keyed(KeyedOwnerSide::load(owner_block)?);
+        Self::bind_owner(owner, &[(FileId::KeyedModel, model)], config)
+    }
+
+    fn bind_owner(
+        owner: Owner,
+        served: &[(FileId, &Path)],
+        config: &ServerConfig,
+    ) -> Result<Self, PartyError> {
         let mut entries = Vec::new();
         let mut file_frames = Vec::new();
-        for id in FileId::ALL {
-            let path = match id {
-                FileId::EncryptedModel => &files.model,
-                FileId::EvaluationKeys => &files.keys,
-            };
+        for &(id, path) in served {
             let bytes = read_user_file(path, id)?;
             entries.push(FileEntry {
                 id,
                 bytes: bytes.len() as u64,
                 sha256: sha256_hex(&bytes),
             });
-            file_frames.push(Message::File(FileData { id, bytes }).to_frame()?);
+            file_frames.push((id, Message::File(FileData { id, bytes }).to_frame()?));
         }
-        let owner = OwnerSide::load(&files.secret)?;
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| PartyError::io(format!("listening on {}", config.listen), e))?;
         let info = ServiceInfo {
@@ -325,41 +352,44 @@ impl Drop for ActiveGuard {
     }
 }
 
-fn refuse_busy(mut stream: TcpStream, active: usize) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+fn refuse_busy(stream: TcpStream, active: usize) {
     let err = PartyError::Busy(active);
-    let msg = Message::Error(WireError {
-        code: err.code().code(),
-        message: err.to_string(),
-    });
-    let _ = write_message(&mut stream, &msg);
-    let _ = stream.shutdown(Shutdown::Write);
+    if let Ok(chan) = PartyChannel::new(stream, Limits::default()) {
+        chan.refuse(err.code(), err.to_string());
+    }
 }
 
-fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: &str) {
+fn serve_connection(shared: &Shared, stream: TcpStream, peer: &str) {
     let _ = stream.set_nodelay(true);
-    if let Err(e) = stream.set_write_timeout(Some(shared.limits.write_timeout)) {
-        log::warn!("{peer}: {e}");
-        return;
-    }
+    let mut chan = match PartyChannel::new(stream, shared.limits) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("{peer}: {e}");
+            return;
+        }
+    };
     log::debug!("{peer}: connected");
+    let mut keyed = None;
     loop {
-        let frame = match read_frame(&mut stream, &shared.limits) {
+        let frame = match chan.read_frame() {
             Ok(Some(f)) => f,
             Ok(None) => {
                 log::debug!("{peer}: closed by the client");
                 return;
             }
-            Err(e) => return fail(shared, stream, peer, e),
+            Err(e) => return fail(shared, chan, peer, e.into()),
         };
         add(&shared.counters.frames_in, 1);
         add(&shared.counters.bytes_in, frame.wire_len() as u64);
-        let answer = frame.message().and_then(|m| respond(shared, m, peer));
+        let answer = frame
+            .decode::<Message>()
+            .map_err(PartyError::from)
+            .and_then(|m| respond(shared, m, peer, &mut keyed));
         let bytes = match answer {
             Ok(b) => b,
-            Err(e) => return fail(shared, stream, peer, e),
+            Err(e) => return fail(shared, chan, peer, e),
         };
-        if let Err(e) = write_bytes(&mut stream, &bytes) {
+        if let Err(e) = chan.write_frame(&bytes) {
             add(&shared.counters.errors, 1);
             log::warn!("{peer}: closing the connection: {e}");
             return;
@@ -369,38 +399,34 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: &str) {
     }
 }
 
-fn respond<'a>(shared: &'a Shared, msg: Message, peer: &str) -> Result<Cow<'a, [u8]>, PartyError> {
+fn respond<'a>(
+    shared: &'a Shared,
+    msg: Message,
+    peer: &str,
+    keyed: &mut Option<crate::keyed::Assembly>,
+) -> Result<Cow<'a, [u8]>, PartyError> {
     match msg {
         Message::GetInfo => Ok(Cow::Owned(Message::Info(shared.info.clone()).to_frame()?)),
         Message::GetStats => Ok(Cow::Owned(Message::Stats(shared.stats()).to_frame()?)),
         Message::GetFile(id) => {
-            let i = FileId::ALL.iter().position(|f| *f == id).unwrap_or(0);
             let frame = shared
                 .file_frames
-                .get(i)
-                .ok_or_else(|| PartyError::Internal("file frame missing".into()))?;
+                .iter()
+                .find(|(f, _)| *f == id)
+                .map(|(_, frame)| frame)
+                .ok_or_else(|| {
+                    PartyError::BadRequest(format!(
+                        "this service does not serve {}",
+                        id.file_name()
+                    ))
+                })?;
             add(&shared.counters.files, 1);
             log::info!("{peer}: sent {} ({} bytes)", id.file_name(), frame.len());
             Ok(Cow::Borrowed(frame.as_slice()))
         }
         Message::Decrypt(req) => {
             let clock = Instant::now();
-            // A bounded parse first: privdnn-he's own parser trusts length prefixes, and a crafted
-            // one makes it allocate without limit (the process aborts, which no catch can stop).
-            let _: Request = decode_bounded(&req.request, "decryption request")
-                .map_err(|e| PartyError::BadRequest(e.to_string()))?;
-            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                shared.owner.answer(&req.request)
-            }));
-            let reply = match answered {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => return Err(PartyError::BadRequest(e.to_string())),
-                Err(_) => {
-                    return Err(PartyError::Internal(
-                        "decryption panicked on this request".into(),
-                    ));
-                }
-            };
+            let reply = decrypt(shared, &req.request)?;
             let owner_seconds = clock.elapsed().as_secs_f64();
             add(&shared.counters.decrypts, 1);
             add(&shared.counters.decrypt_nanos, (owner_seconds * 1e9) as u64);
@@ -419,46 +445,61 @@ fn respond<'a>(shared: &'a Shared, msg: Message, peer: &str) -> Result<Cow<'a, [
                 .to_frame()?,
             ))
         }
-        other => Err(PartyError::Unexpected {
+        Message::KeyedPart(part) => {
+            let Owner::Keyed(owner) = &shared.owner else {
+                return Err(PartyError::BadRequest(
+                    "this service runs the owner-keyed mode; it has no keyed requests".into(),
+                ));
+            };
+            let (id, last) = (part.id, part.offset + part.bytes.len() as u64 == part.total);
+            let answer = crate::keyed::on_part(owner, keyed, part)?;
+            if last {
+                add(&shared.counters.decrypts, 1);
+                log::info!("{peer}: keyed request {id} answered");
+            }
+            Ok(Cow::Owned(answer.to_frame()?))
+        }
+        other => Err(PartyError::Net(privdnn_net::NetError::Unexpected {
             got: other.name(),
-            expected: "get-info, get-file, decrypt or get-stats",
-        }),
+            expected: "get-info, get-file, decrypt, keyed-request or get-stats",
+        })),
+    }
+}
+
+/// Decodes the request once (its allocations bounded by its own length) and answers it; a
+/// panic inside the decryption is caught and reported as an internal error.
+fn decrypt(shared: &Shared, request: &[u8]) -> Result<Vec<u8>, PartyError> {
+    let Owner::Secret(owner) = &shared.owner else {
+        return Err(PartyError::BadRequest(
+            "this service runs the user-keyed mode: it holds no secret key and decrypts nothing \
+             (send keyed-request frames)"
+                .into(),
+        ));
+    };
+    let request: Request = privdnn_net::decode_bounded(request, "decryption request")
+        .map_err(|e| PartyError::BadRequest(e.to_string()))?;
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        owner.answer_request(&request)
+    }));
+    match answered {
+        Ok(Ok(reply)) => Ok(privdnn_net::encode(&reply)?),
+        Ok(Err(e)) => Err(PartyError::BadRequest(e.to_string())),
+        Err(_) => Err(PartyError::Internal(
+            "decryption panicked on this request".into(),
+        )),
     }
 }
 
 /// Reports `err` to the peer (best effort) and closes the connection cleanly.
-fn fail(shared: &Shared, mut stream: TcpStream, peer: &str, err: PartyError) {
+fn fail(shared: &Shared, chan: PartyChannel, peer: &str, err: PartyError) {
     add(&shared.counters.errors, 1);
     log::warn!("{peer}: closing the connection: {err}");
-    if !matches!(err, PartyError::Io { .. }) {
-        let _ = stream.set_write_timeout(Some(
-            shared.limits.write_timeout.min(Duration::from_secs(5)),
-        ));
-        let msg = Message::Error(WireError {
-            code: err.code().code(),
-            message: err.to_string(),
-        });
-        let _ = write_message(&mut stream, &msg);
-    }
-    linger_close(stream);
-}
-
-/// Half-closes, then drains (bounded in time and bytes) what the peer still sends, so the kernel
-/// closes with a FIN and the peer can read the error frame instead of getting a reset.
-fn linger_close(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + Duration::from_millis(500);
-    let mut budget: usize = 4 << 20;
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) if n >= budget => break,
-            Ok(n) => budget -= n,
-        }
+    if matches!(
+        err,
+        PartyError::Io { .. } | PartyError::Net(privdnn_net::NetError::Io { .. })
+    ) {
+        chan.close();
+    } else {
+        chan.fail(err.code(), err.to_string());
     }
 }

@@ -22,21 +22,21 @@ use privdnn_artifacts::{
     write_artifact,
 };
 use privdnn_config::{Backend, HeConfig};
-use privdnn_encrypt::cli::EncryptPaths;
 use privdnn_he::engine::{Layout, SlotPlan};
 use privdnn_he::files::OwnerSecretFile;
 use privdnn_he::ops::OpCounter;
 use privdnn_he::params::HeParams;
 use privdnn_he::protocol::{Reply, from_wire};
-use privdnn_infer::harness::shadow_outputs;
-use privdnn_infer::owner::OwnerSide;
-use privdnn_infer::user::{SelectedOutputs, UserSide};
-use privdnn_model::{Network, export_tensors};
+use privdnn_model::{Network, RemainderNet, export_tensors};
+use privdnn_partial::owner::OwnerSide;
+use privdnn_partial::user::UserSide;
+use privdnn_partial::{SelectedOutputs, shadow_outputs};
 use privdnn_party::client::{Client, argmax_rows, fetch_model};
 use privdnn_party::load::{LoadConfig, load_summary, run_load};
+use privdnn_party::server::OwnerFiles;
 use privdnn_party::wire::{
     DecryptRequest, ErrorCode, FileData, FileId, HEADER_LEN, Limits, MAGIC, Message, ServiceInfo,
-    VERSION, header, kind,
+    VERSION, WireMessage, header, kind,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,7 +49,7 @@ const IMAGES: usize = 8;
 struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
-    paths: EncryptPaths,
+    paths: OwnerFiles,
     dataset: PathBuf,
     split: DatasetSplit,
     secret: OwnerSecretFile,
@@ -70,7 +70,8 @@ fn fixture() -> &'static Fixture {
             lenet_filters: [4, 5],
             width: 1.0,
         };
-        let (tensors, _) = export_tensors(&Network::new(&spec, &device).expect("network"));
+        let (tensors, _) =
+            export_tensors(&Network::new(&spec, &device).expect("network")).expect("export");
         let normalization = Normalization {
             mean: vec![0.4],
             std: vec![0.25],
@@ -91,10 +92,10 @@ fn fixture() -> &'static Fixture {
             max_chunk: 64,
             ..HeConfig::default()
         };
-        let out = privdnn_encrypt::encrypt(&model, &selection, &he).expect("encrypt");
+        let out = privdnn_partial::setup::encrypt(&model, &selection, &he).expect("encrypt");
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().to_path_buf();
-        let paths = EncryptPaths::new(&root);
+        let paths = OwnerFiles::of_run(&root);
         write_artifact(&paths.model, &out.model).expect("write model");
         write_artifact(&paths.keys, &out.keys).expect("write keys");
         write_artifact(&paths.secret, &out.secret).expect("write secret");
@@ -128,16 +129,33 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn load_user(fx: &Fixture) -> UserSide {
+/// The user's role with its clear remainder network (what `classify` builds).
+struct User {
+    role: UserSide,
+    tail: RemainderNet,
+}
+
+impl std::ops::Deref for User {
+    type Target = UserSide;
+    fn deref(&self) -> &UserSide {
+        &self.role
+    }
+}
+
+impl User {
+    fn logits(&self, split: &DatasetSplit, indices: &[usize], out: &SelectedOutputs) -> Vec<f32> {
+        self.tail
+            .logits(split, indices, &self.role.injection(out))
+            .expect("logits")
+    }
+}
+
+fn load_user(fx: &Fixture) -> User {
     let device = privdnn_model::backend_device(Backend::Flex, false).expect("device");
-    UserSide::load(
-        &fx.paths.model,
-        &fx.paths.keys,
-        20.0,
-        &OpCounter::default(),
-        device,
-    )
-    .expect("user")
+    let role =
+        UserSide::load(&fx.paths.model, &fx.paths.keys, 20.0, &OpCounter::default()).expect("user");
+    let tail = RemainderNet::new(role.remainder(), device).expect("remainder network");
+    User { role, tail }
 }
 
 /// An owner process; killed when dropped.
@@ -256,7 +274,7 @@ fn u(v: &Value, path: &str) -> u64 {
 /// request sizes, and the decrypted outputs.
 fn in_process(
     fx: &Fixture,
-    user: &UserSide,
+    user: &User,
     owner: &OwnerSide,
     indices: &[usize],
     batch: usize,
@@ -867,8 +885,7 @@ fn eight_concurrent_clients_get_their_own_answers() {
         limits: Limits::default(),
         connect_timeout: Duration::from_secs(10),
     };
-    let device = privdnn_model::backend_device(Backend::Flex, false).expect("device");
-    let report = run_load(&cfg, &fx.split, device).expect("load benchmark");
+    let report = run_load(&cfg, &fx.split).expect("load benchmark");
     eprint!("{}", load_summary(&report));
     assert_eq!((report.requests, report.mismatches), (6, 0));
     assert_eq!((report.owner.decrypts, report.owner.errors), (6, 0));
@@ -902,15 +919,8 @@ fn user_never_receives_the_secret_and_owner_sees_only_masked_values() {
     let cache = tempfile::tempdir().expect("cache");
     let download = fetch_model(&mut client, cache.path()).expect("download");
     assert_eq!(download.downloaded.len(), 2);
-    let device = privdnn_model::backend_device(Backend::Flex, false).expect("device");
-    let user = UserSide::load(
-        &download.model,
-        &download.keys,
-        20.0,
-        &OpCounter::default(),
-        device,
-    )
-    .expect("user");
+    let user =
+        UserSide::load(&download.model, &download.keys, 20.0, &OpCounter::default()).expect("user");
     let n = 3;
     let raw: Vec<&[u8]> = (0..n).map(|i| fx.split.image(i)).collect();
     let (request, pending) = user
@@ -1005,7 +1015,15 @@ fn owner_refuses_to_serve_a_secret_as_a_user_file() {
 
 #[test]
 fn client_source_never_names_the_secret() {
-    let source = include_str!("../src/client.rs");
+    for (file, source) in [
+        ("client.rs", include_str!("../src/client.rs")),
+        ("classify.rs", include_str!("../src/classify.rs")),
+    ] {
+        never_names_the_secret(file, source);
+    }
+}
+
+fn never_names_the_secret(file: &str, source: &str) {
     for forbidden in [
         "OwnerSecret",
         "SecretKey",
@@ -1015,9 +1033,6 @@ fn client_source_never_names_the_secret() {
         "server::",
         "secret:",
     ] {
-        assert!(
-            !source.contains(forbidden),
-            "client.rs mentions `{forbidden}`"
-        );
+        assert!(!source.contains(forbidden), "{file} mentions `{forbidden}`");
     }
 }

@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result, bail};
-use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use privdnn_artifacts::{
-    Manifest, NeuronSelection, TrainedModel, read_artifact, write_artifact, write_bytes_atomic,
-    write_json_atomic,
+    Manifest, NeuronSelection, RunLayout, TrainedModel, read_artifact, write_artifact,
+    write_bytes_atomic, write_json_atomic,
 };
 use privdnn_config::{ResolvedConfig, SelectAlgorithm};
 use privdnn_data::Splits;
+use privdnn_model::burn::tensor::Device;
 use serde::Serialize;
 
 use crate::choose::{Choice, Context, SelectionRecord, choose, record};
@@ -103,8 +103,8 @@ pub fn load(common: &Common) -> Result<Loaded> {
     if let Some(name) = &common.algorithm {
         cfg.pipeline.select.algorithm = parse_algorithm(name)?;
     }
-    let run_dir = cfg.results_dir(&common.target.root.join("results"));
-    let model_path = run_dir.join("train").join("model.bin");
+    let layout = RunLayout::new(cfg.results_dir(&common.target.root.join("results")));
+    let model_path = layout.trained_model();
     let model: TrainedModel = read_artifact(&model_path)?;
     let (splits, _) = privdnn_data::load_splits(&common.target.root, &cfg.pipeline)?;
     if model.spec.num_classes != splits.test.num_classes()
@@ -141,7 +141,7 @@ pub fn load(common: &Common) -> Result<Loaded> {
         validation.original().accuracy(),
         test.original().accuracy()
     );
-    let out = run_dir.join("select");
+    let out = layout.stage_dir("select");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     Ok(Loaded {
         cfg,

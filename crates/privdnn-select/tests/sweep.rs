@@ -30,7 +30,7 @@ fn sweep_reuses_a_current_default_selection_and_nests_its_points() {
     let args = PipelineArgs::new("tiny", root);
     let cfg = args.load().expect("config");
     let (splits, _) = privdnn_data::load_splits(root, &cfg.pipeline).expect("splits");
-    let model = privdnn_train::run(&cfg, &splits, None, &mut privdnn_train::QuietObserver)
+    let model = privdnn_training::run(&cfg, &splits, None, &mut privdnn_training::QuietObserver)
         .expect("train")
         .model;
     let run_dir = cfg.results_dir(&root.join("results"));

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
 use privdnn_artifacts::{Architecture, ModelSpec, NeuronSelection, Normalization, TrainedModel};
+use privdnn_model::burn::tensor::{Device, Tensor, TensorData};
 use privdnn_model::{Network, export_tensors};
 use privdnn_select::evaluator::Evaluator;
 use privdnn_select::transform::{network, reference_evaluations, separate_weights};
@@ -29,7 +29,8 @@ fn hand_model(device: &Device) -> TrainedModel {
         lenet_filters: [2, 3],
         width: 1.0,
     };
-    let (mut tensors, _) = export_tensors(&Network::new(&spec, device).expect("net"));
+    let (mut tensors, _) =
+        export_tensors(&Network::new(&spec, device).expect("net")).expect("export");
     for t in &mut tensors {
         match t.name.as_str() {
             // conv1 filter c has all 25 taps = 0.01·(c+1), bias c
@@ -151,7 +152,7 @@ fn privdnn_train_free_model(
     cfg: &privdnn_config::ResolvedConfig,
     splits: &privdnn_data::Splits,
 ) -> TrainedModel {
-    privdnn_train::run(cfg, splits, None, &mut privdnn_train::QuietObserver)
+    privdnn_training::run(cfg, splits, None, &mut privdnn_training::QuietObserver)
         .expect("train")
         .model
 }

@@ -7,12 +7,12 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Args;
 use privdnn_artifacts::{Architecture, ModelSpec};
 use privdnn_config::Backend;
+use privdnn_model::burn::nn::loss::CrossEntropyLossConfig;
+use privdnn_model::burn::optim::{GradientsParams, SgdConfig};
+use privdnn_model::burn::tensor::{Device, Int, Tensor, TensorData};
 use privdnn_model::{Network, available_backends, backend_device};
 use serde::Serialize;
 
@@ -129,8 +129,8 @@ fn thread_counts(asked: &[usize]) -> Vec<usize> {
     if cores > 1 { vec![1, cores] } else { vec![1] }
 }
 
-/// Runs the benchmark and prints a Markdown table.
-pub fn run(args: &BenchArgs) -> Result<()> {
+/// Runs the benchmark; returns the Markdown table of the measurements (the caller prints it).
+pub fn run(args: &BenchArgs) -> Result<String> {
     let backends = available_backends();
     let threads = thread_counts(&args.threads);
     if threads.contains(&0) {
@@ -167,10 +167,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     let single = threads.iter().min().copied().unwrap_or(1);
-    println!(
-        "| model | backend | threads | width | batch | s/step | images/s | vs ndarray ({single} thread) | vs same backend ({single} thread) |"
+    let mut table = format!(
+        "| model | backend | threads | width | batch | s/step | images/s | vs ndarray ({single} thread) | vs same backend ({single} thread) |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
     let ratio = |row: &BenchRow, backend: &str| {
         rows.iter()
             .find(|r| r.model == row.model && r.backend == backend && r.threads == single)
@@ -178,8 +178,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .unwrap_or_else(|| "n/a".to_string())
     };
     for row in &rows {
-        println!(
-            "| {} | {} | {} | {} | {} | {:.3} | {:.1} | {} | {} |",
+        table += &format!(
+            "| {} | {} | {} | {} | {} | {:.3} | {:.1} | {} | {} |\n",
             row.model,
             row.backend,
             row.threads,
@@ -192,9 +192,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     if !backends.contains(&Backend::Ndarray) {
-        println!("(ndarray not compiled in: run `cargo xtask bench train`, which enables it)");
+        table += "(ndarray not compiled in: run `cargo xtask bench train`, which enables it)\n";
     }
     privdnn_artifacts::write_json_atomic(&args.output, &rows)?;
-    println!("wrote {}", args.output.display());
-    Ok(())
+    table += &format!("wrote {}\n", args.output.display());
+    Ok(table)
 }

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use privdnn_artifacts::{EpochRecord, Manifest, TrainedModel, write_artifact, write_json_atomic};
+use privdnn_artifacts::{
+    EpochRecord, Manifest, RunLayout, TrainedModel, write_artifact, write_json_atomic,
+};
 use privdnn_config::ResolvedConfig;
 
-use crate::loop_::{Observer, TrainInputs, run};
+use privdnn_training::{Observer, TrainInputs, run};
 
 /// privdnn training stage.
 #[derive(Parser, Debug)]
@@ -89,10 +91,10 @@ impl Observer for Bars {
 /// Runs the training stage for `args` and writes its results.
 pub fn run_stage(args: &RunArgs) -> Result<PathBuf> {
     let cfg = args.target.load()?;
-    let run_dir = cfg.results_dir(&args.target.root.join("results"));
-    let out = run_dir.join("train");
+    let layout = RunLayout::new(cfg.results_dir(&args.target.root.join("results")));
+    let out = layout.stage_dir("train");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    privdnn_artifacts::write_bytes_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    privdnn_artifacts::write_bytes_atomic(&layout.config_toml(), cfg.to_toml().as_bytes())?;
     let (inputs, input_files) = load_inputs(&args.target.root, &cfg)?;
     log::info!(
         "training {} ({}, profile {}): {} train / {} validation / {} test images",
@@ -103,14 +105,14 @@ pub fn run_stage(args: &RunArgs) -> Result<PathBuf> {
         inputs.validation.len(),
         inputs.test.len()
     );
-    let checkpoint = out.join("checkpoint.bin");
+    let checkpoint = layout.train_checkpoint();
     if args.fresh && checkpoint.exists() {
         log::info!("--fresh: ignoring {}", checkpoint.display());
         std::fs::remove_file(&checkpoint)
             .with_context(|| format!("removing {}", checkpoint.display()))?;
     }
     let outcome = run(&cfg, &inputs, Some(&checkpoint), &mut Bars { bar: None })?;
-    let model_path = out.join("model.bin");
+    let model_path = layout.trained_model();
     write_artifact(&model_path, &outcome.model)?;
     let inputs_ref: Vec<&Path> = input_files.iter().map(PathBuf::as_path).collect();
     Manifest::for_artifact(
@@ -123,7 +125,7 @@ pub fn run_stage(args: &RunArgs) -> Result<PathBuf> {
         outcome.metrics.seconds,
     )?
     .write_beside(&model_path)?;
-    write_json_atomic(&out.join("metrics.json"), &outcome.metrics)?;
+    write_json_atomic(&layout.train_metrics(), &outcome.metrics)?;
     let m = &outcome.metrics;
     println!(
         "{}: test accuracy {:.2}% (top-5 {:.2}%), validation {:.2}%, best epoch {}/{}, {:.0} s, {:.0} images/s",
@@ -145,6 +147,9 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run_stage(&args).map(|_| ()),
-        Command::Bench(args) => crate::bench::run(&args),
+        Command::Bench(args) => {
+            print!("{}", crate::bench::run(&args)?);
+            Ok(())
+        }
     }
 }
