@@ -25,7 +25,7 @@ use privdnn_he::files::{EncryptedModelFile, EvaluationKeysFile, OwnerSecretFile}
 use privdnn_he::params::HeParams;
 use privdnn_he::protocol::{EncryptedBlock, KeySet, OwnerSecret, PublicKeys};
 use privdnn_he::user_keyed::KeyedModel;
-use privdnn_partial::keyed::KeyedModelFile;
+use privdnn_partial::keyed::{KeyedModelFile, KeyedOwnerFile};
 use privdnn_quant::{BlockShape, IntBlock};
 use serde_bytes::ByteBuf;
 
@@ -202,6 +202,15 @@ fn keyed_model() -> KeyedModelFile {
     }
 }
 
+fn keyed_owner_block() -> KeyedOwnerFile {
+    KeyedOwnerFile {
+        params: vec![params()],
+        block: int_block(),
+        selection: selection(),
+        layer1: true,
+    }
+}
+
 /// The envelope bytes of `value` as this build writes them.
 fn encoded<T: Artifact>(value: &T, scratch: &Path) -> Vec<u8> {
     let path = scratch.join(T::KIND.name());
@@ -270,6 +279,7 @@ fn all(write: bool) -> Vec<ArtifactKind> {
         fixture(&evaluation_keys(), s, write),
         fixture(&owner_secret(), s, write),
         fixture(&keyed_model(), s, write),
+        fixture(&keyed_owner_block(), s, write),
     ]
 }
 

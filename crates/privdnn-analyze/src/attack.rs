@@ -93,7 +93,9 @@ fn key_recovery(root: &Node) -> Result<Vec<KeyRecovery>, AnalyzeError> {
     };
     let mut out = Vec::new();
     for name in ["direct", "stealth"] {
-        let Some(v) = variants.get(name) else { continue };
+        let Some(v) = variants.get(name) else {
+            continue;
+        };
         let at = format!("/key_recovery/variants/{name}");
         let f = |key: &str| v.opt_f64(&at, &[key]);
         out.push(KeyRecovery {

@@ -120,7 +120,11 @@ pub struct HeRun<'a> {
     pub device: Device,
 }
 
-pub(crate) fn accuracy_of(logits: &[f32], labels: &[u16], classes: usize) -> (Evaluation, Vec<usize>) {
+pub(crate) fn accuracy_of(
+    logits: &[f32],
+    labels: &[u16],
+    classes: usize,
+) -> (Evaluation, Vec<usize>) {
     let mut ev = Evaluation::default();
     let labels_i64: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     ev.add_logits(logits, &labels_i64, classes);

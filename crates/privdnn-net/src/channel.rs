@@ -329,7 +329,14 @@ fn read_header<S: Transport, M: WireMessage>(
         if got == magic.len() {
             break;
         }
-        if read_until(stream, &mut h[got..got + 1], deadline, "a frame header", budget)? == 0 {
+        if read_until(
+            stream,
+            &mut h[got..got + 1],
+            deadline,
+            "a frame header",
+            budget,
+        )? == 0
+        {
             return Err(truncated(got));
         }
         got += 1;

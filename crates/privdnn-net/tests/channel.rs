@@ -269,7 +269,11 @@ fn truncated_header_and_payload_are_distinct_errors() {
         other => panic!("{other:?}"),
     }
     // Nothing at all is a clean close, not an error.
-    assert!(read_raw(Vec::new(), limits(1024, 2000)).expect("eof").is_none());
+    assert!(
+        read_raw(Vec::new(), limits(1024, 2000))
+            .expect("eof")
+            .is_none()
+    );
 }
 
 #[test]
@@ -328,8 +332,8 @@ fn a_length_prefix_claiming_a_terabyte_is_malformed_not_allocated() {
     // A byte string claiming 1 GiB inside a 9-byte payload: refused by the limit.
     let mut bytes = vec![0xFC];
     bytes.extend_from_slice(&(1u32 << 30).to_le_bytes());
-    let err = decode_bounded::<ErrorFrame>(&[&[1u8][..], &bytes].concat(), "error")
-        .expect_err("limit");
+    let err =
+        decode_bounded::<ErrorFrame>(&[&[1u8][..], &bytes].concat(), "error").expect_err("limit");
     assert!(err.to_string().contains("malformed error"), "{err}");
     // Trailing bytes are refused too.
     let mut good = encode(&vec![1u32, 2]).expect("encode");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use privdnn_config::{Backend, ResolvedConfig};
+use privdnn_config::{Backend, HeMode, ResolvedConfig};
 use privdnn_he::engine::Layout;
 
 use crate::PartyError;
@@ -230,6 +230,11 @@ fn parse_layout(name: &str) -> Result<Layout, PartyError> {
 /// `serve`: binds, prints the address, serves until killed.
 pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
     let resolved = resolve(&args.run)?;
+    if let Some((cfg, base)) = &resolved
+        && cfg.pipeline.he.mode == HeMode::UserKeyed
+    {
+        return serve_keyed(args, base);
+    }
     let default_files = resolved.as_ref().map(|(_, base)| OwnerFiles::of_run(base));
     let pick = |given: &Option<PathBuf>, default: Option<PathBuf>, flag: &str| {
         given
@@ -280,6 +285,32 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
         files.secret.display(),
         config.max_connections,
         args.limits.max_frame_mib
+    );
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {addr}")
+        .and_then(|_| out.flush())
+        .map_err(|e| PartyError::io("stdout", e))?;
+    drop(out);
+    server.run()
+}
+
+/// `serve` in user-keyed mode (`[he] mode = "user-keyed"` or `PRIVDNN_HE__MODE=user-keyed`):
+/// serves `encrypt/keyed_model.bin`, answers keyed requests with `owner/keyed_block.bin`; no
+/// key and no decryption ([`crate::keyed`]).
+fn serve_keyed(args: &ServeArgs, base: &Path) -> Result<(), PartyError> {
+    let layout = privdnn_artifacts::RunLayout::new(base);
+    let config = ServerConfig {
+        listen: args.listen.clone(),
+        max_connections: args.max_connections,
+        limits: args.limits.limits(300.0)?,
+        label: format!("{} (user-keyed)", base.display()),
+    };
+    let server = Server::bind_keyed(&layout.keyed_model(), &layout.keyed_owner_block(), &config)?;
+    let addr = server.local_addr()?;
+    log::info!(
+        "owner of `{}` in user-keyed mode: serving {}, no key, no decryption",
+        config.label,
+        layout.keyed_model().display()
     );
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")

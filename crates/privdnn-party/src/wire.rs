@@ -205,7 +205,7 @@ pub mod kind {
     /// [`super::Message::GetStats`].
     pub const GET_STATS: u16 = 4;
     /// [`super::Message::KeyedPart`].
-    pub const KEYED_REQUEST: u16 = 5;
+    pub const KEYED_REQUEST: u16 = 6;
     /// [`super::Message::Info`].
     pub const INFO: u16 = 101;
     /// [`super::Message::File`].
