@@ -35,7 +35,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Owner: hold the secret key, serve the encrypted model and keys, decrypt blinded requests.
+    /// Owner: serve the model and answer requests (owner-keyed: hold the secret key and decrypt
+    /// blinded requests — one crafted request returns the key; user-keyed: no key, no decryption).
+    /// Read README.md "Threat model" before listening beyond loopback.
     Serve(ServeArgs),
     /// User: download the model once, classify local images through the owner.
     Client(ClientArgs),
