@@ -3,6 +3,8 @@
 //! gadgets: logits equal the integer shadow bit for bit; measured online bytes within ±5 % of the
 //! analytic count; each server's received words uniform and fresh across identical queries.
 
+// The seeded `tiny`-shaped fixture is privdnn-edge's (one copy for both protocols' tests).
+#[path = "../../privdnn-edge/tests/common/mod.rs"]
 mod common;
 
 use privdnn_mpc::shadow::logits;

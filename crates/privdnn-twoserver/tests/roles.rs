@@ -2,6 +2,8 @@
 //! read the other's shares or the client's other share), and the metrics of a LeNet run (printed
 //! with `--nocapture`) report a 100 % exact match and the analytic byte count.
 
+// The seeded `tiny`-shaped fixture is privdnn-edge's (one copy for both protocols' tests).
+#[path = "../../privdnn-edge/tests/common/mod.rs"]
 mod common;
 
 use privdnn_mpc::{QuantConfig, import_model};
