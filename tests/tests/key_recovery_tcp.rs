@@ -1,64 +1,45 @@
 //! The key-recovery attack of the attack stage over TCP against the real owner service
-//! (`privdnn-party`'s server, in process on loopback) with a tiny LeNet5 encrypted by the real
-//! owner setup (N = 8192, two CRT residues): one crafted request per variant recovers every key
-//! coefficient of both residues and every encrypted weight, and the owner counts each as an
-//! ordinary decryption. The attacker's cache holds only the two user files.
+//! (`privdnn-party`'s server, in process on loopback) with a tiny LeNet5 set up by the real
+//! owner setup (N = 8192, two CRT residues), in both protocol modes:
+//! * owner-keyed: one crafted request per variant recovers every key coefficient of both
+//!   residues and every encrypted weight, and the owner counts each as an ordinary decryption.
+//!   The attacker's cache holds only the two user files.
+//! * user-keyed: the owner has no decryption path; both crafted decryption requests are
+//!   refused, the crafted keyed request reaches no decryption on the owner and gives the
+//!   attacker (under its own key) exactly the integer shadow of its chosen input; no key
+//!   coefficient and no encrypted weight exist to recover.
 
-use privdnn_artifacts::{
-    Architecture, ModelSpec, NeuronSelection, Normalization, RunLayout, TrainedModel,
-    write_artifact,
+#[path = "../../crates/privdnn-party/tests/common/tiny.rs"]
+mod tiny;
+
+use privdnn_artifacts::RunLayout;
+use privdnn_attack::key_recovery::{
+    attack_service, keyed::KEYED_PROBE, metrics_key, record, score_with_owner_files,
 };
-use privdnn_attack::key_recovery::{attack_service, record, score_with_owner_files};
-use privdnn_config::{Backend, HeConfig};
+use privdnn_config::HeConfig;
 use privdnn_he::key_recovery::CraftVariant;
-use privdnn_model::{Network, export_tensors};
 use privdnn_party::server::{OwnerFiles, Server, ServerConfig};
+use tiny::{encrypt_run, tiny_model, tiny_selection};
+
+/// Conv2 filters 2 and 4 selected.
+fn selection() -> privdnn_artifacts::NeuronSelection {
+    tiny_selection(&[2, 4])
+}
+
+fn loopback() -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..ServerConfig::default()
+    }
+}
 
 #[test]
 fn one_request_over_tcp_recovers_the_owners_key_and_weights() {
-    let device = privdnn_model::backend_device(Backend::Flex, false).expect("device");
-    let spec = ModelSpec {
-        architecture: Architecture::Lenet5,
-        in_channels: 1,
-        image_size: 28,
-        num_classes: 10,
-        lenet_filters: [4, 5],
-        width: 1.0,
-    };
-    let (tensors, _) =
-        export_tensors(&Network::new(&spec, &device).expect("network")).expect("export");
-    let model = TrainedModel {
-        dataset: "synthetic".into(),
-        spec,
-        normalization: Normalization {
-            mean: vec![0.4],
-            std: vec![0.25],
-        },
-        tensors,
-    };
-    let selection = NeuronSelection {
-        layer1: vec![1],
-        layer2: vec![2, 4],
-        channels: [4, 5],
-        algorithm: "test".into(),
-    };
-    let he = HeConfig {
-        max_chunk: 64,
-        ..HeConfig::default()
-    };
-    let out = privdnn_partial::setup::encrypt(&model, &selection, &he).expect("encrypt");
     let dir = tempfile::tempdir().expect("tempdir");
     let run_dir = dir.path().join("results/tiny");
-    let layout = RunLayout::new(&run_dir);
-    write_artifact(&layout.encrypted_model(), &out.model).expect("model");
-    write_artifact(&layout.evaluation_keys(), &out.keys).expect("keys");
-    write_artifact(&layout.owner_secret(), &out.secret).expect("secret");
+    let out = encrypt_run(&tiny_model(), &selection(), &run_dir);
 
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".into(),
-        ..ServerConfig::default()
-    };
-    let server = Server::bind(&OwnerFiles::of_run(&run_dir), &config)
+    let server = Server::bind(&OwnerFiles::of_run(&run_dir), &loopback())
         .expect("bind")
         .spawn()
         .expect("spawn");
@@ -104,4 +85,78 @@ fn one_request_over_tcp_recovers_the_owners_key_and_weights() {
     assert_eq!(rec["key_fraction"], 1.0);
     assert_eq!(rec["weights_fraction"], 1.0);
     assert_eq!(rec["requests_per_recovery"], 1);
+    assert_eq!(metrics_key(attack.mode), "key_recovery");
+}
+
+#[test]
+fn against_a_user_keyed_owner_no_request_reaches_a_decryption_and_nothing_is_recovered() {
+    let (model, selection) = (tiny_model(), selection());
+    let out = privdnn_partial::keyed::setup(&model, &selection, &HeConfig::default())
+        .expect("keyed setup");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = RunLayout::new(dir.path().join("results/tiny/variants/user-keyed"));
+    privdnn_partial::keyed::write_setup(&layout, &out, None).expect("write");
+    let server = Server::bind_keyed(
+        &layout.keyed_model(),
+        &layout.keyed_owner_block(),
+        &loopback(),
+    )
+    .expect("bind")
+    .spawn()
+    .expect("spawn");
+    let addr = server.addr().to_string();
+
+    let cache = dir.path().join("attacker");
+    let mut attack = attack_service(&addr, &cache, &CraftVariant::ALL).expect("attack");
+    let stats = server.stats();
+    server.shutdown();
+    assert_eq!(attack.mode, "user-keyed");
+    assert!(attack.outcomes.is_empty(), "no key recovery ran");
+    let cached: Vec<String> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached, ["keyed_model.bin"], "nothing else is served");
+    assert_eq!(
+        stats.errors, 2,
+        "both crafted decryption requests were refused"
+    );
+
+    assert!(score_with_owner_files(layout.output_dir(), &mut attack).expect("score"));
+    let names: Vec<&str> = attack.probes.iter().map(|p| p.variant).collect();
+    assert_eq!(names, ["direct", "stealth", KEYED_PROBE]);
+    for p in &attack.probes {
+        assert_eq!(p.requests, 1);
+        assert_eq!(
+            p.requests_decrypted, 0,
+            "{}: reached a decryption",
+            p.variant
+        );
+        assert_eq!(p.key_coefficients_recovered, Some(0));
+        assert_eq!(p.key_fraction, Some(0.0));
+        assert_eq!(p.encrypted_weights, 0, "no encrypted weight is shipped");
+        assert!(p.bytes_sent > 0 && p.bytes_received > 0, "{}", p.variant);
+        if p.variant == KEYED_PROBE {
+            assert!(p.refused.is_none());
+            // 2 selected filters × 8×8 outputs, decrypted with the attacker's own key
+            assert_eq!(p.outputs_learned, 2 * 64);
+            assert_eq!(
+                p.outputs_equal_shadow,
+                Some(true),
+                "the attacker learns exactly the shadow of its chosen input"
+            );
+        } else {
+            let why = p.refused.as_deref().expect("refused");
+            assert!(why.contains("no secret key"), "{why}");
+        }
+    }
+    let rec = record(&attack, &addr, false, true);
+    assert_eq!(rec["mode"], "user-keyed");
+    assert_eq!(rec["requests"], 3);
+    assert_eq!(rec["requests_decrypted"], 0);
+    assert_eq!(rec["requests_refused"], 2);
+    assert_eq!(rec["key_fraction"], 0.0);
+    assert_eq!(rec["encrypted_weights"], 0);
+    assert_eq!(rec["variants"]["keyed"]["mode"], "user-keyed");
+    assert_eq!(metrics_key(attack.mode), "key_recovery_user_keyed");
 }

@@ -4,6 +4,7 @@
 //! deletes results.
 
 mod baseline;
+mod fuzz;
 mod party;
 mod rules;
 mod stages;
@@ -110,10 +111,25 @@ enum Command {
         args: Vec<String>,
     },
     /// Seed systems beside PrivDNN as separate processes on 127.0.0.1: `edge <pipeline>` (Tian et
-    /// al.'s two-edge outsourcing, as reconstructed) writes results/<run>/baselines/edge/metrics.json.
+    /// al.'s two-edge outsourcing, as reconstructed) writes results/<run>/baselines/edge/metrics.json;
+    /// `twoserver <pipeline>` (Li et al.'s two servers with a dealer) .../baselines/twoserver/.
     Baseline {
         #[command(subcommand)]
         system: BaselineSystem,
+    },
+    /// Fuzz every bounded decoder (frame reader, codec, artifact envelope, compact ciphertexts,
+    /// packed slots, wire messages) with the `privdnn-fuzz` binary; fails on any panic or
+    /// allocation beyond a decoder's bound.
+    Fuzz {
+        /// Minutes to run.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Seed of the input generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Check the architecture rules on `cargo metadata` (layers, where burn, fhe and bincode may
     /// appear, what analyze and encrypt may build); lists every violation.
@@ -125,6 +141,8 @@ enum Command {
 enum BaselineSystem {
     /// Two-edge-server outsourcing (Tian et al.).
     Edge(baseline::EdgeRun),
+    /// Two non-colluding servers with a dealer (Li et al.), as reconstructed.
+    Twoserver(baseline::TwoServerRun),
 }
 
 fn workspace_root() -> PathBuf {
@@ -203,15 +221,23 @@ fn main() -> Result<()> {
             other => bail!("unknown benchmark `{other}`; available: train, he"),
         },
         Command::Tables { args } => tables::run(&args),
-        Command::Serve { pipeline, args } => party::serve(&pipeline, &args),
+        Command::Serve { pipeline, args } => party::serve(&root, &pipeline, &args),
         Command::Client {
             pipeline,
             images,
             args,
         } => party::client(&pipeline, &images, &args),
         Command::CheckRules => rules::run(),
+        Command::Fuzz {
+            minutes,
+            seed,
+            threads,
+        } => fuzz::run(minutes, seed, threads),
         Command::Baseline {
             system: BaselineSystem::Edge(args),
         } => baseline::edge(&root, &args),
+        Command::Baseline {
+            system: BaselineSystem::Twoserver(args),
+        } => baseline::twoserver(&root, &args),
     }
 }

@@ -88,6 +88,7 @@ pub const CRATES: &[(&str, Layer)] = &[
     ("privdnn-analyze", Layer::Analysis),
     ("xtask", Layer::Orchestrator),
     ("privdnn-e2e", Layer::Tests),
+    ("privdnn-fuzz", Layer::Tests),
 ];
 
 /// External crates that only the listed workspace crates may declare (any dependency kind).

@@ -1,11 +1,11 @@
 //! Stage planning and execution for `cargo xtask pipeline` and `cargo xtask data`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use privdnn_artifacts::{Manifest, RunLayout};
-use privdnn_config::ResolvedConfig;
+use privdnn_config::{HeMode, ResolvedConfig};
 
 /// Stages in pipeline order.
 pub const STAGES: [&str; 6] = ["data", "train", "select", "encrypt", "infer", "attack"];
@@ -126,6 +126,16 @@ fn dataset_folder(dataset: &str) -> &str {
     }
 }
 
+/// The artifact whose manifest says whether `stage` is up to date: `RunLayout::stage_artifact`,
+/// except that a user-keyed encrypt stage writes `encrypt/keyed_model.bin` and no
+/// `encrypted_model.bin`.
+fn stage_artifact(layout: &RunLayout, cfg: &ResolvedConfig, stage: &str) -> Option<PathBuf> {
+    if stage == "encrypt" && cfg.pipeline.he.mode == HeMode::UserKeyed {
+        return Some(layout.keyed_model());
+    }
+    layout.stage_artifact(stage)
+}
+
 /// Runs stage binary `privdnn-<stage> run` unless its artifact (`RunLayout::stage_artifact`)
 /// is up to date; stages without one (measurements) always run.
 fn run_stage(
@@ -136,7 +146,7 @@ fn run_stage(
     force: bool,
     extra: &[&str],
 ) -> Result<()> {
-    if let Some(artifact) = layout.stage_artifact(stage)
+    if let Some(artifact) = stage_artifact(layout, cfg, stage)
         && !force
         && Manifest::is_current(&artifact, &cfg.stage_hash(stage))
     {

@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
+use crate::attack::RecoveryPoint;
 use crate::error::AnalyzeError;
-use crate::ops::{Arch, Network};
+use crate::ops::{Arch, Encrypted, Network, Shape};
 use crate::plot::{Chart, Legend, Series, Style, render};
 use crate::reference::{self, Curve, PERCENTS};
 use crate::runs::{RefDataset, Run};
@@ -24,7 +25,7 @@ pub struct FigureLog {
 }
 
 impl FigureLog {
-    fn skip(&mut self, note: String) {
+    pub(crate) fn skip(&mut self, note: String) {
         log::info!("figure skipped: {note}");
         self.skipped.push(note);
     }
@@ -50,6 +51,7 @@ pub fn all(runs: &[Run], dir: &Path, log: &mut FigureLog, problems: &mut Vec<Ana
     }
     attempt(attack_samples(runs, dir, log));
     attempt(inversion_grids(runs, dir, log));
+    attempt(crate::systems::figure::costs(runs, dir, log));
 }
 
 /// The attack stage draws its input-recovery grids itself (`attack/inversion.png`: originals,
@@ -77,7 +79,8 @@ fn inversion_grids(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), 
     Ok(())
 }
 
-fn draw(
+/// Renders `chart` as `<dir>/<stem>.{svg,png}` and records it.
+pub(crate) fn draw(
     chart: &Chart,
     dir: &Path,
     stem: &str,
@@ -191,6 +194,49 @@ pub fn fig4(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
 pub fn fig5(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeError> {
     let percents: Vec<f64> = (1..=20).map(|i| i as f64 * 5.0).collect();
     let models = op_models(runs);
+    fig5_paper_shapes(&models, &percents, dir, log)?;
+    for (label, names, shape, group) in models.iter() {
+        let Some(first) = names.first() else { continue };
+        let net = Network::new(shape);
+        let (series, x_label) = if shape.arch == Arch::Lenet5 {
+            (
+                lenet_group_series(&net, *group),
+                "|S2| (conv2 filters selected)".to_string(),
+            )
+        } else {
+            (
+                percent_series(&net, &percents),
+                "filters selected in conv1 and conv2 (%)".to_string(),
+            )
+        };
+        draw(
+            &Chart {
+                title: format!("Fig. 5 — {label}: work under HE"),
+                x_label,
+                y_label: "share of the whole network (%)".into(),
+                series,
+                y_range: None,
+                legend: Legend::UpperLeft,
+            },
+            dir,
+            &format!("fig5_{first}"),
+            format!(
+                "HE share of multiplications, additions and neurons for {label} (runs: {})",
+                names.join(", ")
+            ),
+            log,
+        )?;
+    }
+    Ok(())
+}
+
+/// Fig. 5 proper: % multiplications under HE versus percent for the reference's five models.
+fn fig5_paper_shapes(
+    models: &[(String, Vec<String>, Shape, [usize; 2])],
+    percents: &[f64],
+    dir: &Path,
+    log: &mut FigureLog,
+) -> Result<(), AnalyzeError> {
     let paper: Vec<Series> = models
         .iter()
         .take(RefDataset::ALL.len())
@@ -220,81 +266,61 @@ pub fn fig5(runs: &[Run], dir: &Path, log: &mut FigureLog) -> Result<(), Analyze
         "fig5_he_operations",
         "share of the network's multiplications under HE versus selection percent, the reference's five models at paper shape".into(),
         log,
-    )?;
-    for (label, names, shape, group) in models.iter() {
-        let Some(first) = names.first() else { continue };
-        let net = Network::new(shape);
-        let (series, x_label) = if shape.arch == Arch::Lenet5 {
-            let mut s = Vec::new();
-            for a in 1..=(group[0] as u64).min(net.channels[0]) {
-                let points: Vec<(u64, _)> = (a..=net.channels[1])
-                    .map(|b| (b, net.encrypted(a, b)))
-                    .collect();
-                s.push(Series::new(
-                    format!("% mults, |S1| = {a}"),
-                    points
-                        .iter()
-                        .map(|(b, e)| (*b as f64, e.mult_percent))
-                        .collect(),
-                    (a as usize - 1) * 2,
-                    Style::Line,
-                ));
-                s.push(Series::new(
-                    format!("% neurons, |S1| = {a}"),
-                    points
-                        .iter()
-                        .map(|(b, e)| (*b as f64, e.neuron_percent))
-                        .collect(),
-                    (a as usize - 1) * 2 + 1,
-                    Style::Dashed,
-                ));
-            }
-            (s, "|S2| (conv2 filters selected)".to_string())
-        } else {
-            let at = |f: &dyn Fn(&crate::ops::Encrypted) -> f64| -> Vec<(f64, f64)> {
-                percents
-                    .iter()
-                    .map(|&p| {
-                        let [a, b] = net.percent_sizes(p);
-                        (p, f(&net.encrypted(a, b)))
-                    })
-                    .collect()
-            };
-            let total = net.total.mults as f64;
-            (
-                vec![
-                    Series::new("% mults", at(&|e| e.mult_percent), 0, Style::Line),
-                    Series::new("% adds", at(&|e| e.add_percent), 1, Style::Line),
-                    Series::new(
-                        "% ct×ct mults",
-                        at(&|e| 100.0 * e.ct_ct_mults as f64 / total),
-                        2,
-                        Style::Line,
-                    ),
-                    Series::new("% neurons", at(&|e| e.neuron_percent), 3, Style::Dashed),
-                ],
-                "filters selected in conv1 and conv2 (%)".to_string(),
-            )
-        };
-        draw(
-            &Chart {
-                title: format!("Fig. 5 — {label}: work under HE"),
-                x_label,
-                y_label: "share of the whole network (%)".into(),
-                series,
-                y_range: None,
-                legend: Legend::UpperLeft,
-            },
-            dir,
-            &format!("fig5_{first}"),
-            format!(
-                "HE share of multiplications, additions and neurons for {label} (runs: {})",
-                names.join(", ")
-            ),
-            log,
-        )?;
+    )
+}
+
+/// LeNet5: % mults and % neurons versus |S2|, one pair of curves per |S1| up to `group[0]`.
+fn lenet_group_series(net: &Network, group: [usize; 2]) -> Vec<Series> {
+    let mut s = Vec::new();
+    for a in 1..=(group[0] as u64).min(net.channels[0]) {
+        let points: Vec<(u64, _)> = (a..=net.channels[1])
+            .map(|b| (b, net.encrypted(a, b)))
+            .collect();
+        s.push(Series::new(
+            format!("% mults, |S1| = {a}"),
+            points
+                .iter()
+                .map(|(b, e)| (*b as f64, e.mult_percent))
+                .collect(),
+            (a as usize - 1) * 2,
+            Style::Line,
+        ));
+        s.push(Series::new(
+            format!("% neurons, |S1| = {a}"),
+            points
+                .iter()
+                .map(|(b, e)| (*b as f64, e.neuron_percent))
+                .collect(),
+            (a as usize - 1) * 2 + 1,
+            Style::Dashed,
+        ));
     }
-    Ok(())
+    s
+}
+
+/// Large models: % mults, adds, ct×ct mults and neurons versus selection percent.
+fn percent_series(net: &Network, percents: &[f64]) -> Vec<Series> {
+    let at = |f: &dyn Fn(&Encrypted) -> f64| -> Vec<(f64, f64)> {
+        percents
+            .iter()
+            .map(|&p| {
+                let [a, b] = net.percent_sizes(p);
+                (p, f(&net.encrypted(a, b)))
+            })
+            .collect()
+    };
+    let total = net.total.mults as f64;
+    vec![
+        Series::new("% mults", at(&|e| e.mult_percent), 0, Style::Line),
+        Series::new("% adds", at(&|e| e.add_percent), 1, Style::Line),
+        Series::new(
+            "% ct×ct mults",
+            at(&|e| 100.0 * e.ct_ct_mults as f64 / total),
+            2,
+            Style::Line,
+        ),
+        Series::new("% neurons", at(&|e| e.neuron_percent), 3, Style::Dashed),
+    ]
 }
 
 fn reference_series(
@@ -328,6 +354,12 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
         return Ok(()); // LeNet5 sweeps are (|S1|, |S2|) groups: Tables 2–5 and Fig. 4
     }
     let d = run.reference().map(|(d, _)| d);
+    fig7_accuracy(run, d, dir, log)?;
+    fig7_he_time(run, d, dir, log)
+}
+
+/// The measured accuracy curves of Fig. 7: A_s / A_r from the select sweep, A_rec from the attack.
+fn accuracy_series(run: &Run) -> Vec<Series> {
     let mut sweep: Vec<(f64, f64, f64)> = run
         .sweep
         .get()
@@ -339,7 +371,6 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
         })
         .unwrap_or_default();
     sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let attack = run.attack.get();
     let mut series = Vec::new();
     if !sweep.is_empty() {
         series.push(Series::new(
@@ -355,18 +386,13 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
             Style::Line,
         ));
     }
-    if let Some(a) = attack {
-        for (label, color, get) in [
-            (
-                "A_rec (unfreeze)",
-                2,
-                &(|p: &crate::attack::RecoveryPoint| p.recovered_unfreeze)
-                    as &dyn Fn(&crate::attack::RecoveryPoint) -> Option<f64>,
-            ),
-            ("A_rec (freeze)", 3, &|p: &crate::attack::RecoveryPoint| {
-                p.recovered_freeze
-            }),
-        ] {
+    if let Some(a) = run.attack.get() {
+        type Get = fn(&RecoveryPoint) -> Option<f64>;
+        let curves: [(&str, usize, Get); 2] = [
+            ("A_rec (unfreeze)", 2, |p| p.recovered_unfreeze),
+            ("A_rec (freeze)", 3, |p| p.recovered_freeze),
+        ];
+        for (label, color, get) in curves {
             let points: Vec<(f64, f64)> = a
                 .points
                 .iter()
@@ -377,6 +403,17 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
             }
         }
     }
+    series
+}
+
+/// Fig. 7, accuracy versus selection percent (the reference's curves dashed).
+fn fig7_accuracy(
+    run: &Run,
+    d: Option<RefDataset>,
+    dir: &Path,
+    log: &mut FigureLog,
+) -> Result<(), AnalyzeError> {
+    let mut series = accuracy_series(run);
     if series.is_empty() {
         if run.is_canonical() {
             log.skip(format!(
@@ -386,33 +423,42 @@ pub fn fig7(run: &Run, dir: &Path, log: &mut FigureLog) -> Result<(), AnalyzeErr
                 run.pipeline_command()
             ));
         }
-    } else {
-        for (curve, color) in [
-            (Curve::Separate, 0),
-            (Curve::Removed, 1),
-            (Curve::RecoveredUnfreeze, 2),
-            (Curve::RecoveredFreeze, 3),
-        ] {
-            series.extend(reference_series(d, curve, color, 1.0));
-        }
-        draw(
-            &Chart {
-                title: format!("Fig. 7 — {}: accuracy vs selection", run.name),
-                x_label: "filters selected in conv1 and conv2 (%)".into(),
-                y_label: "test accuracy (%)".into(),
-                series,
-                y_range: Some((0.0, 100.0)),
-                legend: Legend::LowerLeft,
-            },
-            dir,
-            &format!("fig7_{}_accuracy", run.name),
-            format!(
-                "A_s, A_r, A_rec versus selection percent for `{}` (dashed: reference)",
-                run.name
-            ),
-            log,
-        )?;
+        return Ok(());
     }
+    for (curve, color) in [
+        (Curve::Separate, 0),
+        (Curve::Removed, 1),
+        (Curve::RecoveredUnfreeze, 2),
+        (Curve::RecoveredFreeze, 3),
+    ] {
+        series.extend(reference_series(d, curve, color, 1.0));
+    }
+    draw(
+        &Chart {
+            title: format!("Fig. 7 — {}: accuracy vs selection", run.name),
+            x_label: "filters selected in conv1 and conv2 (%)".into(),
+            y_label: "test accuracy (%)".into(),
+            series,
+            y_range: Some((0.0, 100.0)),
+            legend: Legend::LowerLeft,
+        },
+        dir,
+        &format!("fig7_{}_accuracy", run.name),
+        format!(
+            "A_s, A_r, A_rec versus selection percent for `{}` (dashed: reference)",
+            run.name
+        ),
+        log,
+    )
+}
+
+/// Fig. 7, HE seconds per image versus selection percent (separate-mode infer reports).
+fn fig7_he_time(
+    run: &Run,
+    d: Option<RefDataset>,
+    dir: &Path,
+    log: &mut FigureLog,
+) -> Result<(), AnalyzeError> {
     let mut times: Vec<(f64, f64)> = run
         .infer
         .get()

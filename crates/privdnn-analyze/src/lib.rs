@@ -5,7 +5,8 @@
 //!
 //! Inputs per run folder `results/<run>/` (a folder with `config.toml`): `train/metrics.json`,
 //! `select/{metrics.json, sweep.json, exhaustive.json, exhaustive_points.csv}`,
-//! `infer/metrics.json` and `attack/metrics.json` (provisional schemas: [`infer`], [`attack`]).
+//! `infer/metrics.json` and `attack/metrics.json` (provisional schemas: [`infer`], [`attack`]),
+//! and the baseline systems' files of the comparison table ([`systems`]).
 //! A missing file is not an error: the tables say what is missing and which command makes it.
 //! An unreadable file is named in the error the command ends with, after everything else was
 //! written.
@@ -21,6 +22,7 @@ pub mod reference;
 pub mod runs;
 pub mod security;
 pub mod stages;
+pub mod systems;
 pub mod table;
 pub mod tables;
 
@@ -185,15 +187,24 @@ fn index(options: &Options, report: &Report, tables: &[Table]) -> String {
     out
 }
 
-/// Copies the side-by-side table, Table 1 and the main figures (PNG) into `dir`.
+/// Copies the side-by-side table, Table 1, the four-system comparison and the main figures (PNG)
+/// into `dir`.
 fn publish(options: &Options, report: &Report, dir: &Path) -> Result<(), AnalyzeError> {
     create_dir(dir)?;
-    let mut files: Vec<PathBuf> = ["reference_comparison.md", "table1_accuracy.md"]
-        .iter()
-        .map(|f| options.tables.join(f))
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        "reference_comparison.md",
+        "table1_accuracy.md",
+        "systems_comparison.md",
+    ]
+    .iter()
+    .map(|f| options.tables.join(f))
+    .collect();
     for (stem, _) in &report.figures.made {
-        if stem.starts_with("fig4_") || stem == "fig5_he_operations" || stem.starts_with("fig7_") {
+        if stem.starts_with("fig4_")
+            || stem == "fig5_he_operations"
+            || stem.starts_with("fig7_")
+            || stem == "systems_cost"
+        {
             files.push(options.figures.join(format!("{stem}.png")));
         }
     }

@@ -233,117 +233,131 @@ impl Network {
         let s = shape.image_size as u64;
         let cin = shape.in_channels as u64;
         let classes = shape.classes as u64;
-        let mut total = Counts::default();
         match shape.arch {
-            Arch::Lenet5 => {
-                let (c1, c2) = (
-                    shape.scaled(shape.lenet_filters[0]),
-                    shape.scaled(shape.lenet_filters[1]),
-                );
-                let k1 = conv(s, cin, c1, 5, 0, 1, true);
-                let p1 = k1.out_side / 2;
-                let l1 = avgpool(1, p1, 2) + square(p1 * p1);
-                let k2 = conv(p1, c1, c2, 5, 0, 1, true);
-                let p2 = k2.out_side / 2;
-                let (h1, h2) = (shape.scaled(120), shape.scaled(84));
-                total += k1.counts + l1 * c1 + k2.counts;
-                total += avgpool(c2, p2, 2) + square(c2 * p2 * p2);
-                total += fc(c2 * p2 * p2, h1) + fc(h1, h2) + fc(h2, classes);
-                Network::from_parts([c1, c2], &k1, (l1, p1 * p1), &k2, true, total, c1 + c2)
-            }
-            Arch::Alexnet => {
-                let [c1, c2, c3, c4, c5] = [96, 256, 384, 384, 256].map(|c| shape.scaled(c));
-                let k1 = conv(s, cin, c1, 5, 1, 1, true);
-                let p1 = k1.out_side / 2;
-                let l1 = avgpool(1, p1, 2) + square(p1 * p1);
-                let k2 = conv(p1, c1, c2, 3, 1, 1, true);
-                let o2 = k2.out_side;
-                total += k1.counts + l1 * c1 + k2.counts + bn(c2 * o2 * o2);
-                let m1 = o2 / 2;
-                let k3 = conv(m1, c2, c3, 3, 1, 1, true);
-                let k4 = conv(m1, c3, c4, 3, 1, 1, true);
-                let k5 = conv(m1, c4, c5, 3, 1, 1, true);
-                total += k3.counts + k4.counts + k5.counts;
-                let m2 = m1 / 2;
-                let (h1, h2) = (shape.scaled(512), shape.scaled(128));
-                total += fc(c5 * m2 * m2, h1) + fc(h1, h2) + fc(h2, classes);
-                Network::from_parts(
-                    [c1, c2],
-                    &k1,
-                    (l1, p1 * p1),
-                    &k2,
-                    true,
-                    total,
-                    c1 + c2 + c3 + c4 + c5,
-                )
-            }
-            Arch::Vgg16 => {
-                let c1 = shape.scaled(64);
-                let k1 = conv(s, cin, c1, 3, 1, 1, true);
-                let l1 = square(s * s);
-                let k2 = conv(s, c1, c1, 3, 1, 1, true);
-                // per-channel 3×3 obscure conv (no bias): one input channel per output
-                let obscure = conv(s, 1, 1, 3, 1, 1, false).counts * c1;
-                total += k1.counts + l1 * c1 + k2.counts + obscure + bn(c1 * s * s);
-                let mut side = s / 2;
-                let mut c_in = c1;
-                let mut neurons = 2 * c1;
-                for (i, base) in [128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
-                    .into_iter()
-                    .enumerate()
-                {
-                    let c_out = shape.scaled(base);
-                    total +=
-                        conv(side, c_in, c_out, 3, 1, 1, true).counts + bn(c_out * side * side);
-                    neurons += c_out;
-                    c_in = c_out;
-                    if [1, 4, 7, 10].contains(&i) {
-                        side /= 2;
-                    }
-                }
-                let hidden = shape.scaled(512);
-                total += fc(c_in * side * side, hidden) + fc(hidden, hidden) + fc(hidden, classes);
-                Network::from_parts([c1, c1], &k1, (l1, s * s), &k2, true, total, neurons)
-            }
-            Arch::Resnet18 => {
-                let c = shape.scaled(64);
-                let k1 = conv(s, cin, c, 3, 1, 1, false);
-                let l1 = bn(s * s) + square(s * s);
-                let k2 = conv(s, c, c, 3, 1, 1, false);
-                let plane = c * s * s;
-                total += k1.counts + l1 * c + k2.counts + bn(plane);
-                total += conv(s, c, c, 3, 1, 1, false).counts + bn(plane); // conv3, BN3
-                total += conv(s, c, c, 1, 0, 1, false).counts + bn(plane); // shortcut1
-                total += Counts {
-                    mults: 0,
-                    adds: plane,
-                }; // residual add
-                let mut neurons = 4 * c;
-                let mut side = s;
-                let mut c_in = c;
-                for base in [128, 256, 512] {
-                    let c_out = shape.scaled(base);
-                    for stride in [2, 1] {
-                        let a = conv(side, c_in, c_out, 3, 1, stride, false);
-                        let out = a.out_side;
-                        let n = c_out * out * out;
-                        total += a.counts + bn(n);
-                        total += conv(out, c_out, c_out, 3, 1, 1, false).counts + bn(n);
-                        neurons += 2 * c_out;
-                        if stride != 1 || c_in != c_out {
-                            total += conv(side, c_in, c_out, 1, 0, stride, false).counts + bn(n);
-                            neurons += c_out;
-                        }
-                        total += Counts { mults: 0, adds: n };
-                        side = out;
-                        c_in = c_out;
-                    }
-                }
-                let pooled = side / 4;
-                total += avgpool(c_in, pooled, 4) + fc(c_in * pooled * pooled, classes);
-                Network::from_parts([c, c], &k1, (l1, 2 * s * s), &k2, false, total, neurons)
+            Arch::Lenet5 => Network::lenet5(shape, s, cin, classes),
+            Arch::Alexnet => Network::alexnet(shape, s, cin, classes),
+            Arch::Vgg16 => Network::vgg16(shape, s, cin, classes),
+            Arch::Resnet18 => Network::resnet18(shape, s, cin, classes),
+        }
+    }
+
+    /// LeNet5: conv1, pool + square, conv2, pool + square, three FC layers.
+    fn lenet5(shape: &Shape, s: u64, cin: u64, classes: u64) -> Network {
+        let mut total = Counts::default();
+        let (c1, c2) = (
+            shape.scaled(shape.lenet_filters[0]),
+            shape.scaled(shape.lenet_filters[1]),
+        );
+        let k1 = conv(s, cin, c1, 5, 0, 1, true);
+        let p1 = k1.out_side / 2;
+        let l1 = avgpool(1, p1, 2) + square(p1 * p1);
+        let k2 = conv(p1, c1, c2, 5, 0, 1, true);
+        let p2 = k2.out_side / 2;
+        let (h1, h2) = (shape.scaled(120), shape.scaled(84));
+        total += k1.counts + l1 * c1 + k2.counts;
+        total += avgpool(c2, p2, 2) + square(c2 * p2 * p2);
+        total += fc(c2 * p2 * p2, h1) + fc(h1, h2) + fc(h2, classes);
+        Network::from_parts([c1, c2], &k1, (l1, p1 * p1), &k2, true, total, c1 + c2)
+    }
+
+    /// The AlexNet variant: conv1, pool + square, conv2 + BN, conv3–5, two FC hidden layers.
+    fn alexnet(shape: &Shape, s: u64, cin: u64, classes: u64) -> Network {
+        let mut total = Counts::default();
+        let [c1, c2, c3, c4, c5] = [96, 256, 384, 384, 256].map(|c| shape.scaled(c));
+        let k1 = conv(s, cin, c1, 5, 1, 1, true);
+        let p1 = k1.out_side / 2;
+        let l1 = avgpool(1, p1, 2) + square(p1 * p1);
+        let k2 = conv(p1, c1, c2, 3, 1, 1, true);
+        let o2 = k2.out_side;
+        total += k1.counts + l1 * c1 + k2.counts + bn(c2 * o2 * o2);
+        let m1 = o2 / 2;
+        let k3 = conv(m1, c2, c3, 3, 1, 1, true);
+        let k4 = conv(m1, c3, c4, 3, 1, 1, true);
+        let k5 = conv(m1, c4, c5, 3, 1, 1, true);
+        total += k3.counts + k4.counts + k5.counts;
+        let m2 = m1 / 2;
+        let (h1, h2) = (shape.scaled(512), shape.scaled(128));
+        total += fc(c5 * m2 * m2, h1) + fc(h1, h2) + fc(h2, classes);
+        Network::from_parts(
+            [c1, c2],
+            &k1,
+            (l1, p1 * p1),
+            &k2,
+            true,
+            total,
+            c1 + c2 + c3 + c4 + c5,
+        )
+    }
+
+    /// The VGG16 variant: conv1, square, conv2 with its per-channel obscure conv and BN, then eleven conv + BN layers and three FC layers.
+    fn vgg16(shape: &Shape, s: u64, cin: u64, classes: u64) -> Network {
+        let mut total = Counts::default();
+        let c1 = shape.scaled(64);
+        let k1 = conv(s, cin, c1, 3, 1, 1, true);
+        let l1 = square(s * s);
+        let k2 = conv(s, c1, c1, 3, 1, 1, true);
+        // per-channel 3×3 obscure conv (no bias): one input channel per output
+        let obscure = conv(s, 1, 1, 3, 1, 1, false).counts * c1;
+        total += k1.counts + l1 * c1 + k2.counts + obscure + bn(c1 * s * s);
+        let mut side = s / 2;
+        let mut c_in = c1;
+        let mut neurons = 2 * c1;
+        for (i, base) in [128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+            .into_iter()
+            .enumerate()
+        {
+            let c_out = shape.scaled(base);
+            total += conv(side, c_in, c_out, 3, 1, 1, true).counts + bn(c_out * side * side);
+            neurons += c_out;
+            c_in = c_out;
+            if [1, 4, 7, 10].contains(&i) {
+                side /= 2;
             }
         }
+        let hidden = shape.scaled(512);
+        total += fc(c_in * side * side, hidden) + fc(hidden, hidden) + fc(hidden, classes);
+        Network::from_parts([c1, c1], &k1, (l1, s * s), &k2, true, total, neurons)
+    }
+
+    /// The ResNet18 variant: conv1, BN + square, the first residual block, three stages of two blocks, average pool and FC.
+    fn resnet18(shape: &Shape, s: u64, cin: u64, classes: u64) -> Network {
+        let mut total = Counts::default();
+        let c = shape.scaled(64);
+        let k1 = conv(s, cin, c, 3, 1, 1, false);
+        let l1 = bn(s * s) + square(s * s);
+        let k2 = conv(s, c, c, 3, 1, 1, false);
+        let plane = c * s * s;
+        total += k1.counts + l1 * c + k2.counts + bn(plane);
+        total += conv(s, c, c, 3, 1, 1, false).counts + bn(plane); // conv3, BN3
+        total += conv(s, c, c, 1, 0, 1, false).counts + bn(plane); // shortcut1
+        total += Counts {
+            mults: 0,
+            adds: plane,
+        }; // residual add
+        let mut neurons = 4 * c;
+        let mut side = s;
+        let mut c_in = c;
+        for base in [128, 256, 512] {
+            let c_out = shape.scaled(base);
+            for stride in [2, 1] {
+                let a = conv(side, c_in, c_out, 3, 1, stride, false);
+                let out = a.out_side;
+                let n = c_out * out * out;
+                total += a.counts + bn(n);
+                total += conv(out, c_out, c_out, 3, 1, 1, false).counts + bn(n);
+                neurons += 2 * c_out;
+                if stride != 1 || c_in != c_out {
+                    total += conv(side, c_in, c_out, 1, 0, stride, false).counts + bn(n);
+                    neurons += c_out;
+                }
+                total += Counts { mults: 0, adds: n };
+                side = out;
+                c_in = c_out;
+            }
+        }
+        let pooled = side / 4;
+        total += avgpool(c_in, pooled, 4) + fc(c_in * pooled * pooled, classes);
+        Network::from_parts([c, c], &k1, (l1, 2 * s * s), &k2, false, total, neurons)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -12,6 +12,7 @@ use crate::infer::{self, InferMetrics};
 use crate::json::{Input, parse_typed};
 use crate::ops::{Arch, Shape};
 use crate::stages::{GroupSummary, SelectionRecord, TrainMetrics};
+use crate::systems::SystemFiles;
 
 /// The parts of a run's resolved `config.toml` the analysis needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -207,6 +208,8 @@ pub struct Run {
     pub infer: Input<InferMetrics>,
     /// `attack/metrics.json`.
     pub attack: Input<AttackMetrics>,
+    /// The other systems' files of the comparison table.
+    pub systems: SystemFiles,
 }
 
 impl Run {
@@ -234,6 +237,7 @@ impl Run {
             exhaustive: Input::load(dir.join("select/exhaustive.json"), problems, parse_typed),
             infer: Input::load(dir.join("infer/metrics.json"), problems, infer::parse),
             attack: Input::load(dir.join("attack/metrics.json"), problems, attack::parse),
+            systems: SystemFiles::load(dir, problems),
         })
     }
 

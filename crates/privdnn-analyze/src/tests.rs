@@ -265,7 +265,8 @@ fn every_table_matches_its_snapshot() {
             "key_recovery",
             "he_costs",
             "fig5_he_operations",
-            "reference_comparison"
+            "reference_comparison",
+            "systems_comparison"
         ]
     );
     for t in &all {
@@ -414,7 +415,8 @@ fn run_writes_tables_figures_and_index() {
             "fig5_mnist",
             "fig5_cifar10-quick",
             "fig7_cifar10-quick_accuracy",
-            "attack_samples_cifar10-quick"
+            "attack_samples_cifar10-quick",
+            "systems_cost"
         ]
     );
     for stem in &made {

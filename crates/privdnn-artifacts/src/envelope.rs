@@ -148,6 +148,13 @@ pub trait Artifact: Serialize + DeserializeOwned {
     const KIND: ArtifactKind;
     /// Schema version: the kind's current one ([`ArtifactKind::schema_version`]).
     const SCHEMA_VERSION: u32 = Self::KIND.schema_version();
+
+    /// Checks the decoded value for meaning (lengths that agree, indices in range), beyond the
+    /// envelope's integrity checks; [`read_artifact`] and [`decode_artifact`] call it. The
+    /// message says what is inconsistent. Default: nothing to check.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Encodes a value with the project's bincode configuration (no envelope; [`crate::codec`]).
@@ -189,14 +196,22 @@ pub fn write_artifact<T: Artifact>(path: &Path, value: &T) -> Result<u64, Artifa
     Ok(bytes.len() as u64)
 }
 
-/// Reads an artifact of type `T` from `path`, checking magic, kind, version, length and checksum.
+/// Reads an artifact of type `T` from `path`, checking magic, kind, version, length, checksum
+/// and meaning ([`Artifact::check`]).
 pub fn read_artifact<T: Artifact>(path: &Path) -> Result<T, ArtifactError> {
     let producer = T::KIND.producer();
     let mut file = std::fs::File::open(path).map_err(|e| ArtifactError::io(path, e, producer))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| ArtifactError::io(path, e, producer))?;
-    let header = parse_header(&bytes, path, producer)?;
+    decode_artifact(&bytes, path)
+}
+
+/// Decodes the bytes of an artifact file of type `T` (what [`read_artifact`] does after reading
+/// the file); `path` names the file in errors.
+pub fn decode_artifact<T: Artifact>(bytes: &[u8], path: &Path) -> Result<T, ArtifactError> {
+    let producer = T::KIND.producer();
+    let header = parse_header(bytes, path, producer)?;
     let found_kind = ArtifactKind::from_code(header.kind_code);
     if found_kind != Some(T::KIND) {
         return Err(ArtifactError::WrongKind {
@@ -242,7 +257,14 @@ pub fn read_artifact<T: Artifact>(path: &Path) -> Result<T, ArtifactError> {
             producer,
         });
     }
-    decode_payload(payload, path, producer)
+    let value: T = decode_payload(payload, path, producer)?;
+    value.check().map_err(|reason| ArtifactError::Invalid {
+        path: path.to_path_buf(),
+        kind: T::KIND.name(),
+        reason,
+        producer,
+    })?;
+    Ok(value)
 }
 
 struct Header {

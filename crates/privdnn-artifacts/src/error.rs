@@ -80,6 +80,19 @@ pub enum ArtifactError {
         /// Which stage or command writes it.
         producer: &'static str,
     },
+    /// The payload decodes but its content is inconsistent (a split whose images are shorter
+    /// than its labels say, a label outside the classes, a selection index out of range).
+    #[error("{path}: invalid {kind} artifact: {reason}; re-run {producer}")]
+    Invalid {
+        /// File involved.
+        path: PathBuf,
+        /// Artifact kind.
+        kind: &'static str,
+        /// What is inconsistent.
+        reason: String,
+        /// Which stage or command writes it.
+        producer: &'static str,
+    },
     /// A value could not be serialised.
     #[error("{path}: cannot encode {what}: {reason}")]
     Encode {

@@ -15,8 +15,8 @@ mod meter;
 mod types;
 
 pub use envelope::{
-    Artifact, ArtifactKind, HEADER_LEN, MAGIC, decode_payload, encode_payload, read_artifact,
-    write_artifact,
+    Artifact, ArtifactKind, HEADER_LEN, MAGIC, decode_artifact, decode_payload, encode_payload,
+    read_artifact, write_artifact,
 };
 pub use error::ArtifactError;
 pub use layout::RunLayout;

@@ -250,3 +250,80 @@ fn kinds_round_trip_through_code_and_name() {
     }
     assert_eq!(ArtifactKind::from_name("no-such-kind"), None);
 }
+
+fn split() -> DatasetSplit {
+    DatasetSplit {
+        dataset: "t".into(),
+        split: "test".into(),
+        channels: 1,
+        height: 2,
+        width: 2,
+        class_names: vec!["a".into(), "b".into()],
+        labels: vec![0, 1, 1],
+        images: vec![7; 12],
+    }
+}
+
+/// Writes `value` and reads it back as bytes through `decode_artifact` and as a file.
+fn reread<T: Artifact + std::fmt::Debug>(value: &T) -> (Result<T>, Result<T>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.bin");
+    write_artifact(&path, value).expect("write");
+    let bytes = std::fs::read(&path).expect("read");
+    (decode_artifact(&bytes, &path), read_artifact(&path))
+}
+
+fn invalid_reason<T: Artifact + std::fmt::Debug>(value: &T) -> String {
+    let (mem, file) = reread(value);
+    let (mem, file) = (mem.expect_err("invalid"), file.expect_err("invalid"));
+    assert_eq!(mem.to_string(), file.to_string());
+    assert!(matches!(mem, ArtifactError::Invalid { .. }), "{mem}");
+    assert!(mem.to_string().contains("x.bin"), "{mem}");
+    mem.to_string()
+}
+
+#[test]
+fn splits_are_checked_for_meaning() {
+    let (mem, file) = reread(&split());
+    assert_eq!(mem.expect("valid"), split());
+    assert_eq!(file.expect("valid"), split());
+    let mut short = split();
+    short.images.truncate(11);
+    assert!(invalid_reason(&short).contains("11 image bytes for 3 labels"));
+    let mut label = split();
+    label.labels[2] = 2;
+    assert!(invalid_reason(&label).contains("label 2 but only 2 classes"));
+    let mut flat = split();
+    flat.width = 0;
+    flat.images.clear();
+    assert!(invalid_reason(&flat).contains("1×2×0"));
+    let mut huge = split();
+    huge.height = usize::MAX / 2;
+    assert!(invalid_reason(&huge).contains("overflow") || invalid_reason(&huge).contains("×"));
+}
+
+#[test]
+fn selections_and_models_are_checked_for_meaning() {
+    let sel = NeuronSelection {
+        layer1: vec![1],
+        layer2: vec![0, 3],
+        channels: [2, 4],
+        algorithm: "greedy".into(),
+    };
+    assert_eq!(reread(&sel).0.expect("valid"), sel);
+    let mut out = sel.clone();
+    out.layer2 = vec![4];
+    assert!(invalid_reason(&out).contains("layer 2 selects filter 4 of a layer with 4"));
+    let mut twice = sel.clone();
+    twice.layer1 = vec![1, 1];
+    assert!(invalid_reason(&twice).contains("twice"));
+    let mut m = model();
+    m.tensors[0].shape = vec![3, 3];
+    assert!(invalid_reason(&m).contains("conv1.weight of shape [3, 3] holds 6 values"));
+    let mut m = model();
+    m.tensors[0].shape = vec![usize::MAX, 3];
+    assert!(invalid_reason(&m).contains("holds 6 values"));
+    let mut m = model();
+    m.normalization.std.push(1.0);
+    assert!(invalid_reason(&m).contains("normalisation"));
+}

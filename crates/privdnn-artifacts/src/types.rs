@@ -75,6 +75,40 @@ impl DatasetSplit {
 
 impl Artifact for DatasetSplit {
     const KIND: ArtifactKind = ArtifactKind::Dataset;
+
+    /// Non-empty image dimensions, exactly `labels × c·h·w` image bytes, every label below the
+    /// number of classes (so [`DatasetSplit::image`] and per-class lookups cannot go out of
+    /// range on a decoded file).
+    fn check(&self) -> Result<(), String> {
+        let (c, h, w) = (self.channels, self.height, self.width);
+        let per_image = c
+            .checked_mul(h)
+            .and_then(|x| x.checked_mul(w))
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("images of {c}×{h}×{w} bytes"))?;
+        let expected =
+            self.labels.len().checked_mul(per_image).ok_or_else(|| {
+                format!("{} labels of {per_image} bytes overflow", self.labels.len())
+            })?;
+        if self.images.len() != expected {
+            return Err(format!(
+                "{} image bytes for {} labels of {c}×{h}×{w} (expected {expected})",
+                self.images.len(),
+                self.labels.len()
+            ));
+        }
+        if let Some(bad) = self
+            .labels
+            .iter()
+            .find(|&&l| usize::from(l) >= self.num_classes())
+        {
+            return Err(format!(
+                "label {bad} but only {} classes are named",
+                self.num_classes()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The model families of the paper.
@@ -170,6 +204,32 @@ impl TrainedModel {
 
 impl Artifact for TrainedModel {
     const KIND: ArtifactKind = ArtifactKind::TrainedModel;
+
+    /// Every tensor holds as many values as its shape says; the normalisation has one mean and
+    /// one deviation per input channel.
+    fn check(&self) -> Result<(), String> {
+        let channels = self.spec.in_channels;
+        let norm = &self.normalization;
+        if norm.mean.len() != channels || norm.std.len() != channels {
+            return Err(format!(
+                "normalisation for {}/{} channels, the model has {channels}",
+                norm.mean.len(),
+                norm.std.len()
+            ));
+        }
+        for t in &self.tensors {
+            let count = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if count != Some(t.values.len()) {
+                return Err(format!(
+                    "tensor {} of shape {:?} holds {} values",
+                    t.name,
+                    t.shape,
+                    t.values.len()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What one training epoch achieved.
@@ -218,6 +278,12 @@ impl TrainCheckpoint {
 
 impl Artifact for TrainCheckpoint {
     const KIND: ArtifactKind = ArtifactKind::TrainCheckpoint;
+
+    /// Both models pass [`TrainedModel`]'s check.
+    fn check(&self) -> Result<(), String> {
+        self.current.check()?;
+        self.best.check()
+    }
 }
 
 /// The selected ("core") filters of conv1 and conv2: the output of the select stage and the
@@ -305,4 +371,26 @@ impl NeuronSelection {
 
 impl Artifact for NeuronSelection {
     const KIND: ArtifactKind = ArtifactKind::Selection;
+
+    /// Every index below its layer's filter count, none twice (an empty layer is left to the
+    /// stage that uses the selection).
+    fn check(&self) -> Result<(), String> {
+        for (layer, list, c) in [
+            (1, &self.layer1, self.channels[0]),
+            (2, &self.layer2, self.channels[1]),
+        ] {
+            if let Some(bad) = list.iter().find(|&&i| i >= c) {
+                return Err(format!(
+                    "layer {layer} selects filter {bad} of a layer with {c} filters"
+                ));
+            }
+            let mut sorted = list.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != list.len() {
+                return Err(format!("layer {layer} lists a filter twice: {list:?}"));
+            }
+        }
+        Ok(())
+    }
 }

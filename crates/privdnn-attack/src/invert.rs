@@ -236,19 +236,30 @@ pub fn write_grid(
     Ok(())
 }
 
-/// The input-recovery experiment of the attack exp.
-pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Value> {
-    let a = &exp.attack;
+/// What the owner observes of the user's first `n` evaluation images in the three cases.
+struct Observed {
+    /// Pixels in [0, 1], `[n · plane]`.
+    truth: Vec<f32>,
+    /// Layer-2 outputs as decrypted without blinding (the selected filters; others zero).
+    z: Vec<f32>,
+    /// The reference defence: every map multiplied by a random factor.
+    scaled: Vec<f32>,
+    /// Our protocol: uniform masks, independent of the image.
+    blinded: Vec<f32>,
+    /// Values per image (all filters).
+    per_image: usize,
+    /// Layer-2 filters.
+    c2: usize,
+}
+
+fn observe(exp: &Experiment<'_>, sel: &NeuronSelection, n: usize) -> Result<Observed> {
     let model = &exp.model;
     let spec = &model.spec;
-    let n = a.invert_images.min(exp.eval.len()).max(1);
-    let device = &exp.devices.train;
     let eval_device = &exp.devices.eval;
-    let idx: Vec<usize> = (0..n).collect();
     // pixels in [0, 1]
     let plane = spec.in_channels * spec.image_size * spec.image_size;
     let mut truth = Vec::with_capacity(n * plane);
-    for &i in &idx {
+    for i in 0..n {
         truth.extend(exp.eval.image(i).iter().map(|b| f32::from(*b) / 255.0));
     }
     let net = import_tensors(Network::new(spec, eval_device)?, &model.tensors, None)?;
@@ -274,10 +285,8 @@ pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Val
             .map(|(i, v)| v * factors[i / hw])
             .collect()
     };
-    let blinded: Vec<f32> = z
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
+    let blinded: Vec<f32> = (0..z.len())
+        .map(|i| {
             let j = (i / hw) % c2;
             if sel.layer2.contains(&j) {
                 rng.random_range(-max_abs..max_abs)
@@ -286,44 +295,70 @@ pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Val
             }
         })
         .collect();
+    Ok(Observed {
+        truth,
+        z,
+        scaled,
+        blinded,
+        per_image,
+        c2,
+    })
+}
+
+/// Mean PSNR and SSIM of the `n` recovered images against the originals.
+fn mean_quality(truth: &[f32], rec: &[f32], n: usize, channels: usize, side: usize) -> (f64, f64) {
+    let plane = channels * side * side;
+    let (mut p, mut s) = (0.0, 0.0);
+    for i in 0..n {
+        let (a, b) = (
+            &truth[i * plane..(i + 1) * plane],
+            &rec[i * plane..(i + 1) * plane],
+        );
+        p += psnr(a, b);
+        s += ssim(a, b, channels, side);
+    }
+    (p / n as f64, s / n as f64)
+}
+
+/// The inversion experiment of the attack stage: the four cases on the first `invert_images`
+/// evaluation images, scored and drawn as a picture grid.
+pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Value> {
+    let a = &exp.attack;
+    let model = &exp.model;
+    let spec = &model.spec;
+    let n = a.invert_images.min(exp.eval.len()).max(1);
+    let (side, channels) = (spec.image_size, spec.in_channels);
+    let obs = observe(exp, sel, n)?;
     let settings = InvertSettings {
         steps: a.invert_steps,
         learning_rate: a.invert_learning_rate,
         tv: 0.01,
         scale_invariant: false,
     };
-    let mut rows = vec![truth.clone()];
+    let mut rows = vec![obs.truth.clone()];
     let mut cases = serde_json::Map::new();
-    let baseline = vec![0.5f32; truth.len()];
-    let score = |rec: &[f32]| -> (f64, f64) {
-        let mut p = 0.0;
-        let mut s = 0.0;
-        for i in 0..n {
-            let (a, b) = (
-                &truth[i * plane..(i + 1) * plane],
-                &rec[i * plane..(i + 1) * plane],
-            );
-            p += psnr(a, b);
-            s += ssim(a, b, spec.in_channels, side);
-        }
-        (p / n as f64, s / n as f64)
-    };
-    let (bp, bs) = score(&baseline);
+    let (bp, bs) = mean_quality(
+        &obs.truth,
+        &vec![0.5f32; obs.truth.len()],
+        n,
+        channels,
+        side,
+    );
     cases.insert("constant_0.5".into(), json!({"psnr": bp, "ssim": bs}));
     let progress = crate::experiment::bar(4, "input recovery");
     for (name, target, invariant) in [
-        ("unblinded", &z, false),
-        ("scaled", &scaled, false),
-        ("scaled_scale_invariant", &scaled, true),
-        ("blinded", &blinded, false),
+        ("unblinded", &obs.z, false),
+        ("scaled", &obs.scaled, false),
+        ("scaled_scale_invariant", &obs.scaled, true),
+        ("blinded", &obs.blinded, false),
     ] {
         let clock = std::time::Instant::now();
         let s = InvertSettings {
             scale_invariant: invariant,
             ..settings.clone()
         };
-        let rec = invert(model, sel, target, n, &s, device)?;
-        let (p, s) = score(&rec);
+        let rec = invert(model, sel, target, n, &s, &exp.devices.train)?;
+        let (p, s) = mean_quality(&obs.truth, &rec, n, channels, side);
         progress.suspend(|| log::info!("input recovery, {name}: PSNR {p:.2} dB, SSIM {s:.3}"));
         cases.insert(
             name.into(),
@@ -338,7 +373,7 @@ pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Val
         &grid,
         &rows,
         n,
-        spec.in_channels,
+        channels,
         side,
         if side <= 28 { 3 } else { 2 },
     )?;
@@ -348,8 +383,8 @@ pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Val
         "steps": settings.steps,
         "learning_rate": settings.learning_rate,
         "tv_weight": settings.tv,
-        "observed_values_per_image": per_image / c2 * sel.layer2.len(),
-        "pixels_per_image": plane,
+        "observed_values_per_image": obs.per_image / obs.c2 * sel.layer2.len(),
+        "pixels_per_image": channels * side * side,
         "cases": cases,
         "grid": grid.display().to_string(),
         "grid_rows": ["original", "unblinded", "scaled (reference defence, fitted as is)", "scaled, scale-invariant attacker", "blinded (ours)"],

@@ -11,9 +11,11 @@
 //! * [`key_recovery`]: key recovery by a malicious user against the running owner service
 //!   (one crafted decryption request), scored against the owner's files;
 //! * [`experiment`]: the plain inputs of the experiments (no CLI types in library modules);
+//! * [`stage`]: what the experiments share ([`stage::Stage`]), loaded from a run folder;
 //! * [`cli`]: the `privdnn-attack` stage writing `results/<run>/attack/metrics.json`.
 //!
-//! Library code never reads files except through `cli.rs`.
+//! Library code never reads files except through `stage.rs` (the run folder) and the attacker's
+//! own cache folder in `key_recovery`.
 
 pub mod cli;
 mod error;
@@ -23,7 +25,10 @@ pub mod fit;
 pub mod invert;
 pub mod key_recovery;
 pub mod recover;
+mod recovery_runs;
 pub mod reinit;
+mod selections;
+pub mod stage;
 
 pub use error::AttackError;
 

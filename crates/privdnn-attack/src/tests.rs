@@ -333,6 +333,7 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
             "invert_steps=20".into(),
         ],
         server: None,
+        variant: None,
     };
     crate::cli::run(&args).expect("attack stage");
     let out = root.path().join("results/tiny/attack");

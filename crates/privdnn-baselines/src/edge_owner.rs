@@ -51,7 +51,7 @@ fn trained(run: &RunArgs) -> Result<(TrainedModel, PathBuf)> {
     Ok((model, path))
 }
 
-fn int_model(run: &RunArgs) -> Result<(IntModel, TrainedModel)> {
+pub(crate) fn int_model(run: &RunArgs) -> Result<(IntModel, TrainedModel)> {
     let (model, path) = trained(run)?;
     let im = import_model(&model, &QuantConfig::default())
         .with_context(|| format!("integer model of {}", path.display()))?;
@@ -91,7 +91,7 @@ pub fn setup(args: &SetupArgs) -> Result<()> {
 }
 
 /// burn's float predictions of every image of `split`, in batches of 100.
-fn float_predictions(
+pub(crate) fn float_predictions(
     model: &TrainedModel,
     split: &privdnn_artifacts::DatasetSplit,
 ) -> Result<Vec<usize>> {

@@ -1,14 +1,13 @@
 //! `edge report`: merges setup.json, reference.json, device/device.json into
 //! `results/<run>/baselines/edge/metrics.json`, the schema the comparison table reads.
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use privdnn_artifacts::write_json_atomic;
 use serde_json::{Value, json};
 
 use crate::files::{self, RunArgs};
+use crate::files::{number as f, read_json as read};
 
 /// Options of `edge report`.
 #[derive(Args, Debug)]
@@ -45,46 +44,185 @@ const LEARNS: [(&str, &str); 4] = [
     ),
 ];
 
-fn read(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
+/// The three input files of the report.
+struct Inputs {
+    setup: Value,
+    reference: Value,
+    device: Value,
 }
 
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(0.0)
+/// The device's logits compared with the integer shadow and the labels.
+struct Agreement {
+    /// Images compared.
+    n: usize,
+    /// Images whose logits equal the shadow's.
+    exact: usize,
+    /// Images whose argmax equals the label.
+    correct: usize,
+}
+
+impl Agreement {
+    fn of(inputs: &Inputs) -> Agreement {
+        let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        let labels = list(&inputs.reference["labels"]);
+        let shadow = list(&inputs.reference["integer_logits"]);
+        let logits = list(&inputs.device["logits"]);
+        let n = logits.len().min(shadow.len()).min(labels.len());
+        Agreement {
+            n,
+            exact: (0..n).filter(|&i| logits[i] == shadow[i]).count(),
+            correct: (0..n)
+                .filter(|&i| argmax(&logits[i]) == labels[i].as_u64())
+                .count(),
+        }
+    }
+
+    /// Percent of the images compared.
+    fn pct(&self, count: usize) -> f64 {
+        100.0 * count as f64 / self.n.max(1) as f64
+    }
+}
+
+/// Index of the largest integer of a JSON array (the first on ties).
+fn argmax(row: &Value) -> Option<u64> {
+    let vals: Vec<i64> = row.as_array()?.iter().filter_map(Value::as_i64).collect();
+    let mut best = 0;
+    for (k, v) in vals.iter().enumerate() {
+        if *v > vals[best] {
+            best = k;
+        }
+    }
+    Some(best as u64)
 }
 
 /// `edge report`.
 pub fn report(args: &ReportArgs) -> Result<()> {
     let dir = args.run.edge_dir()?;
     let cfg = args.run.config()?;
-    let setup = read(&files::setup_json(&dir))?;
-    let reference = read(&files::reference_json(&dir))?;
-    let device = read(&files::device_json(&dir))?;
-    let labels = reference["labels"].as_array().cloned().unwrap_or_default();
-    let shadow = reference["integer_logits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let logits = device["logits"].as_array().cloned().unwrap_or_default();
-    let n = logits.len().min(shadow.len()).min(labels.len());
-    let argmax = |row: &Value| -> Option<u64> {
-        let r = row.as_array()?;
-        let vals: Vec<i64> = r.iter().filter_map(Value::as_i64).collect();
-        let mut best = 0;
-        for (k, v) in vals.iter().enumerate() {
-            if *v > vals[best] {
-                best = k;
-            }
-        }
-        Some(best as u64)
+    let inputs = Inputs {
+        setup: read(&files::setup_json(&dir))?,
+        reference: read(&files::reference_json(&dir))?,
+        device: read(&files::device_json(&dir))?,
     };
-    let exact = (0..n).filter(|&i| logits[i] == shadow[i]).count();
-    let correct = (0..n)
-        .filter(|&i| argmax(&logits[i]) == labels[i].as_u64())
-        .count();
-    let pct = |c: usize| 100.0 * c as f64 / n.max(1) as f64;
+    let agreement = Agreement::of(&inputs);
+    let mut metrics = json!({
+        "system": "two-edge outsourcing (Tian et al., IEEE IoTJ 2021), as reconstructed",
+        "threat_model": "two non-colluding semi-honest edge servers holding the linear layers in plaintext; device owns the data; random-sampling integrity check against a cheating edge",
+        "pipeline": cfg.pipeline.name,
+        "profile": cfg.profile,
+        "architecture": inputs.setup["architecture"],
+        "images": agreement.n,
+        "accuracy": {
+            "float": inputs.reference["float_accuracy"],
+            "integer": inputs.reference["integer_accuracy"],
+            "protocol": agreement.pct(agreement.correct),
+        },
+        "float_integer_agreement": inputs.reference["float_integer_agreement"],
+        "exact_match_rate": agreement.pct(agreement.exact),
+        "what_each_party_learns": LEARNS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "deviations": [
+            "protocol reconstructed from the paper's text (algorithms not readable)",
+            "Z_2^64 fixed point with uniform masks instead of λ-bit real masks: exact, but the paper's 70 %+ compression cannot apply (uniform words are incompressible)",
+            "integrity check realised as hidden known-answer test items",
+        ],
+    });
+    add_costs(&mut metrics, &inputs);
+    write_json_atomic(&files::metrics_json(&dir), &metrics)?;
+    println!(
+        "edge report: exact match {:.2} %, accuracy float {} / integer {} / protocol {:.2} %, \
+         device CPU {:.2} % of alone -> {}",
+        agreement.pct(agreement.exact),
+        inputs.reference["float_accuracy"],
+        inputs.reference["integer_accuracy"],
+        agreement.pct(agreement.correct),
+        100.0 * f(&metrics["device"]["cpu_fraction_of_alone"]),
+        files::metrics_json(&dir).display()
+    );
+    Ok(())
+}
+
+/// Adds the cost sections (device, operations, edges, latency, throughput, communication,
+/// setup, integrity, peak memory) to `metrics`.
+fn add_costs(metrics: &mut Value, inputs: &Inputs) {
+    let Inputs {
+        setup,
+        reference,
+        device,
+    } = inputs;
+    let b = &device["batched"];
+    let sections = [
+        ("device", device_section(inputs)),
+        ("operations", operations(setup)),
+        ("edges", json!({ "a": b["server_a"], "b": b["server_b"] })),
+        (
+            "latency",
+            json!({
+                "single_image_median_seconds": device["single"]["latency_median_seconds"],
+                "single_image_mean_seconds": device["single"]["latency_mean_seconds"],
+            }),
+        ),
+        (
+            "throughput",
+            json!({ "images_per_second": b["images_per_second"], "batch": device["batch"] }),
+        ),
+        (
+            "communication",
+            json!({
+                "batched_per_image": { "link_a": b["link_a"], "link_b": b["link_b"] },
+                "single_per_image": { "link_a": device["single"]["link_a"], "link_b": device["single"]["link_b"] },
+                "rounds_per_image": device["single"]["rounds_per_image"],
+                "rounds_per_batch": b["rounds_per_batch"],
+            }),
+        ),
+        (
+            "setup",
+            json!({
+                "owner_seconds": setup["owner_seconds"],
+                "device_key_bytes": setup["key_bytes"],
+                "device_bundle_bytes": setup["device_bundle_bytes"],
+                "edge_bundle_bytes": setup["edge_bundle_bytes"],
+            }),
+        ),
+        (
+            "integrity",
+            json!({
+                "test_probability": setup["integrity"]["test_probability"],
+                "tests": device["integrity"]["tests"],
+                "failed_tests": device["integrity"]["failed_tests"],
+            }),
+        ),
+        (
+            "peak_rss_bytes",
+            json!({
+                "device": device["peak_rss_bytes"],
+                "edge_a": b["server_a"]["peak_rss_bytes"],
+                "edge_b": b["server_b"]["peak_rss_bytes"],
+                "owner_reference": reference["peak_rss_bytes"],
+            }),
+        ),
+    ];
+    for (key, value) in sections {
+        metrics[key] = value;
+    }
+}
+
+/// The device's CPU per image, batched and single, against running the model alone.
+fn device_section(inputs: &Inputs) -> Value {
+    let device = &inputs.device;
+    let alone = f(&inputs.reference["shadow_cpu_seconds_per_image"]);
+    let dev_cpu = f(&device["batched"]["device_cpu_seconds_per_image"]);
+    json!({
+        "cpu_seconds_per_image_batched": dev_cpu,
+        "cpu_seconds_per_image_single": device["single"]["device_cpu_seconds_per_image"],
+        "alone_cpu_seconds_per_image": alone,
+        "cpu_fraction_of_alone": if alone > 0.0 { dev_cpu / alone } else { 0.0 },
+        "speedup_vs_alone": if dev_cpu > 0.0 { alone / dev_cpu } else { 0.0 },
+        "peak_rss_bytes": device["peak_rss_bytes"],
+    })
+}
+
+/// Operations outsourced (linear multiply-accumulates) versus kept on the device.
+fn operations(setup: &Value) -> Value {
     let ops = &setup["op_counts"];
     let (macs, io, clear) = (
         f(&ops["linear_macs"]),
@@ -94,90 +232,10 @@ pub fn report(args: &ReportArgs) -> Result<()> {
     // device work per image: the non-linear ops plus one add per masked input element and two
     // per recovered output element on each edge's share (≈ 2 per I/O element)
     let device_ops = clear + 2.0 * io;
-    let alone = f(&reference["shadow_cpu_seconds_per_image"]);
-    let b = &device["batched"];
-    let dev_cpu = f(&b["device_cpu_seconds_per_image"]);
-    let metrics = json!({
-        "system": "two-edge outsourcing (Tian et al., IEEE IoTJ 2021), as reconstructed",
-        "threat_model": "two non-colluding semi-honest edge servers holding the linear layers in plaintext; device owns the data; random-sampling integrity check against a cheating edge",
-        "pipeline": cfg.pipeline.name,
-        "profile": cfg.profile,
-        "architecture": setup["architecture"],
-        "images": n,
-        "accuracy": {
-            "float": reference["float_accuracy"],
-            "integer": reference["integer_accuracy"],
-            "protocol": pct(correct),
-        },
-        "float_integer_agreement": reference["float_integer_agreement"],
-        "exact_match_rate": pct(exact),
-        "device": {
-            "cpu_seconds_per_image_batched": dev_cpu,
-            "cpu_seconds_per_image_single": device["single"]["device_cpu_seconds_per_image"],
-            "alone_cpu_seconds_per_image": alone,
-            "cpu_fraction_of_alone": if alone > 0.0 { dev_cpu / alone } else { 0.0 },
-            "speedup_vs_alone": if dev_cpu > 0.0 { alone / dev_cpu } else { 0.0 },
-            "peak_rss_bytes": device["peak_rss_bytes"],
-        },
-        "operations": {
-            "linear_macs": macs,
-            "device_ops": device_ops,
-            "outsourced_fraction": macs / (macs + device_ops).max(1.0),
-            "counting": "outsourced = conv/FC multiply-accumulates; device = non-linear elementwise ops + 2 per linear input/output element (masking, unmasking)",
-        },
-        "edges": { "a": b["server_a"], "b": b["server_b"] },
-        "latency": {
-            "single_image_median_seconds": device["single"]["latency_median_seconds"],
-            "single_image_mean_seconds": device["single"]["latency_mean_seconds"],
-        },
-        "throughput": {
-            "images_per_second": b["images_per_second"],
-            "batch": device["batch"],
-        },
-        "communication": {
-            "batched_per_image": { "link_a": b["link_a"], "link_b": b["link_b"] },
-            "single_per_image": { "link_a": device["single"]["link_a"], "link_b": device["single"]["link_b"] },
-            "rounds_per_image": device["single"]["rounds_per_image"],
-            "rounds_per_batch": b["rounds_per_batch"],
-        },
-        "setup": {
-            "owner_seconds": setup["owner_seconds"],
-            "device_key_bytes": setup["key_bytes"],
-            "device_bundle_bytes": setup["device_bundle_bytes"],
-            "edge_bundle_bytes": setup["edge_bundle_bytes"],
-        },
-        "integrity": {
-            "test_probability": setup["integrity"]["test_probability"],
-            "tests": device["integrity"]["tests"],
-            "failed_tests": device["integrity"]["failed_tests"],
-        },
-        "peak_rss_bytes": {
-            "device": device["peak_rss_bytes"],
-            "edge_a": b["server_a"]["peak_rss_bytes"],
-            "edge_b": b["server_b"]["peak_rss_bytes"],
-            "owner_reference": reference["peak_rss_bytes"],
-        },
-        "what_each_party_learns": LEARNS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        "deviations": [
-            "protocol reconstructed from the paper's text (algorithms not readable)",
-            "Z_2^64 fixed point with uniform masks instead of λ-bit real masks: exact, but the paper's 70 %+ compression cannot apply (uniform words are incompressible)",
-            "integrity check realised as hidden known-answer test items",
-        ],
-    });
-    write_json_atomic(&files::metrics_json(&dir), &metrics)?;
-    println!(
-        "edge report: exact match {:.2} %, accuracy float {} / integer {} / protocol {:.2} %, \
-         device CPU {:.2} % of alone -> {}",
-        pct(exact),
-        reference["float_accuracy"],
-        reference["integer_accuracy"],
-        pct(correct),
-        if alone > 0.0 {
-            100.0 * dev_cpu / alone
-        } else {
-            0.0
-        },
-        files::metrics_json(&dir).display()
-    );
-    Ok(())
+    json!({
+        "linear_macs": macs,
+        "device_ops": device_ops,
+        "outsourced_fraction": macs / (macs + device_ops).max(1.0),
+        "counting": "outsourced = conv/FC multiply-accumulates; device = non-linear elementwise ops + 2 per linear input/output element (masking, unmasking)",
+    })
 }

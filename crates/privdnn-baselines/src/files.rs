@@ -83,3 +83,15 @@ pub fn edge_bundle(dir: &Path, role: &str) -> PathBuf {
 pub fn metrics_json(dir: &Path) -> PathBuf {
     dir.join("metrics.json")
 }
+
+/// Reads a JSON file written by one of the roles.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// A JSON number as `f64` (0 where the role did not record it).
+pub fn number(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}

@@ -11,12 +11,26 @@
 //! * `report`: merges the parties' JSON files into `metrics.json`.
 //!
 //! `cargo xtask baseline edge <pipeline>` runs all of them on 127.0.0.1.
+//!
+//! `twoserver` — Li et al.'s two non-colluding servers with a dealer, as reconstructed
+//! (`privdnn-twoserver`), one process per role over TCP:
+//! * `server --role 1|2` (server 1 garbles, server 2 evaluates; server 1 dials server 2);
+//! * `owner`: integer model of the trained model, shares sent to both servers, `public.bin`
+//!   (the weight-free architecture) for the dealer and the client; then it exits;
+//! * `dealer` (extra non-colluding party): seeds, then each query's triples and random OTs;
+//! * `client`: single-image latency, then pipelined (batched) classification of every image;
+//! * `reference` (evaluation only) and `report` as for `edge`.
+//!
+//! `cargo xtask baseline twoserver <pipeline>` runs all of them on 127.0.0.1 and writes
+//! `results/<run>/baselines/twoserver/metrics.json`.
 
 mod edge_device;
 mod edge_owner;
 mod edge_report;
 mod edge_serve;
 mod files;
+mod twoserver_report;
+mod twoserver_roles;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -36,6 +50,27 @@ enum System {
         #[command(subcommand)]
         role: EdgeCommand,
     },
+    /// Li et al.'s two non-colluding servers with a dealer (as reconstructed).
+    Twoserver {
+        #[command(subcommand)]
+        role: TwoServerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TwoServerCommand {
+    /// Owner: shares the integer model for both servers over TCP, publishes the architecture.
+    Owner(twoserver_roles::OwnerArgs),
+    /// Server 1 (garbler) or server 2 (evaluator).
+    Server(twoserver_roles::ServerArgs),
+    /// The dealer (extra non-colluding party): triples and random OTs.
+    Dealer(twoserver_roles::DealerArgs),
+    /// The client.
+    Client(twoserver_roles::ClientArgs),
+    /// Owner side, for evaluation only: float and integer-shadow reference on the test images.
+    Reference(twoserver_report::RunOnly),
+    /// Merge the parties' measurements into metrics.json.
+    Report(twoserver_report::RunOnly),
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,6 +96,14 @@ fn main() -> Result<()> {
             EdgeCommand::Serve(a) => edge_serve::serve(&a),
             EdgeCommand::Device(a) => edge_device::device(&a),
             EdgeCommand::Report(a) => edge_report::report(&a),
+        },
+        System::Twoserver { role } => match role {
+            TwoServerCommand::Owner(a) => twoserver_roles::owner(&a),
+            TwoServerCommand::Server(a) => twoserver_roles::server(&a),
+            TwoServerCommand::Dealer(a) => twoserver_roles::dealer(&a),
+            TwoServerCommand::Client(a) => twoserver_roles::client(&a),
+            TwoServerCommand::Reference(a) => twoserver_report::reference(&a),
+            TwoServerCommand::Report(a) => twoserver_report::report(&a),
         },
     }
 }

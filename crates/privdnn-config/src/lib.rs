@@ -5,6 +5,7 @@
 //! manifest. This crate only parses and validates; it never touches datasets or models.
 
 mod error;
+mod service;
 mod types;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
+pub use service::{ServiceConfig, UserQuota};
 pub use types::{
     AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, HeMode, ModelConfig,
     OptimizerKind, PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,

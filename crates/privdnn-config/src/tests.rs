@@ -220,3 +220,44 @@ fn he_mode_defaults_to_owner_keyed_and_keeps_old_stage_hashes() {
         .to_string();
     assert!(msg.contains("user-keys") || msg.contains("mode"), "{msg}");
 }
+
+#[test]
+fn service_section_is_optional_keeps_hashes_and_parses_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = load_with_env(&write(dir.path(), BASE), None, no_env()).expect("loads");
+    assert!(base.pipeline.service.is_default());
+    assert!(
+        !serde_json::to_string(&base)
+            .expect("json")
+            .contains("service")
+    );
+    let with = format!(
+        "{BASE}\n[service]\nca = \"certs/ca.pem\"\nwindow_seconds = 60\n\
+         [service.users.alice]\nrequests = 5\nciphertexts = 100\n\
+         [service.users.bob]\nrevoked = true\n"
+    );
+    let svc = load_with_env(&write(dir.path(), &with), None, no_env()).expect("loads");
+    let s = &svc.pipeline.service;
+    assert_eq!(s.window_seconds, 60);
+    assert_eq!(s.users["alice"].requests, 5);
+    assert_eq!(s.users["alice"].ciphertexts, 100);
+    assert!(s.users["bob"].revoked && !s.users["alice"].revoked);
+    assert_eq!(base.stage_hash("encrypt"), svc.stage_hash("encrypt"));
+    let bad = format!("{BASE}\n[service]\nwindow_seconds = 0\n");
+    assert!(load_with_env(&write(dir.path(), &bad), None, no_env()).is_err());
+    let typo = format!("{BASE}\n[service.users.alice]\nrequest = 5\n");
+    assert!(load_with_env(&write(dir.path(), &typo), None, no_env()).is_err());
+    let file = dir.path().join("service.toml");
+    std::fs::write(
+        &file,
+        "max_connections_per_peer = 2\n[users.carol]\nrequests = 1\n",
+    )
+    .expect("w");
+    let standalone = ServiceConfig::from_file(&file).expect("standalone");
+    assert_eq!(standalone.max_connections_per_peer, 2);
+    assert_eq!(standalone.users["carol"].requests, 1);
+    assert_eq!(
+        standalone.users["carol"].ciphertexts,
+        UserQuota::default().ciphertexts
+    );
+}

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use privdnn_artifacts::{Architecture, Normalization};
 use serde::{Deserialize, Serialize};
 
+use crate::service::ServiceConfig;
+
 /// One pipeline: dataset, model and the settings of every stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +32,10 @@ pub struct PipelineConfig {
     /// Attack stage settings (model recovery, training from scratch, extraction, inversion).
     #[serde(default)]
     pub attack: AttackConfig,
+    /// Owner service settings (TLS files, users and quotas, audit log). Left out of the
+    /// serialised config when unset, so the hashes of existing runs do not change.
+    #[serde(default, skip_serializing_if = "ServiceConfig::is_default")]
+    pub service: ServiceConfig,
 }
 
 /// Where the data comes from and how it is presented to the model.
@@ -244,6 +250,7 @@ impl PipelineConfig {
         if self.data.dataset == "synthetic" && self.data.synthetic_sizes.contains(&0) {
             return Err("`data.synthetic_sizes` needs [train, test] counts above 0".to_string());
         }
+        self.service.validate()?;
         Ok(())
     }
 

@@ -11,6 +11,10 @@
 //! ct×ct products with the squares of selected channels, ct×pt products with the user's
 //! plaintext squares of the other channels, and its encrypted bias; it is relinearised once, then
 //! blinded and switched down by [`crate::protocol`]. This module never sees a secret key.
+//!
+//! [`plan`] lays images and positions out in slots; this file evaluates a call step by step:
+//! input plaintexts, encrypted layer-1 squares, plaintext squares of the other channels, then
+//! each selected conv2 filter.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,218 +23,16 @@ use fhe::bfv::{
     BfvParameters, Ciphertext, EvaluationKey, Plaintext, RelinearizationKey, dot_product_scalar,
 };
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
 use crate::lazy::{LazyMultiplier, Lifted};
 use crate::ops::{OpCounter, encode_simd};
 use crate::{HeError, Result};
 
-/// How images and positions are laid out in SIMD slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Layout {
-    /// Images across slots: throughput over a batch of up to N images.
-    Batch,
-    /// Output positions (of a few images) across slots: low latency for a single image.
-    Spatial,
-}
+pub mod plan;
 
-type SlotMap = Vec<Option<(u32, u32)>>;
-
-/// One conv2 tap of the rotated spatial layout: the square of a selected channel is computed
-/// once on the unshifted map and rotated left by `steps` slots for this tap; `mask` zeroes the
-/// slots whose source position lies outside the image (conv2's zero padding), and is folded into
-/// the encrypted weight once per session.
-#[derive(Debug, Clone)]
-pub struct RotationTap {
-    /// Tap index `ty·k2 + tx`.
-    pub tap: usize,
-    /// Left rotation of the slot rows (0 for the centre tap).
-    pub steps: usize,
-    /// 1 where the tap reads inside the same image, else 0.
-    pub mask: Vec<i64>,
-}
-
-/// Column-rotation amounts the rotated spatial layout of a block needs at ring degree `degree`
-/// (empty when the layout does not apply: layer-1 and layer-2 maps of different sizes, or an
-/// image larger than a slot row).
-pub fn rotation_steps(block: &IntBlock, degree: usize) -> Vec<usize> {
-    let s = &block.shape;
-    let row = degree / 2;
-    if s.h1 != s.h2 || s.w1 != s.w2 || s.h2 * s.w2 > row {
-        return Vec::new();
-    }
-    let mut steps: Vec<usize> = (0..s.k2 * s.k2)
-        .map(|t| {
-            let d = (t / s.k2) as i64 - s.pad2 as i64;
-            let e = (t % s.k2) as i64 - s.pad2 as i64;
-            (d * s.w1 as i64 + e).rem_euclid(row as i64) as usize
-        })
-        .filter(|&k| k != 0)
-        .collect();
-    steps.sort_unstable();
-    steps.dedup();
-    steps
-}
-
-/// Which (image, position) each slot of each ciphertext holds, for one call.
-#[derive(Debug, Clone)]
-pub struct SlotPlan {
-    /// The layout.
-    pub layout: Layout,
-    /// Images covered by this call.
-    pub images: usize,
-    maps: Vec<SlotMap>,
-    groups: Vec<SlotMap>,
-    terms: Vec<Vec<(usize, usize)>>,
-    identity: Vec<Option<usize>>,
-    /// Rotated spatial layout: per tap, its rotation and mask (empty for the other layouts).
-    pub rotations: Vec<RotationTap>,
-}
-
-impl SlotPlan {
-    /// Most images one call can hold.
-    pub fn capacity(layout: Layout, block: &IntBlock, degree: usize) -> Result<usize> {
-        let per = block.shape.h2 * block.shape.w2;
-        match layout {
-            Layout::Batch => Ok(degree),
-            Layout::Spatial if !rotation_steps(block, degree).is_empty() => {
-                Ok(2 * ((degree / 2) / per))
-            }
-            Layout::Spatial if per <= degree => Ok(degree / per),
-            Layout::Spatial => Err(HeError::shape(format!(
-                "spatial layout needs h2·w2 = {per} ≤ N = {degree}: use the batch layout or a larger degree"
-            ))),
-        }
-    }
-
-    /// Plan for `images` images (at most [`SlotPlan::capacity`]).
-    pub fn new(layout: Layout, block: &IntBlock, degree: usize, images: usize) -> Result<Self> {
-        let cap = Self::capacity(layout, block, degree)?;
-        if images == 0 || images > cap {
-            return Err(HeError::shape(format!(
-                "{images} images in a call holding at most {cap}"
-            )));
-        }
-        let s = &block.shape;
-        let (taps, per1, per2) = (s.k2 * s.k2, s.h1 * s.w1, s.h2 * s.w2);
-        let same = s.h1 == s.h2 && s.w1 == s.w2;
-        let at = |p: usize, t: usize| {
-            s.layer1_at(p / s.w2, p % s.w2, t / s.k2, t % s.k2)
-                .map(|(y, x)| y * s.w1 + x)
-        };
-        let plan = match layout {
-            Layout::Batch => {
-                let map_of = |pos: usize| -> SlotMap {
-                    (0..images).map(|n| Some((n as u32, pos as u32))).collect()
-                };
-                Self {
-                    layout,
-                    images,
-                    maps: (0..per1).map(map_of).collect(),
-                    groups: (0..per2).map(map_of).collect(),
-                    terms: (0..per2)
-                        .map(|p| (0..taps).filter_map(|t| at(p, t).map(|q| (t, q))).collect())
-                        .collect(),
-                    identity: (0..per2).map(|p| same.then_some(p)).collect(),
-                    rotations: Vec::new(),
-                }
-            }
-            Layout::Spatial if !rotation_steps(block, degree).is_empty() => {
-                // Slot rows of N/2 hold whole images: slot = row·N/2 + image_in_row·per2 + p.
-                let row = degree / 2;
-                let per_row = row / per2;
-                let locate = |sl: usize| -> Option<(usize, usize)> {
-                    let (r, c) = (sl / row, sl % row);
-                    let (i, p) = (r * per_row + c / per2, c % per2);
-                    (c / per2 < per_row).then_some((i, p))
-                };
-                let maps = (0..taps)
-                    .map(|t| {
-                        (0..degree)
-                            .map(|sl| {
-                                let (i, p) = locate(sl)?;
-                                if i >= images {
-                                    return None;
-                                }
-                                at(p, t).map(|q| (i as u32, q as u32))
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let group = (0..degree)
-                    .map(|sl| {
-                        locate(sl)
-                            .filter(|(i, _)| *i < images)
-                            .map(|(i, p)| (i as u32, p as u32))
-                    })
-                    .collect();
-                let rotations = (0..taps)
-                    .map(|t| {
-                        let d = (t / s.k2) as i64 - s.pad2 as i64;
-                        let e = (t % s.k2) as i64 - s.pad2 as i64;
-                        RotationTap {
-                            tap: t,
-                            steps: (d * s.w1 as i64 + e).rem_euclid(row as i64) as usize,
-                            mask: (0..degree)
-                                .map(|sl| locate(sl).and_then(|(_, p)| at(p, t)).map_or(0, |_| 1))
-                                .collect(),
-                        }
-                    })
-                    .collect();
-                let centre = s.pad2 * s.k2 + s.pad2;
-                Self {
-                    layout,
-                    images,
-                    maps,
-                    groups: vec![group],
-                    terms: vec![(0..taps).map(|t| (t, t)).collect()],
-                    identity: vec![Some(centre)],
-                    rotations,
-                }
-            }
-            Layout::Spatial => {
-                let slots = images * per2;
-                let maps = (0..taps)
-                    .map(|t| {
-                        (0..slots)
-                            .map(|sl| at(sl % per2, t).map(|q| ((sl / per2) as u32, q as u32)))
-                            .collect()
-                    })
-                    .collect();
-                let group = (0..slots)
-                    .map(|sl| Some(((sl / per2) as u32, (sl % per2) as u32)))
-                    .collect();
-                let centre = s.pad2 * s.k2 + s.pad2;
-                Self {
-                    layout,
-                    images,
-                    maps,
-                    groups: vec![group],
-                    terms: vec![(0..taps).map(|t| (t, t)).collect()],
-                    identity: vec![(same && s.pad2 < s.k2).then_some(centre)],
-                    rotations: Vec::new(),
-                }
-            }
-        };
-        Ok(plan)
-    }
-
-    /// Output ciphertexts per selected filter.
-    pub fn groups(&self) -> usize {
-        self.groups.len()
-    }
-
-    /// Writes decrypted slot values of group `g` into `out[image][position]`.
-    pub fn scatter(&self, g: usize, values: &[i64], out: &mut [Vec<i64>]) {
-        for (slot, entry) in self.groups[g].iter().enumerate() {
-            if let (Some((n, p)), Some(&v)) = (entry, values.get(slot)) {
-                out[*n as usize][*p as usize] = v;
-            }
-        }
-    }
-}
+use plan::SlotMap;
+pub use plan::{Layout, RotationTap, SlotPlan, rotation_steps};
 
 /// What the user holds after loading the encrypted model: expanded weight ciphertexts and the
 /// plaintext remainder of the block.
@@ -397,27 +199,57 @@ impl UserBlock {
         ops: &OpCounter,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<BlockOutput> {
-        let s = &self.block.shape;
         if x.len() != plan.images || plain_a.len() != plan.images {
             return Err(HeError::shape("inputs do not match the slot plan"));
         }
-        let slots = |m: &SlotMap, f: &dyn Fn(usize, usize) -> i64| -> Vec<i64> {
-            m.iter()
-                .map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize)))
-                .collect()
+        let inputs = self.input_plaintexts(plan, x, ops)?;
+        let weights = self.conv2_operands(&plan.rotations, ops)?;
+        let squares = self.layer1_squares(plan, inputs, ops)?;
+        let plain_channels: Vec<usize> = (0..self.block.shape.c1)
+            .filter(|c| !self.s1.contains(c))
+            .collect();
+        let plain = self.plain_squares(plan, plain_a, &plain_channels, ops)?;
+        let operands = Conv2Operands {
+            weights: &weights,
+            squares: &squares,
+            plain: &plain,
+            plain_channels: &plain_channels,
+            selected: self.s1.len(),
         };
-        // A. Input plaintexts, deduplicated by content (the batch layout reuses each pixel map).
-        let mut unique: HashMap<Vec<i64>, usize> = HashMap::new();
-        let mut px_index: Vec<Vec<Option<usize>>> = Vec::with_capacity(plan.maps.len());
+        let outputs: Vec<(usize, usize)> = (0..self.s2.len())
+            .flat_map(|jj| (0..plan.groups()).map(move |g| (jj, g)))
+            .collect();
+        let z = outputs
+            .par_iter()
+            .map(|&(jj, g)| {
+                let acc = self.filter_output(plan, &operands, (jj, g), ops)?;
+                progress(1);
+                Ok(acc)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let a1 = if want_layer1 {
+            self.layer1_outputs(plan, &operands)?
+        } else {
+            Vec::new()
+        };
+        Ok(BlockOutput { z, a1 })
+    }
+
+    /// Step A: the input plaintexts of every map and layer-1 weight (the bias last, on the
+    /// valid slots), deduplicated by content (the batch layout reuses each pixel map).
+    fn input_plaintexts(&self, plan: &SlotPlan, x: &[Vec<i64>], ops: &OpCounter) -> Result<Inputs> {
+        let s = &self.block.shape;
         let kk = s.k1 * s.k1;
+        let mut unique: HashMap<Vec<i64>, usize> = HashMap::new();
+        let mut index: Vec<Vec<Option<usize>>> = Vec::with_capacity(plan.maps.len());
         for m in &plan.maps {
             let mut row = Vec::with_capacity(s.w1_len() + 1);
             for kappa in 0..=s.w1_len() {
                 let v = if kappa == s.w1_len() {
-                    slots(m, &|_, _| 1)
+                    slots(m, |_, _| 1)
                 } else {
                     let (ci, ky, kx) = (kappa / kk, (kappa % kk) / s.k1, kappa % s.k1);
-                    slots(m, &|n, q| {
+                    slots(m, |n, q| {
                         s.input_at(q / s.w1, q % s.w1, ky, kx)
                             .map_or(0, |(y, xx)| x[n][(ci * s.height + y) * s.width + xx])
                     })
@@ -429,20 +261,29 @@ impl UserBlock {
                     row.push(Some(*unique.entry(v).or_insert(next)));
                 }
             }
-            px_index.push(row);
+            index.push(row);
         }
         let mut keys: Vec<(Vec<i64>, usize)> = unique.into_iter().collect();
         keys.sort_by_key(|(_, i)| *i);
-        let px: Vec<Plaintext> = keys
+        let plaintexts = keys
             .par_iter()
             .map(|(v, _)| {
                 OpCounter::add(&ops.encodes, 1);
                 encode_simd(v, &self.par)
             })
             .collect::<Result<_>>()?;
-        drop(keys);
-        // B. Encrypted layer 1: U by ct×pt dot product, A = U² (lazy), lifted for conv2. The
-        // rotated layout squares only the unshifted map and rotates the square per tap.
+        Ok(Inputs { index, plaintexts })
+    }
+
+    /// Step B: encrypted layer 1 per (map, selected channel): `U` by ct×pt dot product,
+    /// `A = U²` (lazy), lifted for conv2. The rotated layout squares only the unshifted map and
+    /// rotates the square per tap.
+    fn layer1_squares(
+        &self,
+        plan: &SlotPlan,
+        inputs: Inputs,
+        ops: &OpCounter,
+    ) -> Result<Vec<Square>> {
         let rotated = !plan.rotations.is_empty();
         let centre = plan.identity.first().copied().flatten().unwrap_or(0);
         let enc_maps: Vec<usize> = if rotated {
@@ -450,136 +291,201 @@ impl UserBlock {
         } else {
             (0..plan.maps.len()).collect()
         };
-        let weights = self.conv2_operands(&plan.rotations, ops)?;
         let cells: Vec<(usize, usize)> = enc_maps
             .iter()
             .flat_map(|&m| (0..self.s1.len()).map(move |cc| (m, cc)))
             .collect();
-        let computed: Vec<Option<(Ciphertext, Lifted)>> = cells
+        let computed: Vec<Square> = cells
             .par_iter()
-            .map(|&(m, cc)| {
-                let pairs: Vec<(&Ciphertext, &Plaintext)> = px_index[m]
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(k, idx)| idx.map(|i| (&self.w1[cc][k], &px[i])))
-                    .collect();
-                if pairs.is_empty() {
-                    return Ok(None);
-                }
-                OpCounter::add(&ops.ct_pt_mul, pairs.len() as u64);
-                let u = dot_product_scalar(pairs.iter().map(|p| p.0), pairs.iter().map(|p| p.1))?;
-                let lu = self.lazy.lift(&u)?;
-                let a = self.lazy.dot(&[(&lu, &lu)], &self.rk)?;
-                let la = self.lazy.lift(&a)?;
-                OpCounter::add(&ops.lifts, 2);
-                OpCounter::add(&ops.ct_ct_mul, 1);
-                OpCounter::add(&ops.relins, 1);
-                Ok(Some((a, la)))
-            })
+            .map(|&(m, cc)| self.square(&inputs, (m, cc), ops))
             .collect::<Result<_>>()?;
-        drop(px);
-        let squares: Vec<Option<(Ciphertext, Lifted)>> = if rotated {
-            let key = self.rotations.as_ref().ok_or_else(|| {
-                HeError::Parameters("the rotated spatial layout needs rotation keys".into())
-            })?;
-            let jobs: Vec<(usize, usize)> = (0..plan.maps.len())
-                .flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc)))
-                .collect();
-            jobs.par_iter()
-                .map(|&(m, cc)| {
-                    let Some((a, la)) = computed[cc].as_ref() else {
-                        return Ok(None);
-                    };
-                    let steps = plan.rotations[m].steps;
-                    if steps == 0 {
-                        return Ok(Some((a.clone(), la.clone())));
-                    }
-                    let r = key.rotates_columns_by(a, steps)?;
-                    OpCounter::add(&ops.rotations, 1);
-                    OpCounter::add(&ops.lifts, 1);
-                    let lr = self.lazy.lift(&r)?;
-                    Ok(Some((r, lr)))
-                })
-                .collect::<Result<_>>()?
+        drop(inputs);
+        if rotated {
+            self.rotate_squares(plan, &computed, ops)
         } else {
-            computed
-        };
-        let square = |m: usize, cc: usize| squares[m * self.s1.len() + cc].as_ref();
-        // C. Plaintext squares of the other channels.
-        let plain_channels: Vec<usize> = (0..s.c1).filter(|c| !self.s1.contains(c)).collect();
-        let pa_cells: Vec<(usize, usize)> = (0..plan.maps.len())
+            Ok(computed)
+        }
+    }
+
+    /// `A = U²` of selected channel `cc` on map `m`, with its lift (None: the map is empty).
+    fn square(&self, inputs: &Inputs, (m, cc): (usize, usize), ops: &OpCounter) -> Result<Square> {
+        let pairs: Vec<(&Ciphertext, &Plaintext)> = inputs.index[m]
+            .iter()
+            .enumerate()
+            .filter_map(|(k, idx)| idx.map(|i| (&self.w1[cc][k], &inputs.plaintexts[i])))
+            .collect();
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        OpCounter::add(&ops.ct_pt_mul, pairs.len() as u64);
+        let u = dot_product_scalar(pairs.iter().map(|p| p.0), pairs.iter().map(|p| p.1))?;
+        let lu = self.lazy.lift(&u)?;
+        let a = self.lazy.dot(&[(&lu, &lu)], &self.rk)?;
+        let la = self.lazy.lift(&a)?;
+        OpCounter::add(&ops.lifts, 2);
+        OpCounter::add(&ops.ct_ct_mul, 1);
+        OpCounter::add(&ops.relins, 1);
+        Ok(Some((a, la)))
+    }
+
+    /// Rotated layout: the centre squares (`computed[cc]`) rotated for every tap's map.
+    fn rotate_squares(
+        &self,
+        plan: &SlotPlan,
+        computed: &[Square],
+        ops: &OpCounter,
+    ) -> Result<Vec<Square>> {
+        let key = self.rotations.as_ref().ok_or_else(|| {
+            HeError::Parameters("the rotated spatial layout needs rotation keys".into())
+        })?;
+        let jobs: Vec<(usize, usize)> = (0..plan.maps.len())
+            .flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc)))
+            .collect();
+        jobs.par_iter()
+            .map(|&(m, cc)| {
+                let Some((a, la)) = computed[cc].as_ref() else {
+                    return Ok(None);
+                };
+                let steps = plan.rotations[m].steps;
+                if steps == 0 {
+                    return Ok(Some((a.clone(), la.clone())));
+                }
+                let r = key.rotates_columns_by(a, steps)?;
+                OpCounter::add(&ops.rotations, 1);
+                OpCounter::add(&ops.lifts, 1);
+                let lr = self.lazy.lift(&r)?;
+                Ok(Some((r, lr)))
+            })
+            .collect()
+    }
+
+    /// Step C: the user's plaintext squares of the other channels, per (map, plain channel)
+    /// (None where every slot is zero).
+    fn plain_squares(
+        &self,
+        plan: &SlotPlan,
+        plain_a: &[Vec<Vec<i64>>],
+        plain_channels: &[usize],
+        ops: &OpCounter,
+    ) -> Result<Vec<Option<Plaintext>>> {
+        let cells: Vec<(usize, usize)> = (0..plan.maps.len())
             .flat_map(|m| plain_channels.iter().map(move |&c| (m, c)))
             .collect();
-        let pa: Vec<Option<Plaintext>> = pa_cells
+        cells
             .par_iter()
             .map(|&(m, c)| {
-                let v = slots(&plan.maps[m], &|n, q| plain_a[n][c][q]);
+                let v = slots(&plan.maps[m], |n, q| plain_a[n][c][q]);
                 if v.iter().all(|&e| e == 0) {
                     return Ok(None);
                 }
                 OpCounter::add(&ops.encodes, 1);
                 Ok(Some(encode_simd(&v, &self.par)?))
             })
-            .collect::<Result<_>>()?;
-        let plain_sq = |m: usize, pc: usize| pa[m * plain_channels.len() + pc].as_ref();
-        // D. Selected conv2 filters.
+            .collect()
+    }
+
+    /// Step D: selected conv2 filter `jj` on output group `g`: its encrypted bias, the lazy
+    /// ct×ct sum over encrypted squares (relinearised once) and the ct×pt sum over plaintext
+    /// squares.
+    fn filter_output(
+        &self,
+        plan: &SlotPlan,
+        operands: &Conv2Operands<'_>,
+        (jj, g): (usize, usize),
+        ops: &OpCounter,
+    ) -> Result<Ciphertext> {
+        let s = &self.block.shape;
         let taps = s.k2 * s.k2;
-        let outputs: Vec<(usize, usize)> = (0..self.s2.len())
-            .flat_map(|jj| (0..plan.groups()).map(move |g| (jj, g)))
-            .collect();
-        let z = outputs
-            .par_iter()
-            .map(|&(jj, g)| {
-                let mut lazy_terms = Vec::new();
-                let mut pt_terms: Vec<(&Ciphertext, &Plaintext)> = Vec::new();
-                for &(t, m) in &plan.terms[g] {
-                    for cc in 0..self.s1.len() {
-                        if let Some((_, la)) = square(m, cc) {
-                            lazy_terms.push((&weights[jj][cc * taps + t], la));
-                        }
-                    }
-                    for (pc, &c) in plain_channels.iter().enumerate() {
-                        if let Some(p) = plain_sq(m, pc) {
-                            pt_terms.push((&self.w2[jj][c * taps + t], p));
-                        }
-                    }
-                }
-                let bias = &self.w2[jj][s.w2_len()];
-                let mut acc = bias.clone();
-                if !lazy_terms.is_empty() {
-                    OpCounter::add(&ops.ct_ct_mul, lazy_terms.len() as u64);
-                    OpCounter::add(&ops.relins, 1);
-                    acc += &self.lazy.dot(&lazy_terms, &self.rk)?;
-                    OpCounter::add(&ops.ct_add, 1);
-                }
-                if !pt_terms.is_empty() {
-                    OpCounter::add(&ops.ct_pt_mul, pt_terms.len() as u64);
-                    acc += &dot_product_scalar(
-                        pt_terms.iter().map(|p| p.0),
-                        pt_terms.iter().map(|p| p.1),
-                    )?;
-                    OpCounter::add(&ops.ct_add, 1);
-                }
-                progress(1);
-                Ok(acc)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut a1 = Vec::new();
-        if want_layer1 {
+        let mut lazy_terms = Vec::new();
+        let mut pt_terms: Vec<(&Ciphertext, &Plaintext)> = Vec::new();
+        for &(t, m) in &plan.terms[g] {
             for cc in 0..self.s1.len() {
-                for g in 0..plan.groups() {
-                    let m = plan.identity[g].ok_or_else(|| {
-                        HeError::shape("layer-1 outputs need equal layer-1 and layer-2 sizes")
-                    })?;
-                    match square(m, cc) {
-                        Some((a, _)) => a1.push(a.clone()),
-                        None => return Err(HeError::shape("layer-1 output map is empty")),
-                    }
+                if let Some((_, la)) = operands.square(m, cc) {
+                    lazy_terms.push((&operands.weights[jj][cc * taps + t], la));
+                }
+            }
+            for (pc, &c) in operands.plain_channels.iter().enumerate() {
+                if let Some(p) = operands.plain_square(m, pc) {
+                    pt_terms.push((&self.w2[jj][c * taps + t], p));
                 }
             }
         }
-        Ok(BlockOutput { z, a1 })
+        let mut acc = self.w2[jj][s.w2_len()].clone();
+        if !lazy_terms.is_empty() {
+            OpCounter::add(&ops.ct_ct_mul, lazy_terms.len() as u64);
+            OpCounter::add(&ops.relins, 1);
+            acc += &self.lazy.dot(&lazy_terms, &self.rk)?;
+            OpCounter::add(&ops.ct_add, 1);
+        }
+        if !pt_terms.is_empty() {
+            OpCounter::add(&ops.ct_pt_mul, pt_terms.len() as u64);
+            acc += &dot_product_scalar(pt_terms.iter().map(|p| p.0), pt_terms.iter().map(|p| p.1))?;
+            OpCounter::add(&ops.ct_add, 1);
+        }
+        Ok(acc)
     }
+
+    /// The encrypted layer-1 squares on the output positions, `[cc * groups + g]` (ResNet's
+    /// shortcut).
+    fn layer1_outputs(
+        &self,
+        plan: &SlotPlan,
+        operands: &Conv2Operands<'_>,
+    ) -> Result<Vec<Ciphertext>> {
+        let mut a1 = Vec::new();
+        for cc in 0..self.s1.len() {
+            for g in 0..plan.groups() {
+                let m = plan.identity[g].ok_or_else(|| {
+                    HeError::shape("layer-1 outputs need equal layer-1 and layer-2 sizes")
+                })?;
+                match operands.square(m, cc) {
+                    Some((a, _)) => a1.push(a.clone()),
+                    None => return Err(HeError::shape("layer-1 output map is empty")),
+                }
+            }
+        }
+        Ok(a1)
+    }
+}
+
+/// An encrypted layer-1 square and its lift (None where the map is empty).
+type Square = Option<(Ciphertext, Lifted)>;
+
+/// Input plaintexts of one call: `index[m][κ]` points into `plaintexts` (None: all slots zero).
+struct Inputs {
+    index: Vec<Vec<Option<usize>>>,
+    plaintexts: Vec<Plaintext>,
+}
+
+/// What the conv2 filters of one call read.
+struct Conv2Operands<'a> {
+    /// Lifted conv2 weights on encrypted channels (`[jj][cc·taps + t]`).
+    weights: &'a [Vec<Lifted>],
+    /// Encrypted squares, `[m · selected + cc]`.
+    squares: &'a [Square],
+    /// Plaintext squares, `[m · plain_channels.len() + pc]`.
+    plain: &'a [Option<Plaintext>],
+    /// The non-selected layer-1 channels.
+    plain_channels: &'a [usize],
+    /// Number of selected layer-1 channels.
+    selected: usize,
+}
+
+impl Conv2Operands<'_> {
+    fn square(&self, m: usize, cc: usize) -> Option<&(Ciphertext, Lifted)> {
+        self.squares[m * self.selected + cc].as_ref()
+    }
+
+    fn plain_square(&self, m: usize, pc: usize) -> Option<&Plaintext> {
+        self.plain[m * self.plain_channels.len() + pc].as_ref()
+    }
+}
+
+/// Slot values of map `m`: `f(image, position)` on every occupied slot, 0 elsewhere.
+fn slots(m: &SlotMap, f: impl Fn(usize, usize) -> i64) -> Vec<i64> {
+    m.iter()
+        .map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize)))
+        .collect()
 }
 
 /// Deepest level whose remaining modulus keeps `headroom` bits above t (decryption stays exact).

@@ -24,6 +24,19 @@ pub struct EncryptedModelFile {
 
 impl Artifact for EncryptedModelFile {
     const KIND: ArtifactKind = ArtifactKind::EncryptedModel;
+
+    /// The selection is valid, is the one the block was encrypted for, and the remainder model
+    /// is consistent (a downloaded file is checked for meaning before it is expanded).
+    fn check(&self) -> Result<(), String> {
+        self.selection.check()?;
+        if self.selection.layer1 != self.block.s1 || self.selection.layer2 != self.block.s2 {
+            return Err(format!(
+                "the selection {:?}/{:?} is not the one the block was encrypted for ({:?}/{:?})",
+                self.selection.layer1, self.selection.layer2, self.block.s1, self.block.s2
+            ));
+        }
+        self.remainder.check()
+    }
 }
 
 /// Public evaluation keys.

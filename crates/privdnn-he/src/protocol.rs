@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
-use crate::compact::{CompactCiphertext, PackedSlots, compress, decompress};
+use crate::compact::{CompactCiphertext, PackedSlots, compress, decompress, slot_width};
 use crate::engine::{BlockOutput, UserBlock};
 use crate::ops::OpCounter;
 use crate::packing::{chunk_size, expand_weights, pack_weights};
@@ -269,6 +269,7 @@ pub fn user_load(
             "encrypted model and keys come from different key generations".into(),
         ));
     }
+    check_block(enc)?;
     let s = &enc.plain.shape;
     let residues = enc
         .params
@@ -315,6 +316,44 @@ pub fn user_load(
     Ok(UserSession { residues })
 }
 
+/// Checks a downloaded encrypted block for meaning before anything is expanded or indexed:
+/// every selected filter exists and is listed once, the packing chunk is a power of two no
+/// larger than the ring degree, and every residue shares one ring degree.
+fn check_block(enc: &EncryptedBlock) -> Result<()> {
+    let s = &enc.plain.shape;
+    for (layer, list, c) in [(1, &enc.s1, s.c1), (2, &enc.s2, s.c2)] {
+        let mut seen = vec![false; c];
+        for &f in list {
+            match seen.get_mut(f) {
+                Some(x) if !*x => *x = true,
+                Some(_) => {
+                    return Err(HeError::shape(format!(
+                        "the encrypted model selects layer-{layer} filter {f} twice"
+                    )));
+                }
+                None => {
+                    return Err(HeError::shape(format!(
+                        "the encrypted model selects layer-{layer} filter {f}, but the block has {c}"
+                    )));
+                }
+            }
+        }
+    }
+    let degree = enc.params.first().map_or(0, |p| p.degree);
+    if enc.params.iter().any(|p| p.degree != degree) {
+        return Err(HeError::Parameters(
+            "residues with different ring degrees".into(),
+        ));
+    }
+    if !enc.chunk.is_power_of_two() || enc.chunk > degree {
+        return Err(HeError::shape(format!(
+            "packing chunk {} is not a power of two ≤ N = {degree}",
+            enc.chunk
+        )));
+    }
+    Ok(())
+}
+
 /// A decryption request (user → owner): per residue, blinded ciphertexts at the output level.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Request {
@@ -343,7 +382,17 @@ impl Reply {
         self.values.iter().flatten().map(|v| v.data.len()).sum()
     }
 
-    /// The (still masked) slot values, per residue and ciphertext.
+    /// The (still masked) slot values, checked against what the user asked for: one entry per
+    /// parameter set, `count` ciphertexts in each, every one exactly N values of ⌈log2 t⌉ bits
+    /// below t (the owner's packing), before anything is unpacked
+    /// ([`crate::compact::unpack_checked`]).
+    pub fn slots_checked(&self, params: &[HeParams], count: usize) -> Result<Vec<Vec<Vec<u64>>>> {
+        crate::compact::unpack_checked(&self.values, params, count)
+    }
+
+    /// The (still masked) slot values, per residue and ciphertext, as announced by the reply
+    /// (at most `compact::MAX_SLOTS` each); receivers that know the parameters use
+    /// [`Reply::slots_checked`].
     pub fn slots(&self) -> Result<Vec<Vec<Vec<u64>>>> {
         self.values
             .iter()
@@ -432,38 +481,38 @@ pub fn blind<R: RngCore + CryptoRng>(
 }
 
 /// User: removes the masks and recombines the residues: one signed vector per ciphertext.
+/// The reply is checked against the request's shape first ([`Reply::slots_checked`]).
 pub fn unblind(reply: &Reply, masks: &Masks, params: &[HeParams]) -> Result<Vec<Vec<i64>>> {
-    let shape_ok = reply.values.len() == masks.0.len()
-        && params.len() == masks.0.len()
-        && reply
-            .values
+    let count = masks.0.first().map_or(0, Vec::len);
+    let masks_ok = !masks.0.is_empty()
+        && masks.0.len() == params.len()
+        && params.iter().all(|hp| hp.degree == params[0].degree)
+        && masks
+            .0
             .iter()
-            .zip(&masks.0)
-            .all(|(v, m)| v.len() == m.len());
-    if !shape_ok || masks.0.is_empty() {
-        return Err(HeError::shape("the reply does not match the request"));
+            .zip(params)
+            .all(|(m, hp)| m.len() == count && m.iter().all(|slots| slots.len() == hp.degree));
+    if !masks_ok {
+        return Err(HeError::shape("the masks do not match the parameter sets"));
     }
-    let unpacked = reply.slots()?;
-    let reply_values = &unpacked;
-    let count = masks.0[0].len();
-    let mut out = Vec::with_capacity(count);
-    for k in 0..count {
-        let slots = reply_values[0][k].len();
-        let mut v = Vec::with_capacity(slots);
-        for slot in 0..slots {
-            let residues: Vec<i64> = params
-                .iter()
-                .enumerate()
-                .map(|(i, hp)| {
-                    let t = hp.plaintext;
-                    let a = reply_values[i][k].get(slot).copied().unwrap_or(0) % t;
-                    hp.decode_signed((a + t - masks.0[i][k][slot]) % t)
+    let values = reply.slots_checked(params, count)?;
+    let out = (0..count)
+        .map(|k| {
+            (0..params[0].degree)
+                .map(|slot| {
+                    let residues: Vec<i64> = params
+                        .iter()
+                        .enumerate()
+                        .map(|(i, hp)| {
+                            let t = hp.plaintext;
+                            hp.decode_signed((values[i][k][slot] + t - masks.0[i][k][slot]) % t)
+                        })
+                        .collect();
+                    HeParams::crt_combine(params, &residues) as i64
                 })
-                .collect();
-            v.push(HeParams::crt_combine(params, &residues) as i64);
-        }
-        out.push(v);
-    }
+                .collect()
+        })
+        .collect();
     Ok(out)
 }
 
@@ -504,7 +553,7 @@ impl OwnerSession {
                     .map(|b| {
                         let ct = decompress(b, par)?;
                         let pt = sk.try_decrypt(&ct)?;
-                        let width = 64 - par.plaintext().leading_zeros();
+                        let width = slot_width(par.plaintext());
                         Ok(PackedSlots::pack(
                             &Vec::<u64>::try_decode(&pt, Encoding::simd())?,
                             width,

@@ -2,28 +2,16 @@
 //! unblinding, for block shapes of every architecture and both layouts, compared bit for bit
 //! with the integer shadow.
 
-use privdnn_he::block::{BlockShape, FloatBlock, IntBlock};
+mod common;
+
+use common::{float_block, params};
+use privdnn_he::block::{BlockShape, IntBlock};
 use privdnn_he::engine::{Layout, SlotPlan};
 use privdnn_he::ops::OpCounter;
 use privdnn_he::params::HeParams;
 use privdnn_he::protocol::{OwnerSession, blind, owner_setup, unblind, user_load};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let k_raw = shape.k1 + 1 - shape.pool;
-    let mut v = |n: usize, s: f32| (0..n).map(|_| rng.random_range(-s..s)).collect::<Vec<_>>();
-    FloatBlock {
-        w1: v(shape.c1 * shape.cin * k_raw * k_raw, 0.4),
-        b1: v(shape.c1, 0.2),
-        w2: v(shape.c2 * shape.w2_len(), 0.3),
-        b2: v(shape.c2, 0.5),
-        mean: vec![0.45; shape.cin],
-        std: vec![0.25; shape.cin],
-        shape: shape.clone(),
-    }
-}
 
 /// Runs the protocol and returns (exact matches, total values).
 fn roundtrip(
@@ -34,7 +22,7 @@ fn roundtrip(
     images: usize,
     layer1: bool,
 ) {
-    let params = HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("params");
+    let params = params();
     let block = IntBlock::quantize_fitting(
         &float_block(&shape, 11),
         8,

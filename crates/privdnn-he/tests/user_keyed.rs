@@ -3,31 +3,15 @@
 //! user decrypts — bit-exact with the integer shadow. Also: the owner has no decryption path,
 //! hostile requests are errors, and the reply's noise does not depend on the weights.
 
-use privdnn_he::block::{BlockShape, FloatBlock, IntBlock};
+mod common;
+
+use common::{float_block, params};
+use privdnn_he::block::{BlockShape, IntBlock};
 use privdnn_he::engine::Layout;
 use privdnn_he::params::HeParams;
 use privdnn_he::user_keyed::{KeyedOwner, KeyedUser, UserKeyedRequest};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn params() -> Vec<HeParams> {
-    HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("params")
-}
-
-fn float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let k_raw = shape.k1 + 1 - shape.pool;
-    let mut v = |n: usize, s: f32| (0..n).map(|_| rng.random_range(-s..s)).collect::<Vec<_>>();
-    FloatBlock {
-        w1: v(shape.c1 * shape.cin * k_raw * k_raw, 0.4),
-        b1: v(shape.c1, 0.2),
-        w2: v(shape.c2 * shape.w2_len(), 0.3),
-        b2: v(shape.c2, 0.5),
-        mean: vec![0.45; shape.cin],
-        std: vec![0.25; shape.cin],
-        shape: shape.clone(),
-    }
-}
 
 fn block(shape: &BlockShape, params: &[HeParams], s2: &[usize], layer1: bool) -> IntBlock {
     let f = float_block(shape, 11);

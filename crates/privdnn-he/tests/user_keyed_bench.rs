@@ -11,101 +11,42 @@
 //! Prints wall and process CPU seconds per phase, bytes each way and peak resident memory
 //! (VmHWM, reset before each phase), and checks every output against the integer shadow.
 
-use std::time::Instant;
+mod common;
 
-use privdnn_he::block::{BlockShape, FloatBlock, IntBlock};
+use common::{float_block, params};
+use privdnn_artifacts::{PhaseCost, measure};
+use privdnn_he::block::{BlockShape, IntBlock};
 use privdnn_he::engine::Layout;
 use privdnn_he::params::HeParams;
 use privdnn_he::user_keyed::{KeyedOwner, KeyedUser};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let k_raw = shape.k1 + 1 - shape.pool;
-    let mut v = |n: usize, s: f32| (0..n).map(|_| rng.random_range(-s..s)).collect::<Vec<_>>();
-    FloatBlock {
-        w1: v(shape.c1 * shape.cin * k_raw * k_raw, 0.4),
-        b1: v(shape.c1, 0.2),
-        w2: v(shape.c2 * shape.w2_len(), 0.3),
-        b2: v(shape.c2, 0.5),
-        mean: vec![0.45; shape.cin],
-        std: vec![0.25; shape.cin],
-        shape: shape.clone(),
-    }
-}
-
-/// Process CPU seconds (user + system) from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (tick(11) + tick(12)) / 100.0
-}
-
-/// Peak resident memory (MiB) since the last reset.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-struct Phase {
-    wall: f64,
-    cpu: f64,
-    peak: f64,
-}
-
-fn phase<T>(f: impl FnOnce() -> T) -> (T, Phase) {
-    reset_peak();
-    let (w, c) = (Instant::now(), cpu_seconds());
-    let out = f();
-    let p = Phase {
-        wall: w.elapsed().as_secs_f64(),
-        cpu: cpu_seconds() - c,
-        peak: peak_mib(),
-    };
-    (out, p)
+/// Peak resident memory of a phase in MiB.
+fn mib(cost: &PhaseCost) -> f64 {
+    cost.peak_rss_bytes as f64 / f64::from(1u32 << 20)
 }
 
 fn run(name: &str, shape: BlockShape, sel: (&[usize], &[usize]), layout: Layout, n: usize) {
-    let params = HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("params");
+    let params = params();
     let f = float_block(&shape, 5);
     let block = IntBlock::quantize_fitting(&f, 8, HeParams::crt_modulus(&params), sel.1, false)
         .expect("fits");
     let (owner, setup) =
-        phase(|| KeyedOwner::new(block.clone(), sel, &params, false).expect("owner"));
+        measure(|| KeyedOwner::new(block.clone(), sel, &params, false).expect("owner"));
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let (user, keygen) = phase(|| KeyedUser::new(owner.model(), layout, &mut rng).expect("user"));
+    let (user, keygen) = measure(|| KeyedUser::new(owner.model(), layout, &mut rng).expect("user"));
     let x: Vec<Vec<i64>> = (0..n)
         .map(|_| {
             let raw: Vec<u8> = (0..shape.input_len()).map(|_| rng.random()).collect();
             block.center(&raw)
         })
         .collect();
-    let ((request, pending), req) = phase(|| user.request(&x, &mut rng).expect("request"));
-    let (reply, ans) = phase(|| owner.answer(&request, &mut rng).expect("answer"));
+    let ((request, pending), req) = measure(|| user.request(&x, &mut rng).expect("request"));
+    let (reply, ans) = measure(|| owner.answer(&request, &mut rng).expect("answer"));
     let up = request.bytes();
     drop(request);
-    let (out, fin) = phase(|| user.finish(&pending, &reply).expect("finish"));
+    let (out, fin) = measure(|| user.finish(&pending, &reply).expect("finish"));
     let mut exact = 0;
     for (i, xi) in x.iter().enumerate() {
         let a = block.layer1(xi);
@@ -123,18 +64,29 @@ fn run(name: &str, shape: BlockShape, sel: (&[usize], &[usize]), layout: Layout,
     );
     println!(
         "  owner setup {:.2} s; user keygen {:.2} s wall / {:.2} s CPU, {:.0} MiB peak",
-        setup.wall, keygen.wall, keygen.cpu, keygen.peak
+        setup.wall_s,
+        keygen.wall_s,
+        keygen.cpu_s,
+        mib(&keygen)
     );
     println!(
         "  user request {:.2} s wall / {:.2} s CPU, peak {:.0} MiB; owner answer {:.2} s wall / \
          {:.2} s CPU, peak {:.0} MiB; user finish {:.2} s wall / {:.2} s CPU, peak {:.0} MiB",
-        req.wall, req.cpu, req.peak, ans.wall, ans.cpu, ans.peak, fin.wall, fin.cpu, fin.peak
+        req.wall_s,
+        req.cpu_s,
+        mib(&req),
+        ans.wall_s,
+        ans.cpu_s,
+        mib(&ans),
+        fin.wall_s,
+        fin.cpu_s,
+        mib(&fin)
     );
     println!(
         "  per image: owner CPU {:.4} s, user CPU {:.4} s; total wall both parties {:.2} s",
-        ans.cpu / n as f64,
-        (req.cpu + fin.cpu) / n as f64,
-        req.wall + ans.wall + fin.wall
+        ans.cpu_s / n as f64,
+        (req.cpu_s + fin.cpu_s) / n as f64,
+        req.wall_s + ans.wall_s + fin.wall_s
     );
     println!(
         "  bytes: request {up} ({:.0} per image, keys {} included), reply {} ({:.0} per image)",

@@ -5,6 +5,8 @@
 //! Kolmogorov–Smirnov test and c1 is uniform; without it (`Stage::Raw`) the same test tells the
 //! weight sets apart at once — so the test can fail.
 
+mod common;
+
 use fhe::bfv::{BfvParameters, Ciphertext, Encoding, SecretKey};
 use fhe_math::rq::traits::TryConvertFrom;
 use fhe_math::rq::{Poly, Representation};
@@ -12,29 +14,16 @@ use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, Serialize};
 use num_bigint::BigUint;
 use privdnn_he::block::{BlockShape, FloatBlock, IntBlock};
 use privdnn_he::engine::Layout;
-use privdnn_he::params::HeParams;
 use privdnn_he::user_keyed::{KeyedOwner, KeyedUser, Stage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
+use common::params;
+
+/// Weights and biases all uniform in ±0.4.
 fn float_block(shape: &BlockShape, seed: u64) -> FloatBlock {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let k_raw = shape.k1 + 1 - shape.pool;
-    let mut v = |n: usize| {
-        (0..n)
-            .map(|_| rng.random_range(-0.4f32..0.4))
-            .collect::<Vec<_>>()
-    };
-    FloatBlock {
-        w1: v(shape.c1 * shape.cin * k_raw * k_raw),
-        b1: v(shape.c1),
-        w2: v(shape.c2 * shape.w2_len()),
-        b2: v(shape.c2),
-        mean: vec![0.45; shape.cin],
-        std: vec![0.25; shape.cin],
-        shape: shape.clone(),
-    }
+    common::float_block_scaled(shape, seed, [0.4; 4])
 }
 
 /// The secret coefficients from fhe's serialisation (protobuf: field 1, packed zigzag varints).
@@ -136,7 +125,7 @@ fn c1_chi2(ct: &Ciphertext) -> f64 {
 
 #[test]
 fn sanitised_replies_hide_the_weights_and_raw_ones_do_not() {
-    let params = HeParams::generate_crt(8192, &[54, 54, 54, 54], 24, 2).expect("params");
+    let params = params();
     let shape = BlockShape::new(1, 10, 10, 3, 0, 2, 2, 2, 0, 2).expect("shape");
     // Two weight sets: small 3-bit weights and 8-bit weights of another model.
     let w_small = IntBlock::quantize(&float_block(&shape, 1), 3, 3).expect("w");

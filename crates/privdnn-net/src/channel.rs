@@ -394,6 +394,10 @@ fn read_frame<S: Transport, M: WireMessage>(
     while payload.len() < len {
         let start = payload.len();
         let n = (len - start).min(READ_CHUNK);
+        // Grow geometrically but never past the announced length: `resize` alone doubles the
+        // capacity, so a frame just over a power of two allocated up to twice the frame limit.
+        let target = payload.capacity().saturating_mul(2).clamp(start + n, len);
+        payload.reserve_exact(target - start);
         payload.resize(start + n, 0);
         let got = read_until(
             stream,

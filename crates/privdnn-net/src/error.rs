@@ -103,6 +103,14 @@ pub enum NetError {
     /// A message could not be encoded (a bug, or a payload over 4 GiB).
     #[error("cannot encode a message: {0}")]
     Encode(String),
+    /// TLS set-up, handshake or certificate failure ([`crate::tls`]).
+    #[error("TLS: {context}: {reason}")]
+    Tls {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        reason: String,
+    },
 }
 
 impl NetError {
@@ -111,6 +119,14 @@ impl NetError {
         NetError::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// A TLS error: what was being done and why it failed.
+    pub fn tls(context: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        NetError::Tls {
+            context: context.into(),
+            reason: reason.to_string(),
         }
     }
 
@@ -125,6 +141,7 @@ impl NetError {
             NetError::Timeout { .. } => ErrorCode::Timeout,
             NetError::Malformed { .. } => ErrorCode::Malformed,
             NetError::Unexpected { .. } => ErrorCode::Unexpected,
+            NetError::Tls { .. } => ErrorCode::Unauthorized,
             NetError::Io { .. }
             | NetError::Remote { .. }
             | NetError::Closed(_)
@@ -160,10 +177,15 @@ pub enum ErrorCode {
     Busy = 10,
     /// Anything else (a bug; the message says what).
     Internal = 11,
+    /// The peer is not (or no longer) allowed to use the service (missing, foreign or revoked
+    /// certificate, unknown user).
+    Unauthorized = 12,
+    /// The user's quota (requests or ciphertexts per time window) is spent; retry later.
+    Quota = 13,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 11] = [
+    const ALL: [ErrorCode; 13] = [
         ErrorCode::BadMagic,
         ErrorCode::WrongVersion,
         ErrorCode::UnknownKind,
@@ -175,6 +197,8 @@ impl ErrorCode {
         ErrorCode::BadRequest,
         ErrorCode::Busy,
         ErrorCode::Internal,
+        ErrorCode::Unauthorized,
+        ErrorCode::Quota,
     ];
 
     /// The number on the wire.
@@ -201,6 +225,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad-request",
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Quota => "quota",
         }
     }
 }

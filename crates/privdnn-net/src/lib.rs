@@ -18,13 +18,18 @@
 //! * [`codec`]: payload encoding and the bounded decode (one decode per payload, its allocation
 //!   bounded by the payload's own length).
 //! * [`error`]: [`NetError`] and the [`ErrorCode`] numbers sent in error frames.
+//! * [`tls`]: TLS 1.3 with required client certificates ([`NetStream`], [`TlsServer`],
+//!   [`TlsClient`]); [`pki`]: a development CA and certificates (rcgen), keys written 0600.
 
 pub mod channel;
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod pki;
+pub mod tls;
 
 pub use channel::{Channel, DEFAULT_MAX_FRAME, Limits, MAX_FRAME_CEILING, Traffic, Transport};
 pub use codec::{decode_bounded, decode_empty, encode};
 pub use error::{ErrorCode, NetError};
 pub use frame::{ERROR_KIND, ErrorFrame, HEADER_LEN, Protocol, RawFrame, WireMessage};
+pub use tls::{NetStream, PeerIdentity, TlsClient, TlsServer};

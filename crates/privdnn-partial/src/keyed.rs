@@ -25,13 +25,13 @@ pub use privdnn_he::user_keyed::{
     KeyedModel, KeyedOutput, Pending, UserKeyedReply, UserKeyedRequest, noise::NoiseBound,
 };
 use privdnn_he::user_keyed::{KeyedOwner, KeyedUser};
-use privdnn_quant::{Injection, IntBlock, SelectedOutputs, float_block, needs_layer1_outputs};
+use privdnn_quant::{Injection, IntBlock, SelectedOutputs};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::setup::{Provenance, parameter_sets, remainder_model, write_one};
-use crate::{PartialError, Result};
+use crate::Result;
+use crate::setup::{Provenance, quantise, remainder_model, write_one};
 
 /// What the user downloads in user-keyed mode: no selected weight, encrypted or not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,28 +106,21 @@ pub struct KeyedSetup {
 /// refuses parameters that break the no-wrap or the circuit-privacy bound.
 pub fn setup(model: &TrainedModel, sel: &NeuronSelection, he: &HeConfig) -> Result<KeyedSetup> {
     let clock = Instant::now();
-    let params = parameter_sets(he)?;
-    let space = HeParams::crt_modulus(&params);
-    let fb = float_block(model)?;
-    sel.validate([fb.shape.c1, fb.shape.c2])
-        .map_err(PartialError::Selection)?;
-    let layer1 = needs_layer1_outputs(model.spec.architecture);
-    let block = IntBlock::quantize_fitting(&fb, he.max_weight_bits, space, &sel.layer2, layer1)?;
-    let (_, zb) = block.bounds();
-    let log_bound = sel
-        .layer2
-        .iter()
-        .map(|&j| (zb[j] as f64).log2())
-        .fold(0.0, f64::max);
-    let owner = KeyedOwner::new(block.clone(), (&sel.layer1, &sel.layer2), &params, layer1)?;
+    let q = quantise(model, sel, he)?;
+    let owner = KeyedOwner::new(
+        q.block.clone(),
+        (&sel.layer1, &sel.layer2),
+        &q.params,
+        q.layer1,
+    )?;
     let report = KeyedSetupReport {
         mode: "user-keyed",
         degree: he.degree,
-        moduli: params[0].moduli.clone(),
-        plaintexts: params.iter().map(|p| p.plaintext).collect(),
-        log_plaintext_space: (space as f64).log2(),
-        weight_bits: block.bits,
-        log_bound,
+        moduli: q.params[0].moduli.clone(),
+        plaintexts: q.params.iter().map(|p| p.plaintext).collect(),
+        log_plaintext_space: (q.space as f64).log2(),
+        weight_bits: q.block.bits,
+        log_bound: q.log_bound,
         selection: (sel.layer1.clone(), sel.layer2.clone()),
         noise: owner.noise_bounds().to_vec(),
         encrypted_weight_bytes: 0,
@@ -140,10 +133,10 @@ pub fn setup(model: &TrainedModel, sel: &NeuronSelection, he: &HeConfig) -> Resu
             remainder: remainder_model(model, sel)?,
         },
         owner: KeyedOwnerFile {
-            params,
-            block,
+            params: q.params,
+            block: q.block,
             selection: sel.clone(),
-            layer1,
+            layer1: q.layer1,
         },
         report,
     })

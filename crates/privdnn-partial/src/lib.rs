@@ -4,7 +4,8 @@
 //! decryption requests), the user's role ([`user`]: opens only the encrypted model and the public
 //! keys, evaluates the block homomorphically, blinds, unblinds) and the typed messages between
 //! them ([`messages`]). The roles exchange bytes (or typed messages, decoded once) in process
-//! (the infer stage's harness) or over TCP (`privdnn-party`).
+//! (the infer stage's harness) or over TCP (`privdnn-party`, whose frames and message set are
+//! defined here in [`wire`]: `PDNP` version 1, both modes).
 //!
 //! [`keyed`] is the user-keyed mode (`[he] mode = "user-keyed"`): the user holds the keys, the
 //! owner evaluates with plaintext weights and never decrypts.
@@ -17,6 +18,7 @@ pub mod keyed;
 pub mod owner;
 pub mod setup;
 pub mod user;
+pub mod wire;
 
 pub use error::PartialError;
 pub use privdnn_quant::{SelectedOutputs, shadow_outputs};

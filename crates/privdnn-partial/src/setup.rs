@@ -108,13 +108,27 @@ pub fn parameter_sets(he: &HeConfig) -> Result<Vec<HeParams>> {
     )?)
 }
 
-/// Quantises, generates keys and encrypts the selected filters of `model`.
-pub fn encrypt(
+/// The block of a model quantised for a selection under a config's parameter sets: the first
+/// step of both setups (owner-keyed [`encrypt`], user-keyed [`crate::keyed::setup`]).
+pub(crate) struct Quantised {
+    /// Parameter sets of the config.
+    pub(crate) params: Vec<HeParams>,
+    /// Their CRT plaintext space.
+    pub(crate) space: u128,
+    /// The quantised block (largest weights that keep the selected outputs from wrapping).
+    pub(crate) block: IntBlock,
+    /// Whether the architecture needs the layer-1 outputs too.
+    pub(crate) layer1: bool,
+    /// log2 of the largest bound of a selected layer-2 output.
+    pub(crate) log_bound: f64,
+}
+
+/// Validates the selection against the model's block and quantises it (see [`Quantised`]).
+pub(crate) fn quantise(
     model: &TrainedModel,
     sel: &NeuronSelection,
     he: &HeConfig,
-) -> Result<EncryptOutputs> {
-    let clock = Instant::now();
+) -> Result<Quantised> {
     let params = parameter_sets(he)?;
     let space = HeParams::crt_modulus(&params);
     let fb = float_block(model)?;
@@ -128,22 +142,39 @@ pub fn encrypt(
         .iter()
         .map(|&j| (zb[j] as f64).log2())
         .fold(0.0, f64::max);
+    Ok(Quantised {
+        params,
+        space,
+        block,
+        layer1,
+        log_bound,
+    })
+}
+
+/// Quantises, generates keys and encrypts the selected filters of `model`.
+pub fn encrypt(
+    model: &TrainedModel,
+    sel: &NeuronSelection,
+    he: &HeConfig,
+) -> Result<EncryptOutputs> {
+    let clock = Instant::now();
+    let q = quantise(model, sel, he)?;
     let (secret, keys, enc) = owner_setup(
-        &params,
-        &block,
+        &q.params,
+        &q.block,
         (&sel.layer1, &sel.layer2),
         he.max_chunk,
-        layer1,
+        q.layer1,
         &mut rand::rng(),
     )?;
     let report = EncryptReport {
         degree: he.degree,
-        moduli: params[0].moduli.clone(),
-        log_q: params[0].log_q(),
-        plaintexts: params.iter().map(|p| p.plaintext).collect(),
-        log_plaintext_space: (space as f64).log2(),
-        weight_bits: block.bits,
-        log_bound,
+        moduli: q.params[0].moduli.clone(),
+        log_q: q.params[0].log_q(),
+        plaintexts: q.params.iter().map(|p| p.plaintext).collect(),
+        log_plaintext_space: (q.space as f64).log2(),
+        weight_bits: q.block.bits,
+        log_bound: q.log_bound,
         selection: (sel.layer1.clone(), sel.layer2.clone()),
         packed_weights: enc.weight_count(),
         chunk: enc.chunk,
@@ -157,10 +188,13 @@ pub fn encrypt(
             block: enc,
             selection: sel.clone(),
             remainder: remainder_model(model, sel)?,
-            layer1_outputs: layer1,
+            layer1_outputs: q.layer1,
         },
         keys: EvaluationKeysFile { keys },
-        secret: OwnerSecretFile { secret, block },
+        secret: OwnerSecretFile {
+            secret,
+            block: q.block,
+        },
         report,
     })
 }

@@ -1,23 +1,27 @@
 //! Classification through the owner: the user's images (a split, a split file or an image
-//! folder) are evaluated under HE in requests of at most one call's capacity, each sent for
-//! blinded decryption over a [`Client`] connection, unblinded and finished in clear; the
-//! report counts every byte and times every phase (`results/<run>/party/client.json`).
+//! folder) go in requests of at most one call's capacity over a [`Client`] connection and are
+//! finished in clear; the report counts every byte and times every phase
+//! (`results/<run>/party/client.json`). The mode is the one the owner serves (or `--mode`):
+//! owner-keyed here (the user evaluates under HE, the owner decrypts blinded outputs),
+//! user-keyed in [`crate::classify_keyed`] (the user encrypts under its own keys, the owner
+//! evaluates). Both build the same [`ClientReport`] through [`Run`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use privdnn_artifacts::DatasetSplit;
+use privdnn_config::HeMode;
 use privdnn_he::engine::Layout;
 use privdnn_he::ops::OpCounter;
 use privdnn_he::protocol::Reply;
 use privdnn_model::RemainderNet;
 use privdnn_model::burn::tensor::Device;
 use privdnn_partial::user::UserSide;
-use serde::Serialize;
 
 use crate::PartyError;
-use crate::client::{Client, Download, Traffic, fetch_model};
+use crate::client::{Client, Download, Traffic, fetch};
+pub use crate::report::{BatchReport, ClientReport, InferenceTraffic, ShadowCheck, summary};
 use crate::wire::Limits;
 
 /// Where the images come from.
@@ -64,97 +68,18 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Keep the logits in the report.
     pub keep_logits: bool,
+    /// The mode the owner must serve (`None`: whichever it serves).
+    pub mode: Option<HeMode>,
+    /// Measurement only, user-keyed mode: the owner's `keyed_block.bin`, to compare the
+    /// decrypted outputs and the predictions with the integer shadow (a real user never has it).
+    pub audit_owner_block: Option<PathBuf>,
 }
 
-/// One request/answer of a classification run.
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchReport {
-    /// Images in the request.
-    pub images: usize,
-    /// Serialised request bytes (user → owner).
-    pub request_bytes: usize,
-    /// Serialised reply bytes (owner → user).
-    pub reply_bytes: usize,
-    /// Whole frames sent / received for this batch.
-    pub traffic: Traffic,
-    /// User HE evaluation + blinding.
-    pub he_eval_s: f64,
-    /// Send, owner decryption, receive.
-    pub round_trip_s: f64,
-    /// The owner's own decryption time (reported by the owner).
-    pub owner_decrypt_s: f64,
-    /// Unblinding and CRT recombination.
-    pub unblind_s: f64,
-    /// The plaintext rest of the network.
-    pub tail_s: f64,
-    /// Images in → predictions out.
-    pub latency_s: f64,
-}
-
-/// Bytes of the inference phase (after the model is cached).
-#[derive(Debug, Clone, Serialize)]
-pub struct InferenceTraffic {
-    /// Whole frames, every batch.
-    pub traffic: Traffic,
-    /// User → owner bytes per image.
-    pub bytes_sent_per_image: f64,
-    /// Owner → user bytes per image.
-    pub bytes_received_per_image: f64,
-    /// User → owner bytes per batch (mean).
-    pub bytes_sent_per_batch: f64,
-    /// Owner → user bytes per batch (mean).
-    pub bytes_received_per_batch: f64,
-}
-
-/// What a classification run reports (`results/<run>/party/client.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientReport {
-    /// Owner address.
-    pub server: String,
-    /// The owner's model label.
-    pub model: String,
-    /// Where the images came from.
-    pub source: String,
-    /// Images classified.
-    pub images: usize,
-    /// Layout used.
-    pub layout: Layout,
-    /// Images per request.
-    pub batch_size: usize,
-    /// Predicted class per image.
-    pub predictions: Vec<usize>,
-    /// True labels, when known.
-    pub labels: Option<Vec<u16>>,
-    /// Correct predictions, when labels are known.
-    pub correct: Option<usize>,
-    /// Top-1 accuracy (%), when labels are known.
-    pub accuracy: Option<f64>,
-    /// Logits (`images × classes`), when asked for.
-    pub logits: Option<Vec<f32>>,
-    /// The model download (or cache check).
-    pub download: Download,
-    /// Every request.
-    pub batches: Vec<BatchReport>,
-    /// Bytes of the inference phase.
-    pub inference: InferenceTraffic,
-    /// Every byte and round trip of the connection (download included).
-    pub total: Traffic,
-    /// Seconds per phase.
-    pub phases_s: BTreeMap<String, f64>,
-    /// Mean batch latency (images in → predictions out).
-    pub mean_batch_latency_s: f64,
-    /// Inference seconds per image (batches only, amortised).
-    pub per_image_s: f64,
-    /// Whole run: connect, download, model load and expansion, every batch.
-    pub end_to_end_s: f64,
-    /// Peak resident memory of the client process.
-    pub peak_rss_bytes: u64,
-}
-
-struct Images {
-    split: DatasetSplit,
-    labelled: bool,
-    source: String,
+/// The images of a run.
+pub(crate) struct Images {
+    pub(crate) split: DatasetSplit,
+    pub(crate) labelled: bool,
+    pub(crate) source: String,
 }
 
 fn load_images(
@@ -218,9 +143,9 @@ pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
 }
 
 /// One request's worth of work, timed by phase.
-struct Batch {
-    report: BatchReport,
-    logits: Vec<f32>,
+pub(crate) struct Batch {
+    pub(crate) report: BatchReport,
+    pub(crate) logits: Vec<f32>,
 }
 
 /// Evaluates, sends, unblinds and finishes one chunk of images.
@@ -280,7 +205,7 @@ fn run_batch(
 }
 
 /// The image indices `cfg` asks for, checked against the split and the model's input shape.
-fn select_images(
+pub(crate) fn select_images(
     cfg: &ClientConfig,
     split: &DatasetSplit,
     spec: &privdnn_artifacts::ModelSpec,
@@ -336,170 +261,183 @@ fn choose_layout(
     Ok((layout, batch))
 }
 
-/// Downloads the model if needed and classifies the images through the owner.
+/// Downloads the model if needed and classifies the images through the owner, in the mode
+/// the owner serves ([`ClientConfig::mode`] to insist on one).
 pub fn classify(
     cfg: &ClientConfig,
     source: &ImageSource,
     device: Device,
 ) -> Result<ClientReport, PartyError> {
-    let started = Instant::now();
-    let mut phases = BTreeMap::new();
-    let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
-    let download = fetch_model(&mut client, &cfg.cache_dir)?;
-    phases.insert(
-        "connect_download".to_string(),
-        started.elapsed().as_secs_f64(),
-    );
-    log::info!(
-        "model `{}`: {} (downloaded {} bytes)",
-        download.label,
-        if download.downloaded.is_empty() {
-            "cached"
-        } else {
-            "downloaded"
-        },
-        download.file_bytes
-    );
-    let clock = Instant::now();
-    let ops = OpCounter::default();
-    let user = UserSide::load(&download.model, &download.keys, cfg.headroom_bits, &ops)?;
-    let tail = RemainderNet::new(user.remainder(), device)?;
-    phases.insert(
-        "user_load_expand".to_string(),
-        clock.elapsed().as_secs_f64(),
-    );
-    let spec = user.file.remainder.spec.clone();
-    let images = load_images(source, spec.image_size, spec.in_channels, spec.num_classes)?;
-    let split = &images.split;
-    let indices = select_images(cfg, split, &spec)?;
-    let n = indices.len();
-    let (layout, batch) = choose_layout(cfg, &user, n)?;
-    let inference_start = client.traffic();
-    let (mut predictions, mut all_logits, mut batches) =
-        (Vec::with_capacity(n), Vec::new(), Vec::new());
-    for chunk in indices.chunks(batch) {
-        let b = run_batch(&mut client, (&user, &tail), split, chunk, layout, &ops)?;
-        predictions.extend(argmax_rows(&b.logits, spec.num_classes));
-        if cfg.keep_logits {
-            all_logits.extend_from_slice(&b.logits);
-        }
-        batches.push(b.report);
+    let mut run = Run::start(cfg)?;
+    match run.download.mode {
+        HeMode::OwnerKeyed => owner_keyed(&mut run, source, device),
+        HeMode::UserKeyed => crate::classify_keyed::classify_keyed(&mut run, source, device),
     }
-    let sum = |f: fn(&BatchReport) -> f64| batches.iter().map(f).sum::<f64>();
-    for (name, f) in [
-        (
-            "user_he_eval",
-            (|b: &BatchReport| b.he_eval_s) as fn(&BatchReport) -> f64,
-        ),
-        ("round_trip", |b| b.round_trip_s),
-        ("owner_decrypt", |b| b.owner_decrypt_s),
-        ("user_unblind", |b| b.unblind_s),
-        ("plain_tail", |b| b.tail_s),
-    ] {
-        phases.insert(name.to_string(), sum(f));
-    }
-    let inference = client.traffic().since(&inference_start);
-    let latency_total = sum(|b| b.latency_s);
-    let labels: Option<Vec<u16>> = images
-        .labelled
-        .then(|| indices.iter().map(|&i| split.labels[i]).collect());
-    let correct = labels.as_ref().map(|l| {
-        l.iter()
-            .zip(&predictions)
-            .filter(|(a, b)| **a as usize == **b)
-            .count()
-    });
-    let nb = batches.len().max(1) as f64;
-    Ok(ClientReport {
-        server: cfg.server.clone(),
-        model: download.label.clone(),
-        source: images.source.clone(),
-        images: n,
-        layout,
-        batch_size: batch,
-        accuracy: correct.map(|c| 100.0 * c as f64 / n as f64),
-        correct,
-        labels,
-        predictions,
-        logits: cfg.keep_logits.then_some(all_logits),
-        download,
-        inference: InferenceTraffic {
-            traffic: inference,
-            bytes_sent_per_image: inference.bytes_sent as f64 / n as f64,
-            bytes_received_per_image: inference.bytes_received as f64 / n as f64,
-            bytes_sent_per_batch: inference.bytes_sent as f64 / nb,
-            bytes_received_per_batch: inference.bytes_received as f64 / nb,
-        },
-        total: client.traffic(),
-        mean_batch_latency_s: latency_total / nb,
-        per_image_s: latency_total / n as f64,
-        batches,
-        phases_s: phases,
-        end_to_end_s: started.elapsed().as_secs_f64(),
-        peak_rss_bytes: privdnn_artifacts::peak_rss_bytes(),
-    })
 }
 
-/// The report for people.
-pub fn summary(r: &ClientReport) -> String {
-    let mut s = String::new();
-    let shown = r.predictions.len().min(200);
-    s += &format!("predictions ({} images from {}):\n", r.images, r.source);
-    for row in r.predictions[..shown].chunks(40) {
-        s += &format!(
-            "  {}\n",
-            row.iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
+/// The owner-keyed classification: HE evaluation here, blinded decryption at the owner.
+fn owner_keyed(
+    run: &mut Run<'_>,
+    source: &ImageSource,
+    device: Device,
+) -> Result<ClientReport, PartyError> {
+    let clock = Instant::now();
+    let ops = OpCounter::default();
+    let keys = run.download.keys.clone().ok_or_else(|| {
+        PartyError::Internal("an owner-keyed download without evaluation keys".into())
+    })?;
+    let user = UserSide::load(&run.download.model, &keys, run.cfg.headroom_bits, &ops)?;
+    let tail = RemainderNet::new(user.remainder(), device)?;
+    run.phase("user_load_expand", clock);
+    let spec = user.file.remainder.spec.clone();
+    let (images, indices) = run.images(source, &spec)?;
+    let (layout, batch) = choose_layout(run.cfg, &user, indices.len())?;
+    let mut batches = Vec::new();
+    for chunk in indices.chunks(batch) {
+        batches.push(run_batch(
+            &mut run.client,
+            (&user, &tail),
+            &images.split,
+            chunk,
+            layout,
+            &ops,
+        )?);
+    }
+    Ok(run.report(&images, &indices, (layout, batch), batches, None))
+}
+
+/// A classification run of either mode: the connection, the download, the phase clocks.
+pub(crate) struct Run<'a> {
+    pub(crate) cfg: &'a ClientConfig,
+    pub(crate) client: Client,
+    pub(crate) download: Download,
+    started: Instant,
+    phases: BTreeMap<String, f64>,
+    inference_start: Traffic,
+    classes: usize,
+}
+
+impl<'a> Run<'a> {
+    /// Connects and fetches the files of the mode the owner serves.
+    fn start(cfg: &'a ClientConfig) -> Result<Self, PartyError> {
+        let started = Instant::now();
+        let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
+        let download = fetch(&mut client, &cfg.cache_dir, cfg.mode)?;
+        log::info!(
+            "model `{}` ({}): {} (downloaded {} bytes)",
+            download.label,
+            download.mode.name(),
+            if download.downloaded.is_empty() {
+                "cached"
+            } else {
+                "downloaded"
+            },
+            download.file_bytes
         );
+        let mut run = Self {
+            cfg,
+            client,
+            download,
+            started,
+            phases: BTreeMap::new(),
+            inference_start: Traffic::default(),
+            classes: 1,
+        };
+        run.phase("connect_download", started);
+        Ok(run)
     }
-    if shown < r.predictions.len() {
-        s += &format!("  … ({} more in the report)\n", r.predictions.len() - shown);
+
+    /// Records the seconds since `since` as phase `name`.
+    pub(crate) fn phase(&mut self, name: &str, since: Instant) {
+        self.phases
+            .insert(name.to_string(), since.elapsed().as_secs_f64());
     }
-    if let (Some(c), Some(a)) = (r.correct, r.accuracy) {
-        s += &format!("accuracy: {a:.2} % ({c}/{})\n", r.images);
+
+    /// The images and the indices the config asks for; inference traffic counts from here.
+    pub(crate) fn images(
+        &mut self,
+        source: &ImageSource,
+        spec: &privdnn_artifacts::ModelSpec,
+    ) -> Result<(Images, Vec<usize>), PartyError> {
+        let images = load_images(source, spec.image_size, spec.in_channels, spec.num_classes)?;
+        let indices = select_images(self.cfg, &images.split, spec)?;
+        self.inference_start = self.client.traffic();
+        self.classes = spec.num_classes;
+        Ok((images, indices))
     }
-    let d = &r.download;
-    s += &format!(
-        "model `{}` from {}: {}, {} round trips, {} B sent, {} B received, {:.2} s\n",
-        r.model,
-        r.server,
-        if d.downloaded.is_empty() {
-            "cached".to_string()
-        } else {
-            format!("downloaded {}", d.downloaded.join(" + "))
-        },
-        d.traffic.round_trips,
-        d.traffic.bytes_sent,
-        d.traffic.bytes_received,
-        d.seconds
-    );
-    let i = &r.inference;
-    s += &format!(
-        "inference: {:?} layout, {} batch(es) of ≤ {} images, {} round trips; user→owner {} B ({:.0} B/image, \
-         {:.0} B/batch), owner→user {} B ({:.0} B/image, {:.0} B/batch)\n",
-        r.layout,
-        r.batches.len(),
-        r.batch_size,
-        i.traffic.round_trips,
-        i.traffic.bytes_sent,
-        i.bytes_sent_per_image,
-        i.bytes_sent_per_batch,
-        i.traffic.bytes_received,
-        i.bytes_received_per_image,
-        i.bytes_received_per_batch
-    );
-    s += &format!(
-        "latency: {:.2} s per batch (HE {:.2} s, round trip {:.2} s of which owner {:.2} s), {:.3} s per image; \
-         end to end {:.2} s (model load + expansion {:.2} s)\n",
-        r.mean_batch_latency_s,
-        r.phases_s.get("user_he_eval").copied().unwrap_or(0.0) / r.batches.len().max(1) as f64,
-        r.phases_s.get("round_trip").copied().unwrap_or(0.0) / r.batches.len().max(1) as f64,
-        r.phases_s.get("owner_decrypt").copied().unwrap_or(0.0) / r.batches.len().max(1) as f64,
-        r.per_image_s,
-        r.end_to_end_s,
-        r.phases_s.get("user_load_expand").copied().unwrap_or(0.0)
-    );
-    s
+
+    /// The report of the finished batches.
+    pub(crate) fn report(
+        &mut self,
+        images: &Images,
+        indices: &[usize],
+        (layout, batch_size): (Layout, usize),
+        done: Vec<Batch>,
+        shadow: Option<ShadowCheck>,
+    ) -> ClientReport {
+        let (mut predictions, mut logits, mut batches) = (Vec::new(), Vec::new(), Vec::new());
+        for b in done {
+            predictions.extend(argmax_rows(&b.logits, self.classes));
+            if self.cfg.keep_logits {
+                logits.extend_from_slice(&b.logits);
+            }
+            batches.push(b.report);
+        }
+        let sum = |f: fn(&BatchReport) -> f64| batches.iter().map(f).sum::<f64>();
+        for (name, f) in [
+            (
+                "user_he_eval",
+                (|b: &BatchReport| b.he_eval_s) as fn(&BatchReport) -> f64,
+            ),
+            ("round_trip", |b| b.round_trip_s),
+            ("owner_decrypt", |b| b.owner_decrypt_s),
+            ("user_unblind", |b| b.unblind_s),
+            ("plain_tail", |b| b.tail_s),
+        ] {
+            self.phases.insert(name.to_string(), sum(f));
+        }
+        let n = indices.len();
+        let inference = self.client.traffic().since(&self.inference_start);
+        let latency_total = sum(|b| b.latency_s);
+        let labels: Option<Vec<u16>> = images
+            .labelled
+            .then(|| indices.iter().map(|&i| images.split.labels[i]).collect());
+        let correct = labels.as_ref().map(|l| {
+            l.iter()
+                .zip(&predictions)
+                .filter(|(a, b)| **a as usize == **b)
+                .count()
+        });
+        let nb = batches.len().max(1) as f64;
+        ClientReport {
+            server: self.cfg.server.clone(),
+            model: self.download.label.clone(),
+            mode: self.download.mode,
+            source: images.source.clone(),
+            images: n,
+            layout,
+            batch_size,
+            accuracy: correct.map(|c| 100.0 * c as f64 / n as f64),
+            correct,
+            labels,
+            predictions,
+            logits: self.cfg.keep_logits.then_some(logits),
+            download: self.download.clone(),
+            inference: InferenceTraffic {
+                traffic: inference,
+                bytes_sent_per_image: inference.bytes_sent as f64 / n as f64,
+                bytes_received_per_image: inference.bytes_received as f64 / n as f64,
+                bytes_sent_per_batch: inference.bytes_sent as f64 / nb,
+                bytes_received_per_batch: inference.bytes_received as f64 / nb,
+            },
+            total: self.client.traffic(),
+            mean_batch_latency_s: latency_total / nb,
+            per_image_s: latency_total / n as f64,
+            batches,
+            phases_s: self.phases.clone(),
+            end_to_end_s: self.started.elapsed().as_secs_f64(),
+            peak_rss_bytes: privdnn_artifacts::peak_rss_bytes(),
+            shadow,
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Command line of `privdnn-party`:
 //!
 //! * `serve --pipeline <name>` (or `--model/--keys/--secret FILE`): the owner service; prints
-//!   `listening on <addr>` on stdout once it accepts connections.
+//!   `listening on <addr>` on stdout once it accepts connections. TLS 1.3 with client
+//!   certificates of the users in `[service]` (or `--service FILE`); `--insecure`: plain TCP on
+//!   loopback only ([`crate::service_cli`]).
+//! * `certs --out DIR --users alice,bob`: a development CA, owner and user certificates.
 //! * `client --pipeline <name> --images <N | split file | image folder>`: the user; downloads the
 //!   model into `results/<run>/client/` (or `--cache`), classifies, prints predictions and costs,
 //!   writes `results/<run>/party/client.json` (or `--report`).
@@ -20,6 +23,7 @@ use crate::PartyError;
 use crate::client::{ClientConfig, ImageSource, LayoutChoice, classify, summary};
 use crate::load::{LoadConfig, load_summary, run_load};
 use crate::server::{OwnerFiles, Server, ServerConfig};
+use crate::service_cli::{CertsArgs, SecurityArgs};
 use crate::wire::Limits;
 
 #[derive(Parser, Debug)]
@@ -39,7 +43,11 @@ enum Command {
     /// blinded requests — one crafted request returns the key; user-keyed: no key, no decryption).
     /// Read README.md "Threat model" before listening beyond loopback.
     Serve(ServeArgs),
-    /// User: download the model once, classify local images through the owner.
+    /// Owner: make a development CA, the owner's certificate and one certificate per user
+    /// (private keys mode 0600), and print the `[service]` table that uses them.
+    Certs(CertsArgs),
+    /// User: download the model once, classify local images through the owner (in the mode the
+    /// owner serves: owner-keyed, or user-keyed with the user's own keys).
     Client(ClientArgs),
     /// Load benchmark: concurrent users sending decryption requests to a running owner.
     Load(LoadArgs),
@@ -125,6 +133,31 @@ pub struct ServeArgs {
     max_connections: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+impl ServeArgs {
+    /// The service settings: listen address, limits, TLS, users and quotas, audit log.
+    fn config(
+        &self,
+        label: String,
+        resolved: Option<&(ResolvedConfig, PathBuf)>,
+    ) -> Result<ServerConfig, PartyError> {
+        let mut config = ServerConfig {
+            listen: self.listen.clone(),
+            max_connections: self.max_connections,
+            limits: self.limits.limits(300.0)?,
+            label,
+            ..ServerConfig::default()
+        };
+        self.security.apply(
+            &mut config,
+            resolved.map(|(cfg, _)| &cfg.pipeline.service),
+            resolved.map(|(_, base)| base.as_path()),
+        )?;
+        Ok(config)
+    }
 }
 
 /// `client`.
@@ -167,6 +200,14 @@ pub struct ClientArgs {
     /// Keep the logits in the report.
     #[arg(long)]
     logits: bool,
+    /// `auto` (the mode the owner serves; `PRIVDNN_HE__MODE=user-keyed` insists on user-keyed),
+    /// `owner-keyed` or `user-keyed` (another mode at the owner is an error).
+    #[arg(long, default_value = "auto")]
+    mode: String,
+    /// Measurement only (user-keyed mode): the owner's `owner/keyed_block.bin`, to compare the
+    /// decrypted outputs and predictions with the integer shadow. A real user never has it.
+    #[arg(long)]
+    audit_owner_block: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -235,7 +276,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
     if let Some((cfg, base)) = &resolved
         && cfg.pipeline.he.mode == HeMode::UserKeyed
     {
-        return serve_keyed(args, base);
+        return serve_keyed(args, resolved.as_ref(), base);
     }
     let default_files = resolved.as_ref().map(|(_, base)| OwnerFiles::of_run(base));
     let pick = |given: &Option<PathBuf>, default: Option<PathBuf>, flag: &str| {
@@ -271,12 +312,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
         }
         None => files.model.display().to_string(),
     };
-    let config = ServerConfig {
-        listen: args.listen.clone(),
-        max_connections: args.max_connections,
-        limits: args.limits.limits(300.0)?,
-        label,
-    };
+    let config = args.config(label, resolved.as_ref())?;
     let server = Server::bind(&files, &config)?;
     let addr = server.local_addr()?;
     log::info!(
@@ -299,14 +335,13 @@ pub fn serve(args: &ServeArgs) -> Result<(), PartyError> {
 /// `serve` in user-keyed mode (`[he] mode = "user-keyed"` or `PRIVDNN_HE__MODE=user-keyed`):
 /// serves `encrypt/keyed_model.bin`, answers keyed requests with `owner/keyed_block.bin`; no
 /// key and no decryption ([`crate::keyed`]).
-fn serve_keyed(args: &ServeArgs, base: &Path) -> Result<(), PartyError> {
+fn serve_keyed(
+    args: &ServeArgs,
+    resolved: Option<&(ResolvedConfig, PathBuf)>,
+    base: &Path,
+) -> Result<(), PartyError> {
     let layout = privdnn_artifacts::RunLayout::new(base);
-    let config = ServerConfig {
-        listen: args.listen.clone(),
-        max_connections: args.max_connections,
-        limits: args.limits.limits(300.0)?,
-        label: format!("{} (user-keyed)", base.display()),
-    };
+    let config = args.config(format!("{} (user-keyed)", base.display()), resolved)?;
     let server = Server::bind_keyed(&layout.keyed_model(), &layout.keyed_owner_block(), &config)?;
     let addr = server.local_addr()?;
     log::info!(
@@ -320,6 +355,19 @@ fn serve_keyed(args: &ServeArgs, base: &Path) -> Result<(), PartyError> {
         .map_err(|e| PartyError::io("stdout", e))?;
     drop(out);
     server.run()
+}
+
+/// The mode `client --mode` insists on: `auto` takes the owner's, unless the config asks for
+/// the user-keyed mode (not the default, so asked for on purpose).
+fn client_mode(flag: &str, config: HeMode) -> Result<Option<HeMode>, PartyError> {
+    match flag {
+        "auto" => Ok((config == HeMode::UserKeyed).then_some(config)),
+        "owner-keyed" => Ok(Some(HeMode::OwnerKeyed)),
+        "user-keyed" => Ok(Some(HeMode::UserKeyed)),
+        other => Err(PartyError::Usage(format!(
+            "unknown mode `{other}` (auto, owner-keyed, user-keyed)"
+        ))),
+    }
 }
 
 /// `client`: classifies, prints the summary, writes the report.
@@ -383,6 +431,8 @@ pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
             PartyError::Usage("--connect-timeout must be a positive number of seconds".into())
         })?,
         keep_logits: args.logits,
+        mode: client_mode(&args.mode, he.mode)?,
+        audit_owner_block: args.audit_owner_block.clone(),
     };
     let backend = resolved
         .as_ref()
@@ -453,6 +503,10 @@ pub fn main() -> Result<(), PartyError> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse_from(std::env::args_os()).command {
         Command::Serve(args) => serve(&args),
+        Command::Certs(args) => {
+            print!("{}", crate::service_cli::certs(&args)?);
+            Ok(())
+        }
         Command::Client(args) => client(&args).map(|_| ()),
         Command::Load(args) => load(&args),
     }

@@ -1,6 +1,7 @@
 //! The user's connection to the owner ([`Client`]: one request, one answer, every byte
-//! counted by its `privdnn-net` channel) and the download of the encrypted model and the public
-//! evaluation keys (cached, verified by size, SHA-256 and artifact kind). Classification is in
+//! counted by its `privdnn-net` channel) and the download of the user files of the mode the
+//! owner serves ([`fetch`]: the encrypted model and the public evaluation keys, or the keyed
+//! model; cached, verified by size, SHA-256 and artifact kind). Classification is in
 //! [`crate::classify`] (re-exported here).
 //!
 //! This module never names the owner's key material; the protocol has no message that could
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use privdnn_artifacts::write_bytes_atomic;
+use privdnn_config::HeMode;
 use privdnn_net::NetError;
 use serde::Serialize;
 
@@ -31,6 +33,7 @@ pub use crate::wire::Traffic;
 pub struct Client {
     channel: PartyChannel,
     next_id: u64,
+    peer: String,
 }
 
 fn unexpected(got: &'static str, expected: &'static str) -> PartyError {
@@ -38,11 +41,22 @@ fn unexpected(got: &'static str, expected: &'static str) -> PartyError {
 }
 
 impl Client {
-    /// Connects to `addr` (`host:port`); `limits.idle_timeout` bounds the wait for each answer.
+    /// Connects to `addr` (`host:port`) over plain TCP (an owner started with `--insecure`);
+    /// `limits.idle_timeout` bounds the wait for each answer.
     pub fn connect(
         addr: &str,
         limits: Limits,
         connect_timeout: Duration,
+    ) -> Result<Self, PartyError> {
+        Self::connect_with(addr, limits, connect_timeout, None)
+    }
+
+    /// Connects over TLS 1.3, presenting the user's certificate (`tls`), or plain TCP (`None`).
+    pub fn connect_with(
+        addr: &str,
+        limits: Limits,
+        connect_timeout: Duration,
+        tls: Option<&privdnn_net::TlsClient>,
     ) -> Result<Self, PartyError> {
         let addrs = addr
             .to_socket_addrs()
@@ -52,9 +66,14 @@ impl Client {
             match TcpStream::connect_timeout(&a, connect_timeout) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    let stream = match tls {
+                        Some(t) => t.connect(stream, connect_timeout)?,
+                        None => privdnn_net::NetStream::from(stream),
+                    };
                     return Ok(Self {
                         channel: PartyChannel::new(stream, limits)?,
                         next_id: 1,
+                        peer: addr.to_string(),
                     });
                 }
                 Err(e) => last = Some(e),
@@ -133,15 +152,19 @@ impl Client {
     }
 }
 
-/// The two user files, in the cache.
+/// The user files of the mode the owner serves, in the cache.
 #[derive(Debug, Clone, Serialize)]
 pub struct Download {
-    /// Cached encrypted model.
+    /// The mode the owner serves (read from the files it offers).
+    pub mode: HeMode,
+    /// Cached model: the encrypted model (owner-keyed) or the keyed model (user-keyed).
     pub model: PathBuf,
-    /// Cached evaluation keys.
-    pub keys: PathBuf,
+    /// Cached evaluation keys (owner-keyed only: a user-keyed user makes its own keys).
+    pub keys: Option<PathBuf>,
     /// Label of the owner's model.
     pub label: String,
+    /// Largest frame payload the owner accepts.
+    pub owner_max_frame: u32,
     /// Files fetched now (the others were already cached).
     pub downloaded: Vec<&'static str>,
     /// Bytes of the fetched files.
@@ -152,60 +175,111 @@ pub struct Download {
     pub seconds: f64,
 }
 
-/// Fetches the files the cache does not already hold (same size and SHA-256) into `cache`.
+/// The mode a service runs, read from the files it offers: the keyed model (user-keyed) or the
+/// encrypted model and the evaluation keys (owner-keyed).
+pub fn served_mode(info: &ServiceInfo) -> Result<HeMode, PartyError> {
+    let offers = |id: FileId| info.files.iter().any(|f| f.id == id);
+    if offers(FileId::KeyedModel) {
+        Ok(HeMode::UserKeyed)
+    } else if FileId::ALL.into_iter().all(offers) {
+        Ok(HeMode::OwnerKeyed)
+    } else {
+        Err(PartyError::Integrity {
+            file: "service info".into(),
+            reason: "the owner offers neither the keyed model nor the encrypted model and keys"
+                .into(),
+        })
+    }
+}
+
+/// Fetches the owner-keyed user files (the encrypted model and the evaluation keys); an owner
+/// in user-keyed mode is a [`PartyError::Mode`] error.
 pub fn fetch_model(client: &mut Client, cache: &Path) -> Result<Download, PartyError> {
+    fetch(client, cache, Some(HeMode::OwnerKeyed))
+}
+
+/// Asks the owner what it serves, checks the mode against `expect` (`None`: any), and fetches
+/// the files of that mode the cache does not already hold (same size and SHA-256) into `cache`.
+pub fn fetch(
+    client: &mut Client,
+    cache: &Path,
+    expect: Option<HeMode>,
+) -> Result<Download, PartyError> {
     let clock = Instant::now();
     let before = client.traffic();
     let info = client.info()?;
+    let mode = served_mode(&info)?;
+    if let Some(expected) = expect.filter(|&e| e != mode) {
+        return Err(PartyError::Mode {
+            server: client.peer.clone(),
+            served: mode,
+            expected,
+        });
+    }
+    let ids: &[FileId] = match mode {
+        HeMode::OwnerKeyed => &FileId::ALL,
+        HeMode::UserKeyed => &FileId::KEYED,
+    };
     std::fs::create_dir_all(cache)
         .map_err(|e| PartyError::io(format!("creating {}", cache.display()), e))?;
     let mut downloaded = Vec::new();
     let mut file_bytes = 0;
-    for id in FileId::ALL {
-        let entry =
-            info.files
-                .iter()
-                .find(|f| f.id == id)
-                .ok_or_else(|| PartyError::Integrity {
-                    file: id.file_name().into(),
-                    reason: "the owner does not offer this file".into(),
-                })?;
-        let path = cache.join(id.file_name());
-        if let Ok(bytes) = std::fs::read(&path)
-            && bytes.len() as u64 == entry.bytes
-            && sha256_hex(&bytes) == entry.sha256
-        {
-            continue;
+    for &id in ids {
+        if let Some(len) = fetch_one(client, &info, id, cache)? {
+            downloaded.push(id.file_name());
+            file_bytes += len;
         }
-        let bytes = client.file(id)?;
-        let bad = |reason: String| PartyError::Integrity {
-            file: id.file_name().into(),
-            reason,
-        };
-        if bytes.len() as u64 != entry.bytes {
-            return Err(bad(format!(
-                "{} bytes received, {} announced",
-                bytes.len(),
-                entry.bytes
-            )));
-        }
-        if sha256_hex(&bytes) != entry.sha256 {
-            return Err(bad("SHA-256 differs from the announced one".into()));
-        }
-        if !has_artifact_kind(&bytes, id.artifact_kind()) {
-            return Err(bad(format!("not a {} artifact", id.artifact_kind().name())));
-        }
-        write_bytes_atomic(&path, &bytes)?;
-        downloaded.push(id.file_name());
-        file_bytes += bytes.len() as u64;
     }
     Ok(Download {
-        model: cache.join(FileId::EncryptedModel.file_name()),
-        keys: cache.join(FileId::EvaluationKeys.file_name()),
+        mode,
+        model: cache.join(ids[0].file_name()),
+        keys: (mode == HeMode::OwnerKeyed).then(|| cache.join(FileId::EvaluationKeys.file_name())),
         label: info.model,
+        owner_max_frame: info.max_frame,
         downloaded,
         file_bytes,
         traffic: client.traffic().since(&before),
         seconds: clock.elapsed().as_secs_f64(),
     })
+}
+
+/// Fetches one announced file unless the cache holds it; returns the bytes fetched.
+fn fetch_one(
+    client: &mut Client,
+    info: &ServiceInfo,
+    id: FileId,
+    cache: &Path,
+) -> Result<Option<u64>, PartyError> {
+    let bad = |reason: String| PartyError::Integrity {
+        file: id.file_name().into(),
+        reason,
+    };
+    let entry = info
+        .files
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| bad("the owner does not offer this file".into()))?;
+    let path = cache.join(id.file_name());
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() as u64 == entry.bytes
+        && sha256_hex(&bytes) == entry.sha256
+    {
+        return Ok(None);
+    }
+    let bytes = client.file(id)?;
+    if bytes.len() as u64 != entry.bytes {
+        return Err(bad(format!(
+            "{} bytes received, {} announced",
+            bytes.len(),
+            entry.bytes
+        )));
+    }
+    if sha256_hex(&bytes) != entry.sha256 {
+        return Err(bad("SHA-256 differs from the announced one".into()));
+    }
+    if !has_artifact_kind(&bytes, id.artifact_kind()) {
+        return Err(bad(format!("not a {} artifact", id.artifact_kind().name())));
+    }
+    write_bytes_atomic(&path, &bytes)?;
+    Ok(Some(bytes.len() as u64))
 }

@@ -22,6 +22,13 @@ pub enum PartyError {
     /// The owner could not decrypt the request.
     #[error("decryption request rejected: {0}")]
     BadRequest(String),
+    /// The owner does not (or no longer) serve this user: missing, foreign or revoked
+    /// certificate, unknown user.
+    #[error("not authorised: {0}")]
+    Unauthorized(String),
+    /// The user's quota for the current window is spent.
+    #[error("quota exceeded: {0}")]
+    Quota(String),
     /// The owner refused the connection because too many are open.
     #[error("the owner is busy ({0} connections open): retry later")]
     Busy(usize),
@@ -48,6 +55,20 @@ pub enum PartyError {
     /// The burn device could not be created.
     #[error(transparent)]
     Model(#[from] privdnn_model::ModelError),
+    /// The owner serves another mode than the one this client was asked for.
+    #[error(
+        "the owner at {server} serves the {} mode, this client was asked for the {} mode: start \
+         `privdnn-party serve` with PRIVDNN_HE__MODE={} or run the client with --mode auto",
+        .served.name(), .expected.name(), .expected.name()
+    )]
+    Mode {
+        /// Owner address.
+        server: String,
+        /// What the owner serves (from the files it offers).
+        served: privdnn_config::HeMode,
+        /// What the client was asked for (`--mode`, or `PRIVDNN_HE__MODE=user-keyed`).
+        expected: privdnn_config::HeMode,
+    },
     /// Bad command-line input.
     #[error("{0}")]
     Usage(String),
@@ -71,6 +92,8 @@ impl PartyError {
             PartyError::Net(e) => e.code(),
             PartyError::BadRequest(_) | PartyError::Partial(_) => ErrorCode::BadRequest,
             PartyError::Busy(_) => ErrorCode::Busy,
+            PartyError::Unauthorized(_) => ErrorCode::Unauthorized,
+            PartyError::Quota(_) => ErrorCode::Quota,
             _ => ErrorCode::Internal,
         }
     }

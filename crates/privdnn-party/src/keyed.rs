@@ -7,7 +7,7 @@
 //! A request carries the user's keys and, in the batch layout, one ciphertext per input pixel
 //! and per plaintext layer-1 value whatever the number of images (MNIST: ~668 MB), so it is
 //! larger than a frame. The client sends it in parts of at most its frame limit
-//! ([`KeyedPart`]); the owner acknowledges each part ([`KeyedAck`], one request, one answer)
+//! ([`KeyedPart`]; the payload types are `privdnn_partial::wire`'s); the owner acknowledges each part ([`KeyedAck`], one request, one answer)
 //! and answers the last one with [`KeyedReplyFrame`]. The owner assembles at most
 //! [`MAX_KEYED_REQUEST`] bytes per connection, parts in order, then decodes the request once
 //! (allocations bounded by its length).
@@ -16,49 +16,16 @@ use std::time::Instant;
 
 use privdnn_artifacts::codec;
 use privdnn_partial::keyed::{KeyedOwnerSide, UserKeyedReply, UserKeyedRequest};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::PartyError;
 use crate::client::Client;
 use crate::wire::{Message, WireMessage};
 
+pub use privdnn_partial::wire::{KeyedAck, KeyedPart, KeyedReplyFrame};
+
 /// Largest request the owner assembles (bytes).
 pub const MAX_KEYED_REQUEST: u64 = 2 << 30;
-
-/// One part of a user-keyed request (client → owner).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeyedPart {
-    /// Chosen by the client, the same in every part, echoed in the answers.
-    pub id: u64,
-    /// Bytes of the whole serialised request.
-    pub total: u64,
-    /// Where this part starts (parts come in order).
-    pub offset: u64,
-    /// The part's bytes.
-    #[serde(with = "serde_bytes")]
-    pub bytes: Vec<u8>,
-}
-
-/// The owner's answer to a part that is not the last one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeyedAck {
-    /// The request's id.
-    pub id: u64,
-    /// Bytes received so far.
-    pub received: u64,
-}
-
-/// The owner's answer to the last part: the sanitised reply (`UserKeyedReply`, serialised).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeyedReplyFrame {
-    /// The request's id.
-    pub id: u64,
-    /// Seconds the owner spent decoding and answering.
-    pub owner_seconds: f64,
-    /// Serialised reply.
-    #[serde(with = "serde_bytes")]
-    pub reply: Vec<u8>,
-}
 
 /// A request being assembled on one connection.
 #[derive(Debug, Default)]
@@ -114,7 +81,7 @@ pub fn on_part(
     }
     let done = pending.take().unwrap_or_default();
     let clock = Instant::now();
-    let reply = answer(owner, &done.bytes)?;
+    let reply = answer(owner, done.bytes)?;
     Ok(Message::KeyedReply(KeyedReplyFrame {
         id: done.id,
         owner_seconds: clock.elapsed().as_secs_f64(),
@@ -122,10 +89,12 @@ pub fn on_part(
     }))
 }
 
-/// Decodes the request once and answers it; a panic inside is reported, not propagated.
-fn answer(owner: &KeyedOwnerSide, bytes: &[u8]) -> Result<Vec<u8>, PartyError> {
-    let request: UserKeyedRequest =
-        codec::decode(bytes, "keyed request").map_err(|e| PartyError::BadRequest(e.to_string()))?;
+/// Decodes the request once (its bytes freed before the evaluation) and answers it; a panic
+/// inside is reported, not propagated.
+fn answer(owner: &KeyedOwnerSide, bytes: Vec<u8>) -> Result<Vec<u8>, PartyError> {
+    let request: UserKeyedRequest = codec::decode(&bytes, "keyed request")
+        .map_err(|e| PartyError::BadRequest(e.to_string()))?;
+    drop(bytes);
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         owner.answer(&request, &mut rand::rng())
     }));
@@ -145,6 +114,8 @@ pub struct KeyedCall {
     pub parts: usize,
     /// Seconds the owner reported.
     pub owner_seconds: f64,
+    /// Bytes of the serialised reply.
+    pub reply_bytes: usize,
 }
 
 impl Client {
@@ -179,6 +150,7 @@ impl Client {
                 (Message::KeyedAck(a), Some(_)) if a.id == id && a.received == offset => {}
                 (Message::KeyedReply(r), None) if r.id == id => {
                     call.owner_seconds = r.owner_seconds;
+                    call.reply_bytes = r.reply.len();
                     let reply = codec::decode(&r.reply, "keyed reply")?;
                     return Ok((reply, call));
                 }

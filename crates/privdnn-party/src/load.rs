@@ -128,77 +128,24 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, Pa
     let mut control = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
     let download = fetch_model(&mut control, &cfg.cache_dir)?;
     let ops = OpCounter::default();
-    let user = UserSide::load(&download.model, &download.keys, cfg.headroom_bits, &ops)?;
+    let keys = download.keys.as_deref().ok_or_else(|| {
+        PartyError::Internal("an owner-keyed download without evaluation keys".into())
+    })?;
+    let user = UserSide::load(&download.model, keys, cfg.headroom_bits, &ops)?;
     let clock = Instant::now();
-    let mut rng = rand::rng();
-    let mut requests = Vec::with_capacity(cfg.distinct);
-    for r in 0..cfg.distinct {
-        let raw: Vec<&[u8]> = (0..cfg.images_per_request)
-            .map(|k| split.image((r * cfg.images_per_request + k) % split.len()))
-            .collect();
-        let (request, pending) = user.request(cfg.layout, &raw, &ops, &|_| {}, &mut rng)?;
-        let reference = control.decrypt(request.clone())?;
-        // The reference answer really is this request's decryption: it unblinds.
-        user.finish(&reference.reply, pending)?;
-        requests.push((request, reference.reply));
-    }
+    let requests = prepare(cfg, split, &mut control, &user, &ops)?;
     let prepare_s = clock.elapsed().as_secs_f64();
     let before = control.stats()?;
     let clock = Instant::now();
-    let results: Vec<Result<(Vec<f64>, usize), PartyError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..cfg.clients)
-            .map(|c| {
-                let requests = &requests;
-                scope.spawn(move || -> Result<(Vec<f64>, usize), PartyError> {
-                    let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
-                    let (mut latencies, mut mismatches) = (Vec::with_capacity(cfg.rounds), 0);
-                    for k in 0..cfg.rounds {
-                        let (request, expected) = &requests[(c + k) % requests.len()];
-                        let t = Instant::now();
-                        let reply = client.decrypt(request.clone())?;
-                        latencies.push(t.elapsed().as_secs_f64());
-                        mismatches += usize::from(reply.reply != *expected);
-                    }
-                    Ok((latencies, mismatches))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(PartyError::Internal("a client thread panicked".into()))
-                })
-            })
-            .collect()
-    });
+    let (latencies, mismatches) = concurrent(cfg, &requests)?;
     let wall_s = clock.elapsed().as_secs_f64();
     let after = control.stats()?;
-    let (mut latencies, mut mismatches) = (Vec::new(), 0);
-    for r in results {
-        let (l, m) = r?;
-        latencies.extend(l);
-        mismatches += m;
-    }
     let n = latencies.len();
     let sent: usize = (0..cfg.clients)
         .flat_map(|c| (0..cfg.rounds).map(move |k| (c + k) % cfg.distinct))
         .map(|i| requests[i].0.len() + requests[i].1.len())
         .sum();
-    let owner = ServerStats {
-        connections: after.connections - before.connections,
-        active: after.active,
-        busy: after.busy - before.busy,
-        frames_in: after.frames_in - before.frames_in,
-        frames_out: after.frames_out - before.frames_out,
-        bytes_in: after.bytes_in - before.bytes_in,
-        bytes_out: after.bytes_out - before.bytes_out,
-        decrypts: after.decrypts - before.decrypts,
-        files: after.files - before.files,
-        errors: after.errors - before.errors,
-        decrypt_seconds: after.decrypt_seconds - before.decrypt_seconds,
-        uptime_s: after.uptime_s,
-    };
+    let owner = stats_delta(&before, &after);
     let report = LoadReport {
         server: cfg.server.clone(),
         model: download.label,
@@ -227,6 +174,87 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, Pa
         )));
     }
     Ok(report)
+}
+
+/// The `distinct` requests and their reference answers (each checked: it unblinds).
+fn prepare(
+    cfg: &LoadConfig,
+    split: &DatasetSplit,
+    control: &mut Client,
+    user: &UserSide,
+    ops: &OpCounter,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PartyError> {
+    let mut rng = rand::rng();
+    let mut requests = Vec::with_capacity(cfg.distinct);
+    for r in 0..cfg.distinct {
+        let raw: Vec<&[u8]> = (0..cfg.images_per_request)
+            .map(|k| split.image((r * cfg.images_per_request + k) % split.len()))
+            .collect();
+        let (request, pending) = user.request(cfg.layout, &raw, ops, &|_| {}, &mut rng)?;
+        let reference = control.decrypt(request.clone())?;
+        // The reference answer really is this request's decryption: it unblinds.
+        user.finish(&reference.reply, pending)?;
+        requests.push((request, reference.reply));
+    }
+    Ok(requests)
+}
+
+/// The concurrent phase: every latency, and the answers that differ from their reference.
+fn concurrent(
+    cfg: &LoadConfig,
+    requests: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(Vec<f64>, usize), PartyError> {
+    let results: Vec<Result<(Vec<f64>, usize), PartyError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cfg.clients)
+            .map(|c| {
+                scope.spawn(move || -> Result<(Vec<f64>, usize), PartyError> {
+                    let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
+                    let (mut latencies, mut mismatches) = (Vec::with_capacity(cfg.rounds), 0);
+                    for k in 0..cfg.rounds {
+                        let (request, expected) = &requests[(c + k) % requests.len()];
+                        let t = Instant::now();
+                        let reply = client.decrypt(request.clone())?;
+                        latencies.push(t.elapsed().as_secs_f64());
+                        mismatches += usize::from(reply.reply != *expected);
+                    }
+                    Ok((latencies, mismatches))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(PartyError::Internal("a client thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let (mut latencies, mut mismatches) = (Vec::new(), 0);
+    for r in results {
+        let (l, m) = r?;
+        latencies.extend(l);
+        mismatches += m;
+    }
+    Ok((latencies, mismatches))
+}
+
+/// The owner's counters between two reads.
+fn stats_delta(before: &ServerStats, after: &ServerStats) -> ServerStats {
+    ServerStats {
+        connections: after.connections - before.connections,
+        active: after.active,
+        busy: after.busy - before.busy,
+        frames_in: after.frames_in - before.frames_in,
+        frames_out: after.frames_out - before.frames_out,
+        bytes_in: after.bytes_in - before.bytes_in,
+        bytes_out: after.bytes_out - before.bytes_out,
+        decrypts: after.decrypts - before.decrypts,
+        files: after.files - before.files,
+        errors: after.errors - before.errors,
+        decrypt_seconds: after.decrypt_seconds - before.decrypt_seconds,
+        uptime_s: after.uptime_s,
+    }
 }
 
 /// The report for people.

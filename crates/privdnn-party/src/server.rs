@@ -10,6 +10,10 @@
 //! rayon inside `OwnerSide::answer_request`). Each request is decoded exactly once, its
 //! allocations bounded by its own length, and handed typed to the owner role.
 //!
+//! Before any of that, every connection passes the [`crate::gate`]: TLS 1.3 with a client
+//! certificate of an allowed user (plain TCP only on loopback), a per-peer connection cap, a
+//! ciphertext cap per request and per-user quotas; every request is written to the audit log.
+//!
 //! The user files are read once at start and must carry the encrypted-model and evaluation-keys
 //! artifact kinds: the service refuses to start if either is the owner's secret (or anything
 //! else), so a misconfiguration can never hand the secret to a user.
@@ -22,11 +26,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use privdnn_config::ServiceConfig;
 use privdnn_he::protocol::Request;
+use privdnn_net::{NetStream, TlsServer};
 use privdnn_partial::keyed::KeyedOwnerSide;
 use privdnn_partial::owner::OwnerSide;
 
 use crate::PartyError;
+use crate::audit_log::{AuditLog, AuditRecord};
+use crate::gate::{Gate, ciphertexts_needed};
+use crate::policy::Access;
 use crate::wire::{
     DecryptReply, FileData, FileEntry, FileId, Limits, Message, PartyChannel, ServerStats,
     ServiceInfo, WireMessage, has_artifact_kind, sha256_hex,
@@ -66,6 +75,16 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Label of the model, reported to clients.
     pub label: String,
+    /// TLS 1.3 with client certificates; `None`: plain TCP, refused on non-loopback addresses.
+    pub tls: Option<TlsServer>,
+    /// Allowed users and their quotas (`[service]`); required with TLS. `None`: no user checks.
+    pub access: Option<ServiceConfig>,
+    /// Connections one peer address may hold open.
+    pub max_connections_per_peer: usize,
+    /// JSON-lines audit log (`None`: none).
+    pub audit_log: Option<PathBuf>,
+    /// Longest TLS handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +94,11 @@ impl Default for ServerConfig {
             max_connections: 64,
             limits: Limits::default(),
             label: "model".into(),
+            tls: None,
+            access: None,
+            max_connections_per_peer: 64,
+            audit_log: None,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -107,6 +131,7 @@ enum Owner {
 
 struct Shared {
     owner: Owner,
+    gate: Gate,
     info: ServiceInfo,
     /// Pre-encoded `File` frames of the served files.
     file_frames: Vec<(FileId, Vec<u8>)>,
@@ -174,8 +199,10 @@ impl Server {
             (FileId::EncryptedModel, files.model.as_path()),
             (FileId::EvaluationKeys, files.keys.as_path()),
         ];
+        crate::gate::check_private(&files.secret, "the secret key file");
         let owner = Owner::Secret(OwnerSide::load(&files.secret)?);
-        Self::bind_owner(owner, &served, config)
+        let cap = ciphertexts_needed(&files.model)?;
+        Self::bind_owner(owner, &served, config, Some(cap))
     }
 
     /// User-keyed mode: serves `model` (`RunLayout::keyed_model`) and answers keyed requests
@@ -186,14 +213,16 @@ impl Server {
         owner_block: &Path,
         config: &ServerConfig,
     ) -> Result<Self, PartyError> {
+        crate::gate::check_private(owner_block, "the owner's plaintext block");
         let owner = Owner::Keyed(KeyedOwnerSide::load(owner_block)?);
-        Self::bind_owner(owner, &[(FileId::KeyedModel, model)], config)
+        Self::bind_owner(owner, &[(FileId::KeyedModel, model)], config, None)
     }
 
     fn bind_owner(
         owner: Owner,
         served: &[(FileId, &Path)],
         config: &ServerConfig,
+        max_ciphertexts: Option<usize>,
     ) -> Result<Self, PartyError> {
         let mut entries = Vec::new();
         let mut file_frames = Vec::new();
@@ -208,6 +237,23 @@ impl Server {
         }
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| PartyError::io(format!("listening on {}", config.listen), e))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| PartyError::io("reading the bound address", e))?;
+        if config.tls.is_none() && !bound.ip().is_loopback() {
+            return Err(PartyError::Usage(format!(
+                "plain TCP (--insecure) is only allowed on a loopback address, not {bound}: \
+                 configure TLS ([service] ca/cert/key, `privdnn-party certs`)"
+            )));
+        }
+        let gate = Gate::new(
+            config.tls.clone(),
+            config.access.clone().map(Access::new),
+            AuditLog::open(config.audit_log.as_deref())?,
+            config.max_connections_per_peer,
+            max_ciphertexts,
+            config.handshake_timeout,
+        )?;
         let info = ServiceInfo {
             server: format!("privdnn-party {}", env!("CARGO_PKG_VERSION")),
             model: config.label.clone(),
@@ -216,6 +262,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             owner,
+            gate,
             info,
             file_frames,
             limits: config.limits,
@@ -257,24 +304,37 @@ impl Server {
             };
             next += 1;
             add(&self.shared.counters.connections, 1);
-            let peer = stream
-                .peer_addr()
-                .map_or_else(|_| "?".to_string(), |a| a.to_string());
+            let peer_addr = stream.peer_addr().ok();
+            let peer = peer_addr.map_or_else(|| "?".to_string(), |a| a.to_string());
             let active = self.shared.counters.active.load(Ordering::SeqCst) as usize;
             if active >= self.shared.max_connections {
                 add(&self.shared.counters.busy, 1);
                 log::warn!("{peer}: refused, {active} connections open");
-                refuse_busy(stream, active);
+                self.shared
+                    .refuse_busy(stream, &peer, PartyError::Busy(active));
                 continue;
             }
+            let slot = match peer_addr.map(|a| self.shared.gate.peers.take(a.ip())) {
+                Some(Ok(slot)) => Some(slot),
+                Some(Err(held)) => {
+                    add(&self.shared.counters.busy, 1);
+                    let err = PartyError::Busy(held);
+                    log::warn!("{peer}: refused, this address holds {held} connections");
+                    self.shared.refuse_busy(stream, &peer, err);
+                    continue;
+                }
+                None => None,
+            };
             add(&self.shared.counters.active, 1);
             let guard = ActiveGuard(self.shared.clone());
             let shared = self.shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("conn-{next}"))
                 .spawn(move || {
-                    let _guard = guard;
-                    serve_connection(&shared, stream, &peer);
+                    let _guard = (guard, slot);
+                    if let Some((stream, user)) = shared.gate.open(stream, &peer) {
+                        serve_connection(&shared, stream, &peer, &user);
+                    }
                 });
             if let Err(e) = spawned {
                 log::error!("cannot start a connection thread: {e}");
@@ -352,15 +412,24 @@ impl Drop for ActiveGuard {
     }
 }
 
-fn refuse_busy(stream: TcpStream, active: usize) {
-    let err = PartyError::Busy(active);
-    if let Ok(chan) = PartyChannel::new(stream, Limits::default()) {
-        chan.refuse(err.code(), err.to_string());
+impl Shared {
+    /// Refuses a connection over the limits: an error frame on plain TCP; over TLS the socket
+    /// is closed before the handshake (no thread is spent on it).
+    fn refuse_busy(&self, stream: TcpStream, peer: &str, err: PartyError) {
+        self.gate
+            .audit
+            .write(&AuditRecord::new(peer, "-", "connect").failed(&err));
+        if self.gate.is_tls() {
+            return;
+        }
+        if let Ok(chan) = PartyChannel::new(NetStream::from(stream), Limits::default()) {
+            chan.refuse(err.code(), err.to_string());
+        }
     }
 }
 
-fn serve_connection(shared: &Shared, stream: TcpStream, peer: &str) {
-    let _ = stream.set_nodelay(true);
+fn serve_connection(shared: &Shared, stream: NetStream, peer: &str, user: &str) {
+    let _ = stream.tcp().set_nodelay(true);
     let mut chan = match PartyChannel::new(stream, shared.limits) {
         Ok(c) => c,
         Err(e) => {
@@ -381,17 +450,28 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: &str) {
         };
         add(&shared.counters.frames_in, 1);
         add(&shared.counters.bytes_in, frame.wire_len() as u64);
+        let kind = crate::wire::kind_name(frame.kind).unwrap_or("?");
+        let mut rec = AuditRecord::new(peer, user, kind);
+        rec.bytes_in = frame.wire_len() as u64;
         let answer = frame
             .decode::<Message>()
             .map_err(PartyError::from)
-            .and_then(|m| respond(shared, m, peer, &mut keyed));
+            .and_then(|m| respond(shared, m, peer, user, &mut keyed, &mut rec));
         let bytes = match answer {
             Ok(b) => b,
-            Err(e) => return fail(shared, chan, peer, e),
+            Err(e) => {
+                shared.gate.audit.write(&rec.failed(&e));
+                return fail(shared, chan, peer, e);
+            }
         };
+        // Logged before the answer leaves, so a client holding its answer finds the line.
+        rec.bytes_out = bytes.len() as u64;
+        shared.gate.audit.write(&rec);
         if let Err(e) = chan.write_frame(&bytes) {
             add(&shared.counters.errors, 1);
             log::warn!("{peer}: closing the connection: {e}");
+            rec.bytes_out = 0;
+            shared.gate.audit.write(&rec.failed(&PartyError::Net(e)));
             return;
         }
         add(&shared.counters.frames_out, 1);
@@ -403,7 +483,9 @@ fn respond<'a>(
     shared: &'a Shared,
     msg: Message,
     peer: &str,
+    user: &str,
     keyed: &mut Option<crate::keyed::Assembly>,
+    rec: &mut AuditRecord,
 ) -> Result<Cow<'a, [u8]>, PartyError> {
     match msg {
         Message::GetInfo => Ok(Cow::Owned(Message::Info(shared.info.clone()).to_frame()?)),
@@ -426,7 +508,7 @@ fn respond<'a>(
         }
         Message::Decrypt(req) => {
             let clock = Instant::now();
-            let reply = decrypt(shared, &req.request)?;
+            let reply = decrypt(shared, &req.request, user, rec)?;
             let owner_seconds = clock.elapsed().as_secs_f64();
             add(&shared.counters.decrypts, 1);
             add(&shared.counters.decrypt_nanos, (owner_seconds * 1e9) as u64);
@@ -452,6 +534,9 @@ fn respond<'a>(
                 ));
             };
             let (id, last) = (part.id, part.offset + part.bytes.len() as u64 == part.total);
+            if part.offset == 0 {
+                shared.gate.charge(user, 0)?;
+            }
             let answer = crate::keyed::on_part(owner, keyed, part)?;
             if last {
                 add(&shared.counters.decrypts, 1);
@@ -468,7 +553,12 @@ fn respond<'a>(
 
 /// Decodes the request once (its allocations bounded by its own length) and answers it; a
 /// panic inside the decryption is caught and reported as an internal error.
-fn decrypt(shared: &Shared, request: &[u8]) -> Result<Vec<u8>, PartyError> {
+fn decrypt(
+    shared: &Shared,
+    request: &[u8],
+    user: &str,
+    rec: &mut AuditRecord,
+) -> Result<Vec<u8>, PartyError> {
     let Owner::Secret(owner) = &shared.owner else {
         return Err(PartyError::BadRequest(
             "this service runs the user-keyed mode: it holds no secret key and decrypts nothing \
@@ -478,6 +568,8 @@ fn decrypt(shared: &Shared, request: &[u8]) -> Result<Vec<u8>, PartyError> {
     };
     let request: Request = privdnn_net::decode_bounded(request, "decryption request")
         .map_err(|e| PartyError::BadRequest(e.to_string()))?;
+    rec.ciphertexts = request.cts.iter().map(Vec::len).sum::<usize>() as u64;
+    shared.gate.admit_decrypt(user, &request)?;
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         owner.answer_request(&request)
     }));

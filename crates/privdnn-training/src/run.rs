@@ -18,7 +18,8 @@ use privdnn_model::burn::optim::momentum::MomentumConfig;
 use privdnn_model::burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use privdnn_model::burn::tensor::{Bytes, Device};
 use privdnn_model::{
-    Network, backend_device, batch_tensor, evaluate, export_tensors, import_tensors, label_tensor,
+    Evaluation, Network, backend_device, batch_tensor, evaluate, export_tensors, import_tensors,
+    label_tensor,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -203,6 +204,48 @@ fn resume(
     })
 }
 
+/// What every phase of a run reads: configuration, splits, model shape, devices, checkpoint.
+struct Setup<'a> {
+    cfg: &'a ResolvedConfig,
+    inputs: &'a TrainInputs,
+    checkpoint: Option<&'a Path>,
+    spec: ModelSpec,
+    /// Training device (autodiff).
+    device: Device,
+    /// Evaluation device.
+    eval_device: Device,
+}
+
+impl Setup<'_> {
+    /// Accuracy of `net` on `split` (no channel masks).
+    fn evaluate(&self, net: &Network, split: &DatasetSplit) -> Result<Evaluation, TrainError> {
+        let p = &self.cfg.pipeline;
+        Ok(evaluate(
+            net,
+            split,
+            &p.data.normalization,
+            p.train.eval_batch_size,
+            None,
+            &self.eval_device,
+        )?)
+    }
+}
+
+/// Running sums of one epoch's mini-batches.
+#[derive(Default)]
+struct EpochSums {
+    loss: f64,
+    correct: usize,
+    seen: usize,
+}
+
+/// Images and seconds of the mini-batch steps run by this process (resumed epochs excluded).
+#[derive(Default)]
+struct Throughput {
+    images: usize,
+    seconds: f64,
+}
+
 /// Trains the configured model. With `checkpoint`, resumes from it when it was written with the
 /// same configuration and rewrites it after every epoch.
 pub fn run(
@@ -212,22 +255,10 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
     let started = Instant::now();
-    check_inputs(cfg, inputs)?;
-    let p = &cfg.pipeline;
-    let t = &p.train;
-    let spec = model_spec(cfg, &inputs.train);
-    let device = backend_device(t.backend, true)?;
-    let eval_device = backend_device(t.backend, false)?;
-    device.seed(p.seed);
-    let mut state = resume(cfg, &spec, &device, checkpoint)?;
+    let (setup, mut state) = prepare(cfg, inputs, checkpoint)?;
     let resumed_from_epoch = state.history.len();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let norm = &p.data.normalization;
-    let n = inputs.train.len();
-    let steps = n.div_ceil(t.batch_size);
-    let mut images_trained = 0usize;
-    let mut step_seconds = 0.0;
-
+    let t = &cfg.pipeline.train;
+    let mut throughput = Throughput::default();
     for epoch in state.history.len() + 1..=t.epochs {
         if let Some((best_epoch, _, _)) = &state.best
             && t.patience > 0
@@ -239,143 +270,197 @@ pub fn run(
             );
             break;
         }
-        let epoch_start = Instant::now();
-        let lr = learning_rate(cfg, epoch - 1);
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(p.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let order = privdnn_data::epoch_order(n, epoch, p.seed);
-        observer.epoch_started(epoch, t.epochs, steps);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, chunk) in order.chunks(t.batch_size).enumerate() {
-            let (values, labels) = privdnn_data::make_batch(
-                &inputs.train,
-                chunk,
-                norm,
-                Some((&p.data.augmentation, &mut rng)),
-            );
-            let x = batch_tensor(values, chunk.len(), &inputs.train, &device);
-            let y = label_tensor(labels, &device);
-            let logits = state.net.forward(x);
-            let hits = logits
-                .clone()
-                .argmax(1)
-                .flatten::<1>(0, 1)
-                .equal(y.clone())
-                .int()
-                .sum()
-                .into_scalar::<i64>();
-            let loss = loss_fn.forward(logits, y);
-            let loss_value = loss.clone().into_scalar::<f32>() as f64;
-            if !loss_value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    loss: loss_value,
-                });
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &state.net);
-            state.net = state.optim.step(lr, state.net, grads);
-            loss_sum += loss_value * chunk.len() as f64;
-            correct += hits as usize;
-            seen += chunk.len();
-            observer.step(
-                step + 1,
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64,
-            );
-        }
-        let train_time = epoch_start.elapsed().as_secs_f64();
-        step_seconds += train_time;
-        images_trained += seen;
-        let valid = state.net.valid();
-        let val = evaluate(
-            &valid,
-            &inputs.validation,
-            norm,
-            t.eval_batch_size,
-            None,
-            &eval_device,
-        )?;
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: 100.0 * correct as f64 / seen.max(1) as f64,
-            val_accuracy: val.accuracy(),
-            learning_rate: lr,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        };
-        state.train_seconds += train_time;
-        let improved = state
-            .best
-            .as_ref()
-            .is_none_or(|(_, acc, _)| record.val_accuracy > *acc);
-        let (current, ids) = snapshot(&valid, &spec, cfg)?;
-        if improved {
-            state.best = Some((epoch, record.val_accuracy, current.clone()));
-        }
-        observer.epoch_finished(&record, improved);
-        state.history.push(record);
-        if let (Some(path), Some((best_epoch, _, best))) = (checkpoint, &state.best) {
-            let optimizer_state = state
-                .optim
-                .into_bytes()
-                .map_err(|e| TrainError::Optimizer(format!("{e:?}")))?
-                .to_vec();
-            write_artifact(
-                path,
-                &TrainCheckpoint {
-                    config_hash: cfg.stage_hash("train"),
-                    current,
-                    best: best.clone(),
-                    best_epoch: *best_epoch,
-                    history: state.history.clone(),
-                    param_ids: ids,
-                    optimizer_state,
-                },
-            )?;
-        }
+        state = run_epoch(&setup, state, epoch, &mut throughput, observer)?;
         if !observer.keep_going() {
             log::info!("stopped after epoch {epoch} on request");
             break;
         }
     }
+    finish(&setup, state, &throughput, resumed_from_epoch, started)
+}
 
+/// Setup phase: checks the splits, picks the devices, seeds, and resumes or starts fresh.
+fn prepare<'a>(
+    cfg: &'a ResolvedConfig,
+    inputs: &'a TrainInputs,
+    checkpoint: Option<&'a Path>,
+) -> Result<(Setup<'a>, State), TrainError> {
+    check_inputs(cfg, inputs)?;
+    let p = &cfg.pipeline;
+    let spec = model_spec(cfg, &inputs.train);
+    let device = backend_device(p.train.backend, true)?;
+    let eval_device = backend_device(p.train.backend, false)?;
+    device.seed(p.seed);
+    let state = resume(cfg, &spec, &device, checkpoint)?;
+    let setup = Setup {
+        cfg,
+        inputs,
+        checkpoint,
+        spec,
+        device,
+        eval_device,
+    };
+    Ok((setup, state))
+}
+
+/// One epoch: the mini-batch steps, validation, best-model bookkeeping and the checkpoint.
+fn run_epoch(
+    setup: &Setup<'_>,
+    state: State,
+    epoch: usize,
+    throughput: &mut Throughput,
+    observer: &mut dyn Observer,
+) -> Result<State, TrainError> {
+    let epoch_start = Instant::now();
+    let lr = learning_rate(setup.cfg, epoch - 1);
+    let (mut state, sums) = train_steps(setup, state, epoch, lr, observer)?;
+    let train_time = epoch_start.elapsed().as_secs_f64();
+    throughput.seconds += train_time;
+    throughput.images += sums.seen;
+    let valid = state.net.valid();
+    let val = setup.evaluate(&valid, &setup.inputs.validation)?;
+    let record = EpochRecord {
+        epoch,
+        train_loss: sums.loss / sums.seen.max(1) as f64,
+        train_accuracy: 100.0 * sums.correct as f64 / sums.seen.max(1) as f64,
+        val_accuracy: val.accuracy(),
+        learning_rate: lr,
+        seconds: epoch_start.elapsed().as_secs_f64(),
+    };
+    state.train_seconds += train_time;
+    let improved = state
+        .best
+        .as_ref()
+        .is_none_or(|(_, acc, _)| record.val_accuracy > *acc);
+    let (current, ids) = snapshot(&valid, &setup.spec, setup.cfg)?;
+    if improved {
+        state.best = Some((epoch, record.val_accuracy, current.clone()));
+    }
+    observer.epoch_finished(&record, improved);
+    state.history.push(record);
+    write_checkpoint(setup, &mut state, current, ids)?;
+    Ok(state)
+}
+
+/// The mini-batch steps of one epoch (shuffled order, augmentation, optimiser steps).
+fn train_steps(
+    setup: &Setup<'_>,
+    mut state: State,
+    epoch: usize,
+    lr: f64,
+    observer: &mut dyn Observer,
+) -> Result<(State, EpochSums), TrainError> {
+    let p = &setup.cfg.pipeline;
+    let train = &setup.inputs.train;
+    let batch_size = p.train.batch_size;
+    let loss_fn = CrossEntropyLossConfig::new().init(&setup.device);
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(p.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let order = privdnn_data::epoch_order(train.len(), epoch, p.seed);
+    observer.epoch_started(epoch, p.train.epochs, train.len().div_ceil(batch_size));
+    let mut sums = EpochSums::default();
+    for (step, chunk) in order.chunks(batch_size).enumerate() {
+        let (values, labels) = privdnn_data::make_batch(
+            train,
+            chunk,
+            &p.data.normalization,
+            Some((&p.data.augmentation, &mut rng)),
+        );
+        let x = batch_tensor(values, chunk.len(), train, &setup.device);
+        let y = label_tensor(labels, &setup.device);
+        let logits = state.net.forward(x);
+        let hits = logits
+            .clone()
+            .argmax(1)
+            .flatten::<1>(0, 1)
+            .equal(y.clone())
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+        let loss = loss_fn.forward(logits, y);
+        let loss_value = loss.clone().into_scalar::<f32>() as f64;
+        if !loss_value.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch,
+                loss: loss_value,
+            });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &state.net);
+        state.net = state.optim.step(lr, state.net, grads);
+        sums.loss += loss_value * chunk.len() as f64;
+        sums.correct += hits as usize;
+        sums.seen += chunk.len();
+        observer.step(
+            step + 1,
+            sums.loss / sums.seen as f64,
+            100.0 * sums.correct as f64 / sums.seen as f64,
+        );
+    }
+    Ok((state, sums))
+}
+
+/// Rewrites the checkpoint (when configured and a best model exists): current and best weights,
+/// history, parameter ids and the optimiser state.
+fn write_checkpoint(
+    setup: &Setup<'_>,
+    state: &mut State,
+    current: TrainedModel,
+    param_ids: Vec<(String, u64)>,
+) -> Result<(), TrainError> {
+    let (Some(path), Some((best_epoch, _, best))) = (setup.checkpoint, &state.best) else {
+        return Ok(());
+    };
+    let optimizer_state = state
+        .optim
+        .into_bytes()
+        .map_err(|e| TrainError::Optimizer(format!("{e:?}")))?
+        .to_vec();
+    write_artifact(
+        path,
+        &TrainCheckpoint {
+            config_hash: setup.cfg.stage_hash("train"),
+            current,
+            best: best.clone(),
+            best_epoch: *best_epoch,
+            history: state.history.clone(),
+            param_ids,
+            optimizer_state,
+        },
+    )?;
+    Ok(())
+}
+
+/// Evaluation and outputs: the best-validation model on the validation and test splits, and the
+/// metrics.
+fn finish(
+    setup: &Setup<'_>,
+    state: State,
+    throughput: &Throughput,
+    resumed_from_epoch: usize,
+    started: Instant,
+) -> Result<TrainOutcome, TrainError> {
     let (best_epoch, _, model) = match state.best {
         Some(best) => best,
         None => {
-            let (m, _) = snapshot(&state.net.valid(), &spec, cfg)?;
+            let (m, _) = snapshot(&state.net.valid(), &setup.spec, setup.cfg)?;
             (0, 0.0, m)
         }
     };
-    let net = import_tensors(Network::new(&spec, &eval_device)?, &model.tensors, None)?;
-    let val = evaluate(
-        &net,
-        &inputs.validation,
-        norm,
-        t.eval_batch_size,
+    let net = import_tensors(
+        Network::new(&setup.spec, &setup.eval_device)?,
+        &model.tensors,
         None,
-        &eval_device,
     )?;
-    let test = evaluate(
-        &net,
-        &inputs.test,
-        norm,
-        t.eval_batch_size,
-        None,
-        &eval_device,
-    )?;
-    let parameters = model.tensors.iter().map(|t| t.values.len()).sum();
-    let throughput = if step_seconds > 0.0 {
-        images_trained as f64 / step_seconds
-    } else {
-        0.0
-    };
+    let val = setup.evaluate(&net, &setup.inputs.validation)?;
+    let test = setup.evaluate(&net, &setup.inputs.test)?;
+    let (p, t, inputs) = (&setup.cfg.pipeline, &setup.cfg.pipeline.train, setup.inputs);
     let metrics = TrainMetrics {
         pipeline: p.name.clone(),
-        profile: cfg.profile.clone(),
+        profile: setup.cfg.profile.clone(),
         dataset: p.data.dataset.clone(),
-        architecture: spec.architecture.name().to_string(),
-        width: spec.width,
-        parameters,
+        architecture: setup.spec.architecture.name().to_string(),
+        width: setup.spec.width,
+        parameters: model.tensors.iter().map(|t| t.values.len()).sum(),
         backend: format!("{:?}", t.backend).to_lowercase(),
         split_sizes: [
             inputs.train.len(),
@@ -392,7 +477,11 @@ pub fn run(
         test_per_class_accuracy: test.per_class_accuracy(),
         seconds: started.elapsed().as_secs_f64(),
         train_seconds: state.train_seconds,
-        train_images_per_second: throughput,
+        train_images_per_second: if throughput.seconds > 0.0 {
+            throughput.images as f64 / throughput.seconds
+        } else {
+            0.0
+        },
         resumed_from_epoch,
         history: state.history,
     };

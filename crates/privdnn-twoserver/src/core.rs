@@ -25,6 +25,42 @@ struct LinearShare {
     g: Vec<u64>,
 }
 
+/// The public methods both servers delegate to their [`Core`] unchanged (setup opening, step
+/// cursor, linear / square openings): one copy for [`crate::ServerOne`] and [`crate::ServerTwo`],
+/// expanded inside their `impl` blocks (each has a `core: Core` field).
+macro_rules! core_steps {
+    () => {
+        /// Setup: this server's `[W]_i − [B]_i` for the other server.
+        pub fn weight_opening(&self) -> $crate::messages::WeightOpening {
+            self.core.weight_opening()
+        }
+
+        /// Setup: learns `F = W − B` from the other server's opening.
+        pub fn finish_setup(
+            &mut self,
+            other: &$crate::messages::WeightOpening,
+        ) -> $crate::Result<()> {
+            self.core.finish_setup(other)
+        }
+
+        /// The current step (`None`: logits share ready).
+        pub fn current(&self) -> Option<&$crate::plan::Step> {
+            self.core.current()
+        }
+
+        /// This server's share of the masked value of the current linear / square step.
+        pub fn open(&mut self) -> $crate::Result<$crate::messages::Opening> {
+            self.core.open()
+        }
+
+        /// Completes the current linear / square step with the other server's opening.
+        pub fn close(&mut self, other: &$crate::messages::Opening) -> $crate::Result<()> {
+            self.core.close(other)
+        }
+    };
+}
+pub(crate) use core_steps;
+
 /// A server's share state (used by [`crate::ServerOne`] and [`crate::ServerTwo`]).
 pub(crate) struct Core {
     pub(crate) id: u8,

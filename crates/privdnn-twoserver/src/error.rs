@@ -14,6 +14,9 @@ pub enum TwoServerError {
     /// A message could not be encoded or decoded.
     #[error(transparent)]
     Codec(#[from] privdnn_artifacts::ArtifactError),
+    /// A connection failed or carried a malformed frame.
+    #[error(transparent)]
+    Net(#[from] privdnn_net::NetError),
     /// The model has an op sequence this protocol does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -24,6 +24,11 @@
 //! [`harness::Harness`] runs all five in one process with only serialised bytes between them;
 //! [`cost::analytic`] gives the expected online bytes per image; [`metrics::run`] the per-run
 //! metrics (bytes per link, flights, seconds per party, exact-match rate).
+//!
+//! Over TCP ([`wire`] frames on `privdnn-net`, magic `PDTS`): [`serve::serve_one`] and
+//! [`serve::serve_two`] run the servers, [`net::send_shares`] the owner, [`net::run_dealer`] the
+//! dealer and [`net::TcpClient`] the client, each in its own process (`privdnn-baseline
+//! twoserver`).
 
 mod arith;
 pub mod client;
@@ -35,10 +40,13 @@ mod gadget;
 pub mod harness;
 pub mod messages;
 pub mod metrics;
+pub mod net;
 pub mod owner;
 pub mod plan;
+pub mod serve;
 pub mod server1;
 pub mod server2;
+pub mod wire;
 
 pub use error::TwoServerError;
 pub use server1::ServerOne;

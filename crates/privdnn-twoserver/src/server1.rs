@@ -12,10 +12,7 @@ use rand_chacha::ChaCha12Rng;
 use crate::client::LABEL_INPUT;
 use crate::core::Core;
 use crate::gadget::{CHUNK_INSTANCES, circuits, for_each_instance};
-use crate::messages::{
-    DealerSeed, DealerToS1, Flips, Garbled, InputSeed, LogitShare, ModelShare, Opening,
-    WeightOpening,
-};
+use crate::messages::{DealerSeed, DealerToS1, Flips, Garbled, InputSeed, LogitShare, ModelShare};
 use crate::plan::Step;
 use crate::{Result, TwoServerError};
 
@@ -52,15 +49,7 @@ impl ServerOne {
         })
     }
 
-    /// Setup: `[W]_1 − [B]_1` for server 2.
-    pub fn weight_opening(&self) -> WeightOpening {
-        self.core.weight_opening()
-    }
-
-    /// Setup: learns `F = W − B` from server 2's opening.
-    pub fn finish_setup(&mut self, other: &WeightOpening) -> Result<()> {
-        self.core.finish_setup(other)
-    }
+    crate::core::core_steps!();
 
     /// Starts a query from the client's seed and the dealer's random OTs.
     pub fn start(&mut self, input: &InputSeed, dealer: &DealerToS1) -> Result<()> {
@@ -77,21 +66,6 @@ impl ServerOne {
         self.rots = Some(GarblerRots::new(&dealer.rots));
         self.run = None;
         self.core.start(input.query, x, Vec::new())
-    }
-
-    /// The current step (`None`: logits share ready).
-    pub fn current(&self) -> Option<&Step> {
-        self.core.current()
-    }
-
-    /// This server's share of the masked value of the current linear / square step.
-    pub fn open(&mut self) -> Result<Opening> {
-        self.core.open()
-    }
-
-    /// Completes the current linear / square step with server 2's opening.
-    pub fn close(&mut self, other: &Opening) -> Result<()> {
-        self.core.close(other)
     }
 
     /// Takes server 2's flip bits for the current gadget step and prepares the garbler inputs.

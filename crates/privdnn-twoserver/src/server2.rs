@@ -8,10 +8,7 @@ use privdnn_gc::{Circuit, Evaluator, EvaluatorRots, GcConfig};
 
 use crate::core::Core;
 use crate::gadget::{circuits, for_each_instance};
-use crate::messages::{
-    DealerSeed, DealerToS2, Flips, Garbled, InputShare, LogitShare, ModelShare, Opening,
-    WeightOpening,
-};
+use crate::messages::{DealerSeed, DealerToS2, Flips, Garbled, InputShare, LogitShare, ModelShare};
 use crate::plan::{ELL, Step};
 use crate::{Result, TwoServerError};
 
@@ -45,15 +42,7 @@ impl ServerTwo {
         })
     }
 
-    /// Setup: `[W]_2 − [B]_2` for server 1.
-    pub fn weight_opening(&self) -> WeightOpening {
-        self.core.weight_opening()
-    }
-
-    /// Setup: learns `F = W − B` from server 1's opening.
-    pub fn finish_setup(&mut self, other: &WeightOpening) -> Result<()> {
-        self.core.finish_setup(other)
-    }
+    crate::core::core_steps!();
 
     /// Starts a query from the client's share and the dealer's corrections and random OTs.
     pub fn start(&mut self, input: InputShare, dealer: DealerToS2) -> Result<()> {
@@ -67,21 +56,6 @@ impl ServerTwo {
         self.run = None;
         self.core
             .start(input.query, input.share.0, dealer.corrections)
-    }
-
-    /// The current step (`None`: logits share ready).
-    pub fn current(&self) -> Option<&Step> {
-        self.core.current()
-    }
-
-    /// This server's share of the masked value of the current linear / square step.
-    pub fn open(&mut self) -> Result<Opening> {
-        self.core.open()
-    }
-
-    /// Completes the current linear / square step with server 1's opening.
-    pub fn close(&mut self, other: &Opening) -> Result<()> {
-        self.core.close(other)
     }
 
     /// The OT flip bits of this server's inputs to the current gadget.

@@ -7,6 +7,8 @@
 #[path = "../../privdnn-edge/tests/common/mod.rs"]
 mod common;
 
+use common::uniform::{byte_chi_square, worst_bit_deviation};
+
 use privdnn_mpc::shadow::logits;
 use privdnn_mpc::{ConvLayer, FcLayer, IntModel, Op, QuantConfig, Rescale, import_model};
 use privdnn_twoserver::cost::analytic;
@@ -110,30 +112,6 @@ fn pooled_tail_equals_the_shadow() {
         .count();
     assert_eq!(pools, 2, "{steps:?}");
     exact_and_costed(&model, 40);
-}
-
-/// Worst per-bit frequency deviation from 1/2 over 64 bit positions, in standard deviations.
-fn worst_bit_deviation(words: &[u64]) -> f64 {
-    let n = words.len() as f64;
-    (0..64)
-        .map(|b| {
-            let ones = words.iter().filter(|w| (*w >> b) & 1 == 1).count() as f64;
-            (ones - n / 2.0).abs() / (n / 4.0).sqrt()
-        })
-        .fold(0.0, f64::max)
-}
-
-/// χ² of the byte histogram (255 degrees of freedom), in standard deviations above its mean.
-fn byte_chi_square(words: &[u64]) -> f64 {
-    let mut bins = [0f64; 256];
-    for w in words {
-        for b in w.to_le_bytes() {
-            bins[b as usize] += 1.0;
-        }
-    }
-    let e = words.len() as f64 * 8.0 / 256.0;
-    let chi: f64 = bins.iter().map(|o| (o - e) * (o - e) / e).sum();
-    (chi - 255.0) / 510f64.sqrt()
 }
 
 #[test]

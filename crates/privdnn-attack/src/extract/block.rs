@@ -2,6 +2,7 @@
 //! conv2, optionally composed with an obscure conv) and the float oracle in f64.
 
 use privdnn_artifacts::{Architecture, NeuronSelection, TrainedModel};
+use privdnn_quant::IntBlock;
 
 use crate::error::AttackError;
 
@@ -210,6 +211,56 @@ impl Block {
         })
     }
 
+    /// The quantised block the protocol evaluates, in the units of the float experiment: inputs
+    /// `X / 255` (centred raw pixels), outputs `Z / out_scale`. With these units the integer
+    /// block is exactly this block (`U / u_scale` and `Z / out_scale` are the same quadratic
+    /// function), so the solver runs unchanged on decrypted protocol answers. Given the user's
+    /// public block (selected weights zeroed) it is the attacker's model; given the owner's, the
+    /// truth to score against.
+    pub fn from_int(b: &IntBlock, s1: &[usize], s2: &[usize]) -> Result<Self, AttackError> {
+        let s = &b.shape;
+        if s.height != s.width || s.h1 != s.w1 || s.h2 != s.w2 || b.u_scale <= 0.0 {
+            return Err(AttackError::Invalid(
+                "the extraction models square maps and a positive scale only".into(),
+            ));
+        }
+        let units = IntUnits::of(b);
+        let (d, kk) = (s.w1_len(), s.k2 * s.k2);
+        Ok(Self {
+            geometry: Geometry {
+                cin: s.cin,
+                size: s.height,
+                k1: s.k1,
+                pad1: s.pad1,
+                pool: s.pool,
+                c1: s.c1,
+                h1: s.h1,
+                k2: s.k2,
+                pad2: s.pad2,
+                h2: s.h2,
+                interior: false,
+            },
+            w1: b
+                .w1
+                .chunks(d)
+                .map(|w| w.iter().map(|&v| v as f64 * units.w1).collect())
+                .collect(),
+            b1: b.b1.iter().map(|&v| v as f64 * units.b1).collect(),
+            w2: b
+                .w2
+                .chunks(s.w2_len())
+                .map(|f| {
+                    f.chunks(kk)
+                        .map(|t| t.iter().map(|&v| v as f64 * units.w2).collect())
+                        .collect()
+                })
+                .collect(),
+            b2: b.b2.iter().map(|&v| v as f64 * units.b2).collect(),
+            s1: s1.to_vec(),
+            s2: s2.to_vec(),
+        })
+    }
+
     /// Composes each selected filter with a per-channel `ko×ko` kernel (zero padding `ko/2`):
     /// the block the user would face if that conv were encrypted too. Only interior output
     /// positions stay exact, so the geometry switches to interior equations.
@@ -289,6 +340,31 @@ impl Block {
             .enumerate()
             .map(|(c, u)| (!self.s1.contains(&c)).then(|| u.into_iter().map(|v| v * v).collect()))
             .collect()
+    }
+}
+
+/// Factors from the integer block's values to [`Block::from_int`]'s units (multiply).
+#[derive(Clone, Copy, Debug)]
+pub struct IntUnits {
+    /// conv1 weights: `255 / u_scale` (inputs are `X / 255`).
+    pub w1: f64,
+    /// conv1 bias: `1 / u_scale`.
+    pub b1: f64,
+    /// conv2 weights: `u_scale² / out_scale`.
+    pub w2: f64,
+    /// conv2 bias and outputs: `1 / out_scale`.
+    pub b2: f64,
+}
+
+impl IntUnits {
+    /// The factors of `b`.
+    pub fn of(b: &IntBlock) -> Self {
+        Self {
+            w1: 255.0 / b.u_scale,
+            b1: 1.0 / b.u_scale,
+            w2: b.u_scale * b.u_scale / b.out_scale,
+            b2: 1.0 / b.out_scale,
+        }
     }
 }
 

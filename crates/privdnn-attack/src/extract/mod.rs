@@ -17,7 +17,11 @@
 //! quadratic monomials, `[b², 2b·w, w_i w_k]`, would need `1 + d + d(d+1)/2` unknowns per channel;
 //! reported for comparison.)
 //!
-//! The oracle here is the float block in f64 on normalised inputs (the user's pixels are
+//! [`protocol`] runs the same solver on answers obtained through either mode's real roles
+//! (owner-keyed and user-keyed), on the integer block the protocol evaluates
+//! ([`Block::from_int`]), and counts the selected integer weights recovered exactly.
+//!
+//! The oracle of [`run_experiment`] is the float block in f64 on normalised inputs (the user's pixels are
 //! normalised by the public per-channel statistics); the integer block the protocol decrypts is
 //! the same function with quantised weights, so the numbers of queries carry over.
 //!
@@ -29,8 +33,12 @@
 
 mod block;
 mod experiment;
+pub mod protocol;
 mod solver;
 
-pub use block::{Block, Geometry};
+pub use block::{Block, Geometry, IntUnits};
 pub use experiment::run_experiment;
-pub use solver::{Recovered, SolveSettings, random_queries, relative_error, solve, solve_normal};
+pub use protocol::run_protocol_experiment;
+pub use solver::{
+    Recovered, SolveSettings, random_queries, relative_error, solve, solve_normal, solve_observed,
+};

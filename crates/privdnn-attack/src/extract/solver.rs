@@ -232,14 +232,15 @@ impl Default for SolveSettings {
     }
 }
 
-fn observe(block: &Block, queries: &[Vec<f64>]) -> Vec<Observation> {
+fn observe(block: &Block, queries: &[Vec<f64>], answers: &[Vec<Vec<f64>>]) -> Vec<Observation> {
     let g = &block.geometry;
     queries
         .iter()
-        .map(|x| Observation {
+        .zip(answers)
+        .map(|(x, z)| Observation {
             patches: patches(g, x),
             plain: block.plain_squares(x),
-            z: block.query(x),
+            z: z.clone(),
         })
         .collect()
 }
@@ -332,17 +333,35 @@ fn evaluate_rows(
 /// selected conv2 filter (weights on all layer-1 squares, bias) — to the decrypted outputs of
 /// `queries` by Levenberg–Marquardt on the exact model (variable projection start: the conv2
 /// part is solved linearly for random conv1 filters). `block` supplies the geometry, the
-/// user's plaintext conv1 filters and the oracle; the solver never reads the secret weights.
+/// user's plaintext conv1 filters and the oracle ([`Block::query`]); the solver never reads the
+/// secret weights.
 pub fn solve(
     block: &Block,
     queries: &[Vec<f64>],
     s: &SolveSettings,
 ) -> Result<Recovered, AttackError> {
+    let answers: Vec<Vec<Vec<f64>>> = queries.iter().map(|x| block.query(x)).collect();
+    solve_observed(block, queries, &answers, s)
+}
+
+/// [`solve`] on answers obtained elsewhere (e.g. through the protocol's roles): `answers[i]` are
+/// the selected outputs `[|S2|][h2²]` of `queries[i]`. `block` needs only the public part (the
+/// user's plaintext filters and the geometry).
+pub fn solve_observed(
+    block: &Block,
+    queries: &[Vec<f64>],
+    answers: &[Vec<Vec<f64>>],
+    s: &SolveSettings,
+) -> Result<Recovered, AttackError> {
     let g = &block.geometry;
-    if queries.is_empty() {
-        return Err(AttackError::Invalid("no queries".into()));
+    if queries.is_empty() || answers.len() != queries.len() {
+        return Err(AttackError::Invalid(format!(
+            "{} queries with {} answers",
+            queries.len(),
+            answers.len()
+        )));
     }
-    let obs = observe(block, queries);
+    let obs = observe(block, queries, answers);
     let (d, kk) = (g.patch(), g.k2 * g.k2);
     let n_lin = g.c1 * kk + 1;
     let m1 = block.s1.len() * (d + 1);

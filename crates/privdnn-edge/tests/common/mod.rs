@@ -2,8 +2,13 @@
 //! LeNet5 shape (half width: 3/8 filters, fc 128→60→42→10, 28×28) with seeded uniform weights of
 //! PyTorch's default scale (±1/√fan_in), and the `tiny` pipeline's synthetic images.
 //! Trained-model checks (accuracy, float vs integer) live in the workspace's `tests/` crate.
+//! [`vgg`] is the larger model of the cost profiles, [`uniform`] the statistics of the view tests;
+//! privdnn-twoserver's tests include this module too (`#[path]`), one copy for both protocols.
 
 #![allow(dead_code)]
+
+pub mod uniform;
+pub mod vgg;
 
 use std::sync::OnceLock;
 
