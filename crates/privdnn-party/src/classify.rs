@@ -148,6 +148,26 @@ pub(crate) struct Batch {
     pub(crate) logits: Vec<f32>,
 }
 
+/// The user's clear remainder on `chunk` with the block's outputs injected: `classes` logits
+/// per image, checked.
+pub(crate) fn clear_tail(
+    tail: &RemainderNet,
+    split: &DatasetSplit,
+    chunk: &[usize],
+    injection: &privdnn_he::block::Injection<'_>,
+    classes: usize,
+) -> Result<Vec<f32>, PartyError> {
+    let logits = tail.logits(split, chunk, injection)?;
+    if logits.len() != chunk.len() * classes {
+        return Err(PartyError::Internal(format!(
+            "{} logits for {} images",
+            logits.len(),
+            chunk.len()
+        )));
+    }
+    Ok(logits)
+}
+
 /// Evaluates, sends, unblinds and finishes one chunk of images.
 fn run_batch(
     client: &mut Client,
@@ -170,14 +190,7 @@ fn run_batch(
     let typed: Reply = privdnn_net::decode_bounded(&reply.reply, "decryption reply")?;
     let outputs = user.finish_reply(&typed, pending)?;
     let t3 = Instant::now();
-    let logits = tail.logits(split, chunk, &user.injection(&outputs))?;
-    if logits.len() != chunk.len() * classes {
-        return Err(PartyError::Internal(format!(
-            "{} logits for {} images",
-            logits.len(),
-            chunk.len()
-        )));
-    }
+    let logits = clear_tail(tail, split, chunk, &user.injection(&outputs), classes)?;
     let t4 = Instant::now();
     let report = BatchReport {
         images: chunk.len(),

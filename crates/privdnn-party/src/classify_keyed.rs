@@ -18,7 +18,9 @@ use privdnn_partial::SelectedOutputs;
 use privdnn_partial::keyed::{KeyedUserSide, layout_for};
 
 use crate::PartyError;
-use crate::classify::{Batch, BatchReport, ClientReport, ImageSource, LayoutChoice, Run};
+use crate::classify::{
+    Batch, BatchReport, ClientReport, ImageSource, LayoutChoice, Run, clear_tail,
+};
 use crate::client::Client;
 
 /// Frame bytes a keyed part needs beyond its request bytes (ids, offsets, length prefix).
@@ -92,14 +94,7 @@ fn keyed_batch(
     let t2 = Instant::now();
     let outputs = user.finish(&pending, &reply)?;
     let t3 = Instant::now();
-    let logits = tail.logits(split, chunk, &user.injection(&outputs))?;
-    if logits.len() != chunk.len() * classes {
-        return Err(PartyError::Internal(format!(
-            "{} logits for {} images",
-            logits.len(),
-            chunk.len()
-        )));
-    }
+    let logits = clear_tail(tail, split, chunk, &user.injection(&outputs), classes)?;
     let t4 = Instant::now();
     let report = BatchReport {
         images: chunk.len(),
