@@ -145,6 +145,7 @@ fn run_client(owner: Owner, cache: &Path) -> (Result<(), String>, usize, usize) 
             ..Limits::default()
         },
         connect_timeout: Duration::from_secs(10),
+        tls: None,
         keep_logits: false,
         mode: None,
         audit_owner_block: None,

@@ -78,6 +78,7 @@ pub const CRATES: &[(&str, Layer)] = &[
     ("privdnn-partial", Layer::Protocol),
     ("privdnn-edge", Layer::Protocol),
     ("privdnn-twoserver", Layer::Protocol),
+    ("privdnn-spnn", Layer::Protocol),
     ("privdnn-train", Layer::Stage),
     ("privdnn-select", Layer::Stage),
     ("privdnn-encrypt", Layer::Stage),
@@ -115,6 +116,7 @@ pub const NEVER_BUILDS: &[(&str, &[&str])] = &[
     ("privdnn-partial", &["burn"]),
     ("privdnn-edge", &["burn"]),
     ("privdnn-twoserver", &["burn", "fhe"]),
+    ("privdnn-spnn", &["fhe"]),
     ("privdnn-encrypt", &["burn"]),
 ];
 

@@ -75,6 +75,15 @@ impl ArtifactKind {
         }
     }
 
+    /// Owner-only secrets (the secret key, the user-keyed owner block): [`write_artifact`]
+    /// creates them with mode 0600.
+    pub fn is_secret(self) -> bool {
+        matches!(
+            self,
+            ArtifactKind::OwnerSecretKey | ArtifactKind::KeyedOwnerBlock
+        )
+    }
+
     /// Inverse of [`ArtifactKind::code`].
     pub fn from_code(code: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.code() == code)
@@ -182,7 +191,8 @@ pub fn decode_payload<T: DeserializeOwned>(
     })
 }
 
-/// Writes `value` to `path` inside the envelope, atomically. Returns the bytes written.
+/// Writes `value` to `path` inside the envelope, atomically (a secret kind with mode 0600 from
+/// creation, [`ArtifactKind::is_secret`]). Returns the bytes written.
 pub fn write_artifact<T: Artifact>(path: &Path, value: &T) -> Result<u64, ArtifactError> {
     let payload = encode_payload(value, path)?;
     let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -192,7 +202,11 @@ pub fn write_artifact<T: Artifact>(path: &Path, value: &T) -> Result<u64, Artifa
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&Sha256::digest(&payload));
     bytes.extend_from_slice(&payload);
-    write_bytes_atomic(path, &bytes)?;
+    if T::KIND.is_secret() {
+        crate::manifest::write_private_atomic(path, &bytes)?;
+    } else {
+        write_bytes_atomic(path, &bytes)?;
+    }
     Ok(bytes.len() as u64)
 }
 

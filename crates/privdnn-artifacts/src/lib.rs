@@ -22,7 +22,7 @@ pub use error::ArtifactError;
 pub use layout::RunLayout;
 pub use manifest::{
     InputRecord, Manifest, file_sha256, git_revision, manifest_path, peak_rss_bytes,
-    write_bytes_atomic, write_json_atomic,
+    write_bytes_atomic, write_json_atomic, write_private_atomic,
 };
 pub use meter::{PhaseCost, measure, process_cpu_seconds, reset_peak_rss};
 pub use types::{

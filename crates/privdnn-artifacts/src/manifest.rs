@@ -174,6 +174,17 @@ pub fn peak_rss_bytes() -> u64 {
 /// Writes bytes to `path` atomically: temporary file in the same folder, fsync, rename.
 /// Creates missing parent folders. The previous file stays intact if anything fails.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    write_atomic(path, bytes, false)
+}
+
+/// [`write_bytes_atomic`] for a secret: on Unix the temporary file is created with mode 0600
+/// before a byte is written (the rename keeps the mode), so the secret is never readable by
+/// other users, not even briefly, whatever the umask.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    write_atomic(path, bytes, true)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), ArtifactError> {
     let producer = "this command";
     let parent = path
         .parent()
@@ -186,7 +197,18 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError
         .unwrap_or_else(|| "artifact".to_string());
     let tmp = parent.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            // A leftover temporary file would keep its old mode: start from a new one.
+            let _ = std::fs::remove_file(&tmp);
+            opts.create_new(true).mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut file = opts.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -56,11 +56,7 @@ fn redraw(
         return Ok(None);
     };
     let first = t.shape.first().copied().unwrap_or(0);
-    let row_len = if first == 0 {
-        0
-    } else {
-        t.values.len() / first
-    };
+    let row_len = t.values.len().checked_div(first).unwrap_or(0);
     let mut mask = vec![0.0f32; t.values.len()];
     for &r in rows {
         if r >= first {
@@ -68,9 +64,10 @@ fn redraw(
                 "filter {r} out of range for `{name}` ({first} filters)"
             )));
         }
-        for i in r * row_len..(r + 1) * row_len {
-            t.values[i] = value();
-            mask[i] = 1.0;
+        let row = r * row_len..(r + 1) * row_len;
+        for (v, m) in t.values[row.clone()].iter_mut().zip(&mut mask[row]) {
+            *v = value();
+            *m = 1.0;
         }
     }
     Ok(Some(mask))
@@ -91,7 +88,7 @@ pub fn reinitialize(
     seed: u64,
 ) -> Result<(TrainedModel, ReinitMasks), AttackError> {
     let mut out = separated.clone();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_A77AC4);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0FA7_7AC4);
     let mut masks = ReinitMasks::default();
     for (layer, rows) in [("conv1", &selection.layer1), ("conv2", &selection.layer2)] {
         let weight = format!("{layer}.weight");

@@ -13,6 +13,10 @@ use serde_json::Value;
 
 use crate::stage::Stage;
 
+/// One sweep point: (percent, selection, test accuracies (separate, removed) when the sweep
+/// recorded them).
+pub(crate) type SweepPoint = (f64, NeuronSelection, Option<(f64, f64)>);
+
 /// The selection-split evaluator and context helpers for choosing selections.
 pub(crate) fn choose_selection(
     stage_model: &TrainedModel,
@@ -75,9 +79,7 @@ pub(crate) fn choose_selection(
 impl Stage {
     /// The sweep's percents and selections: `select/sweep.json` where it has the point,
     /// otherwise chosen here (nested) with `attack.sweep_algorithm`.
-    pub(crate) fn sweep_selections(
-        &self,
-    ) -> Result<Vec<(f64, NeuronSelection, Option<(f64, f64)>)>> {
+    pub(crate) fn sweep_selections(&self) -> Result<Vec<SweepPoint>> {
         let a = &self.cfg.pipeline.attack;
         let percents = if a.percents.is_empty() {
             self.cfg.pipeline.select.sweep_percents.clone()
@@ -178,7 +180,7 @@ impl Stage {
             ..self.cfg.pipeline.select.clone()
         }
         .sizes(channels);
-        Ok(choose_selection(
+        choose_selection(
             &self.model,
             &self.splits,
             &self.cfg,
@@ -187,6 +189,6 @@ impl Stage {
             [vec![], vec![]],
         )?
         .pop()
-        .context("no selection")?)
+        .context("no selection")
     }
 }

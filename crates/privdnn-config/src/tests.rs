@@ -75,10 +75,12 @@ fn env_overrides_nested_keys() {
     let env = BTreeMap::from([
         ("PRIVDNN_TRAIN__EPOCHS".to_string(), "3".to_string()),
         ("PRIVDNN_DATA__SOURCE".to_string(), "/elsewhere".to_string()),
+        ("PRIVDNN_TRAIN__BACKEND".to_string(), "wgpu".to_string()),
     ]);
     let cfg = load_with_env(&path, Some("quick"), env).expect("loads");
     assert_eq!(cfg.pipeline.train.epochs, 3, "env beats profile");
     assert_eq!(cfg.pipeline.data.source, Path::new("/elsewhere"));
+    assert_eq!(cfg.pipeline.train.backend, crate::Backend::Wgpu);
 }
 
 #[test]

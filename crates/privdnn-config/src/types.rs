@@ -120,7 +120,7 @@ pub enum Schedule {
     Constant,
 }
 
-/// CPU backend of burn.
+/// burn backend used for training and evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
@@ -128,6 +128,9 @@ pub enum Backend {
     Flex,
     /// burn-ndarray (baseline; needs the `ndarray` cargo feature).
     Ndarray,
+    /// burn-wgpu on the default GPU (Vulkan/Metal/DX12; needs the `wgpu` cargo feature and a GPU
+    /// driver at run time; for paper-profile training).
+    Wgpu,
 }
 
 /// Settings of the training stage.
@@ -229,7 +232,8 @@ impl PipelineConfig {
                 self.model.width
             ));
         }
-        if !(self.train.learning_rate > 0.0) {
+        // NaN is refused too.
+        if self.train.learning_rate.is_nan() || self.train.learning_rate <= 0.0 {
             return Err("`train.learning_rate` must be positive".to_string());
         }
         if !(0.0..1.0).contains(&self.train.dropout) {
@@ -408,6 +412,13 @@ impl HeMode {
     }
 }
 
+/// Default user-side memory budget of the HE evaluation (MiB).
+pub const DEFAULT_MEMORY_BUDGET_MB: usize = 1536;
+
+fn is_default_budget(mb: &usize) -> bool {
+    *mb == DEFAULT_MEMORY_BUDGET_MB
+}
+
 /// Settings of the encrypt and infer stages (BFV parameters, quantisation, layout, workload).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -438,6 +449,11 @@ pub struct HeConfig {
     pub full_block_images: usize,
     /// Measure single-image latency with the spatial layout.
     pub latency: bool,
+    /// User-side memory budget (MiB) the HE evaluation keeps its weights and working set within
+    /// (fastest fitting residency; see `privdnn_he::engine::weights`). Left out of the serialised
+    /// config at its default, so that stage hashes of older runs still match.
+    #[serde(skip_serializing_if = "is_default_budget")]
+    pub memory_budget_mb: usize,
     /// Selection to encrypt instead of the select stage's default, e.g. `{ "1" = [0], "2" = [0] }`.
     pub selection: Option<std::collections::BTreeMap<String, Vec<usize>>>,
 }
@@ -456,6 +472,7 @@ impl Default for HeConfig {
             headroom_bits: 20.0,
             images: 0,
             full_block_images: 0,
+            memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             latency: true,
             selection: None,
         }

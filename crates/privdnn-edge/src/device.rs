@@ -1,25 +1,41 @@
 //! The IoT device: centres its images, and for every linear layer sends `x + r` to EdgeA and
-//! `S_in − r` to EdgeB (fresh `r` from its PRF key per batch, layer and item), recovers
-//! `L(x) = L(x + r) + L(S_in − r) − S_out` exactly in Z_2^64, and runs every non-linear step
-//! (square, ReLU, pooling, requantisation) itself in the clear. With probability `p` per image and
-//! layer it hides a known-answer test item among the real ones (masked the same way, so the
-//! edges cannot tell) and checks the edge results on it.
+//! recovers `L(x) = L(x + r) + d` exactly in Z_2^64, where the pad `(r, d)` was prepared offline
+//! through EdgeB (`d = L(S_in − r) − S_out`, see [`crate::pads`]): the reconstructed protocol's
+//! `S_in − r` to EdgeB, moved ahead of the query because it does not depend on it. The device
+//! runs every non-linear step (square, ReLU, pooling, requantisation) itself in the clear, in
+//! place. With probability `p` per image and layer it hides a known-answer test item among the
+//! real ones (masked the same way, so the edges cannot tell) and checks the edge results on it.
 //!
-//! This module works only from the device's own bundle: it holds no linear weight.
+//! Online work per image: one add per linear input and output element, the non-linear steps,
+//! and one request/reply per linear layer, encoded and decoded in place ([`crate::frames`]).
+//!
+//! This module works only from the device's own bundle: it holds no linear layer.
 
 use std::time::Instant;
 
-use privdnn_mpc::shadow::{apply_clear, center};
-use privdnn_mpc::{MaskKey, Prg, RingVec, TensorShape, ring};
+use privdnn_mpc::shadow::center;
+use privdnn_mpc::{TensorShape, ring};
 use rand::RngCore;
 
-use crate::messages::{DeviceBundle, LayerReply, LayerRequest};
+use crate::clear::apply_in_place;
+use crate::frames::{FrameWriter, ReplyReader, words};
+use crate::messages::DeviceBundle;
+use crate::pads::{Pad, Pads, Preparer, check_header};
 use crate::{EdgeError, Result};
 
-/// The device's connection to both edges: one parallel round trip per linear layer.
+/// The device's connection to one edge: one request frame (header + payload) out, the reply's
+/// payload back (an error frame or a closed connection is an error).
 pub trait EdgeLink {
-    /// Sends `a` to EdgeA and `b` to EdgeB and returns their replies.
-    fn exchange(&mut self, a: LayerRequest, b: LayerRequest) -> Result<(LayerReply, LayerReply)>;
+    /// Sends `frame` and returns the reply payload (valid until the next call).
+    fn round_trip(&mut self, frame: &[u8]) -> Result<&[u8]>;
+}
+
+/// The device's connections to both edges: EdgeA answers queries online, EdgeB prepares pads.
+pub trait EdgePair {
+    /// The link to EdgeA (online).
+    fn a(&mut self) -> &mut dyn EdgeLink;
+    /// The link to EdgeB (offline).
+    fn b(&mut self) -> &mut dyn EdgeLink;
 }
 
 /// Result of one batch.
@@ -33,10 +49,16 @@ pub struct BatchOutcome {
     pub failed_tests: u64,
     /// Linear layers (indices) on which at least one test failed.
     pub failed_layers: Vec<u32>,
-    /// Seconds spent in device code (masking, unmasking, non-linear steps), link time excluded.
+    /// Seconds spent in online device code (masking, unmasking, non-linear steps, encoding and
+    /// decoding), link time excluded.
     pub device_seconds: f64,
-    /// Round trips made (one per linear layer).
+    /// Online round trips made (one per linear layer, to EdgeA).
     pub rounds: u64,
+    /// Seconds spent preparing pads inside this call ([`Device::infer`] only; link time
+    /// included).
+    pub offline_seconds: f64,
+    /// Pads prepared inside this call.
+    pub pads_prepared: u64,
 }
 
 /// One item of a request: a real image or a hidden test.
@@ -44,6 +66,28 @@ pub struct BatchOutcome {
 enum Item {
     Real(usize),
     Test(usize),
+}
+
+/// A batch's plan, drawn before anything is sent: its identifier and, per linear layer, the
+/// items of the request (real images plus sampled tests, shuffled). It says how many pads the
+/// batch consumes, so the offline phase can prepare them ahead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    nonce: [u64; 2],
+    images: usize,
+    items: Vec<Vec<Item>>,
+}
+
+impl Plan {
+    /// Pads the batch consumes per linear layer.
+    pub fn needs(&self) -> Vec<usize> {
+        self.items.iter().map(Vec::len).collect()
+    }
+
+    /// Images of the batch.
+    pub fn images(&self) -> usize {
+        self.images
+    }
 }
 
 /// The device role.
@@ -67,9 +111,14 @@ impl Device {
         }
         for (l, &i) in linear.iter().enumerate() {
             let k = &bundle.keys[l];
-            if k.s_in.len() != shapes[i].len() || k.s_out.len() != shapes[i + 1].len() {
+            let wrong = |a: usize, b: usize| a != shapes[i].len() || b != shapes[i + 1].len();
+            if wrong(k.s_in.len(), k.s_out.len())
+                || bundle.tests[l]
+                    .iter()
+                    .any(|t| wrong(t.input.len(), t.output.len()))
+            {
                 return Err(EdgeError::protocol(format!(
-                    "key pair {l} has the wrong length"
+                    "key pair or test pair of layer {l} has the wrong length"
                 )));
             }
         }
@@ -81,146 +130,193 @@ impl Device {
         self.shapes.last().map(TensorShape::len).unwrap_or(0)
     }
 
-    /// Classifies a batch of raw images through the edges.
-    pub fn infer(&self, images: &[&[u8]], link: &mut dyn EdgeLink) -> Result<BatchOutcome> {
-        let mut out = BatchOutcome::default();
+    /// Probability per image and layer of a hidden test item.
+    pub fn test_probability(&self) -> f64 {
+        self.bundle.integrity.test_probability
+    }
+
+    /// Linear layers (one key pair and one pad per item each).
+    pub fn linear_layers(&self) -> usize {
+        self.bundle.keys.len()
+    }
+
+    /// The offline preparer of this device's pads (its own PRF stream, derived from the key).
+    pub fn preparer(&self) -> Preparer {
+        let mut seed = [0u8; 32];
+        let mut prg = self.bundle.prf_key.stream("pad key", &[]);
+        for chunk in seed.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&prg.next_ring().to_le_bytes());
+        }
+        Preparer::new(self.bundle.keys.clone(), privdnn_mpc::MaskKey(seed))
+    }
+
+    /// Draws the plan of a batch of `images` images: a fresh identifier, and per linear layer
+    /// the real items plus the sampled hidden tests, shuffled.
+    pub fn plan(&self, images: usize) -> Plan {
         let mut rng = rand::rng();
         let nonce = [rng.next_u64(), rng.next_u64()];
+        let p = self.bundle.integrity.test_probability;
+        let items = (0..self.linear_layers())
+            .map(|l| {
+                let mut prg = self
+                    .bundle
+                    .prf_key
+                    .stream("sample", &[nonce[0], nonce[1], l as u64]);
+                let tests = self.bundle.tests[l].len();
+                let mut items: Vec<Item> = Vec::with_capacity(images + 1);
+                for i in 0..images {
+                    items.push(Item::Real(i));
+                    if tests > 0 && prg.unit() < p {
+                        items.push(Item::Test(prg.below(tests)));
+                    }
+                }
+                for k in (1..items.len()).rev() {
+                    items.swap(k, prg.below(k + 1));
+                }
+                items
+            })
+            .collect();
+        Plan {
+            nonce,
+            images,
+            items,
+        }
+    }
+
+    /// Classifies a batch of raw images: plans it, prepares the pads it needs through EdgeB
+    /// (timed as offline), then runs it online through EdgeA.
+    pub fn infer(&self, images: &[&[u8]], link: &mut dyn EdgePair) -> Result<BatchOutcome> {
+        let plan = self.plan(images.len());
+        let clock = Instant::now();
+        let needs = plan.needs();
+        let mut pads = self.preparer().prepare(&needs, link.b())?;
+        let offline_seconds = clock.elapsed().as_secs_f64();
+        let mut out = self.run(&plan, images, &mut pads, link.a())?;
+        out.offline_seconds = offline_seconds;
+        out.pads_prepared = needs.iter().sum::<usize>() as u64;
+        Ok(out)
+    }
+
+    /// The online phase of a planned batch: takes the pads it needs from `pads` (an error if
+    /// they are missing) and talks to EdgeA only.
+    pub fn run(
+        &self,
+        plan: &Plan,
+        images: &[&[u8]],
+        pads: &mut Pads,
+        link: &mut dyn EdgeLink,
+    ) -> Result<BatchOutcome> {
+        if images.len() != plan.images || plan.items.len() != self.linear_layers() {
+            return Err(EdgeError::protocol(format!(
+                "plan for {} images and {} layers, got {} images",
+                plan.images,
+                plan.items.len(),
+                images.len()
+            )));
+        }
+        if !pads.covers(&plan.needs()) {
+            return Err(EdgeError::protocol(
+                "not enough prepared pads for the batch",
+            ));
+        }
+        let mut out = BatchOutcome::default();
         let mut clock = Instant::now();
+        let widest = self.shapes.iter().map(TensorShape::len).max().unwrap_or(0);
         let mut xs = images
             .iter()
-            .map(|raw| center(&self.bundle.model, raw))
+            .map(|raw| {
+                center(&self.bundle.model, raw).map(|x| {
+                    let mut v = Vec::with_capacity(widest);
+                    v.extend_from_slice(&x);
+                    v
+                })
+            })
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut frame = FrameWriter::default();
         let mut layer = 0usize;
-        for (i, op) in self.bundle.model.ops.iter().enumerate() {
-            if op.is_linear() {
-                let (req_a, req_b, items) = self.mask(nonce, layer, &xs);
-                out.device_seconds += clock.elapsed().as_secs_f64();
-                let ids = (req_a.batch, req_a.layer);
-                let (rep_a, rep_b) = link.exchange(req_a, req_b)?;
-                clock = Instant::now();
-                out.rounds += 1;
-                let failed = self.unmask(ids, &items, rep_a, &rep_b, &mut xs)?;
-                let tests = items
-                    .iter()
-                    .filter(|it| matches!(it, Item::Test(_)))
-                    .count();
-                out.tests += tests as u64;
-                out.failed_tests += failed;
-                if failed > 0 {
-                    out.failed_layers.push(layer as u32);
+        let ops = &self.bundle.model.ops;
+        for (i, op) in ops.iter().enumerate() {
+            if !op.is_linear() {
+                // a run of non-linear ops is applied image by image (the tensor stays in cache)
+                if i == 0 || ops[i - 1].is_linear() {
+                    let end = (i..ops.len())
+                        .find(|&j| ops[j].is_linear())
+                        .unwrap_or(ops.len());
+                    for x in xs.iter_mut() {
+                        for (run_op, &shape) in ops[i..end].iter().zip(&self.shapes[i..end]) {
+                            apply_in_place(run_op, shape, x)?;
+                        }
+                    }
                 }
-                layer += 1;
-            } else {
-                for x in xs.iter_mut() {
-                    *x = apply_clear(op, self.shapes[i], x)?;
-                }
+                continue;
             }
+            let items = &plan.items[layer];
+            let used = pads.take(layer, items.len())?;
+            frame.begin(plan.nonce[0], layer as u32, items.len());
+            for (item, pad) in items.iter().zip(&used) {
+                let x = match *item {
+                    Item::Real(k) => &xs[k],
+                    Item::Test(t) => &self.bundle.tests[layer][t].input.0,
+                };
+                if x.len() != pad.r.len() {
+                    return Err(EdgeError::protocol(format!(
+                        "layer {layer}: input of {} values, pad of {}",
+                        x.len(),
+                        pad.r.len()
+                    )));
+                }
+                frame.item_zip(x, &pad.r, true);
+            }
+            out.device_seconds += clock.elapsed().as_secs_f64();
+            let reply = link.round_trip(frame.finish()?)?;
+            clock = Instant::now();
+            out.rounds += 1;
+            let failed = self.unmask((plan.nonce[0], layer), items, &used, reply, &mut xs)?;
+            out.tests += items
+                .iter()
+                .filter(|it| matches!(it, Item::Test(_)))
+                .count() as u64;
+            out.failed_tests += failed;
+            if failed > 0 {
+                out.failed_layers.push(layer as u32);
+            }
+            layer += 1;
         }
         out.logits = xs.iter().map(|x| ring::to_signed_vec(x)).collect();
         out.device_seconds += clock.elapsed().as_secs_f64();
         Ok(out)
     }
 
-    fn key(&self) -> &MaskKey {
-        &self.bundle.prf_key
-    }
-
-    /// Chooses the items of layer `l` (real images plus sampled tests, shuffled) and masks them.
-    fn mask(
-        &self,
-        nonce: [u64; 2],
-        l: usize,
-        xs: &[Vec<u64>],
-    ) -> (LayerRequest, LayerRequest, Vec<Item>) {
-        let mut prg = self.key().stream("sample", &[nonce[0], nonce[1], l as u64]);
-        let tests = &self.bundle.tests[l];
-        let p = self.bundle.integrity.test_probability;
-        let mut items: Vec<Item> = Vec::with_capacity(xs.len() + 1);
-        for i in 0..xs.len() {
-            items.push(Item::Real(i));
-            if !tests.is_empty() && prg.unit() < p {
-                items.push(Item::Test(prg.below(tests.len())));
-            }
-        }
-        for k in (1..items.len()).rev() {
-            items.swap(k, prg.below(k + 1));
-        }
-        let key = &self.bundle.keys[l];
-        let (mut to_a, mut to_b) = (
-            Vec::with_capacity(items.len()),
-            Vec::with_capacity(items.len()),
-        );
-        for (pos, item) in items.iter().enumerate() {
-            let x = match *item {
-                Item::Real(i) => &xs[i],
-                Item::Test(t) => &tests[t].input.0,
-            };
-            // one pass: r is drawn and used at once, never stored
-            let mut prg = self.mask_stream(nonce, l, pos);
-            let (mut ea, mut eb) = (Vec::with_capacity(x.len()), Vec::with_capacity(x.len()));
-            for (xi, si) in x.iter().zip(&key.s_in.0) {
-                let r = prg.next_ring();
-                ea.push(xi.wrapping_add(r));
-                eb.push(si.wrapping_sub(r));
-            }
-            to_a.push(RingVec(ea));
-            to_b.push(RingVec(eb));
-        }
-        let req = |items| LayerRequest {
-            batch: nonce[0],
-            layer: l as u32,
-            items,
-        };
-        (req(to_a), req(to_b), items)
-    }
-
-    fn mask_stream(&self, nonce: [u64; 2], l: usize, pos: usize) -> Prg {
-        self.key()
-            .stream("mask", &[nonce[0], nonce[1], l as u64, pos as u64])
-    }
-
-    /// Recovers every item's `L(x)`, checks the tests, and stores the real outputs in `xs`.
-    /// Returns the number of failed tests.
+    /// Recovers every item's `L(x)` from EdgeA's reply and the pads, checks the tests, and
+    /// stores the real outputs in `xs`. Returns the number of failed tests.
     fn unmask(
         &self,
-        (batch, layer): (u64, u32),
+        (batch, l): (u64, usize),
         items: &[Item],
-        mut a: LayerReply,
-        b: &LayerReply,
+        used: &[Pad],
+        reply: &[u8],
         xs: &mut [Vec<u64>],
     ) -> Result<u64> {
-        let l = layer as usize;
-        let s_out = &self.bundle.keys[l].s_out.0;
-        for rep in [&a, b] {
-            if rep.batch != batch || rep.layer != layer || rep.items.len() != items.len() {
-                return Err(EdgeError::protocol(format!(
-                    "reply for batch {} layer {} with {} items, expected batch {} layer {} with {}",
-                    rep.batch,
-                    rep.layer,
-                    rep.items.len(),
-                    batch,
-                    layer,
-                    items.len()
-                )));
-            }
-            if rep.items.iter().any(|v| v.len() != s_out.len()) {
-                return Err(EdgeError::protocol(format!(
-                    "layer {l}: reply items of the wrong length"
-                )));
-            }
-        }
+        let len = self.bundle.keys[l].s_out.len();
+        let mut rd = ReplyReader::new(reply);
+        check_header(rd.header()?, (batch, l, items.len()))?;
         let mut failed = 0;
-        for (pos, item) in items.iter().enumerate() {
-            let mut y = std::mem::take(&mut a.items[pos].0);
-            for ((v, w), s) in y.iter_mut().zip(&b.items[pos].0).zip(s_out) {
-                *v = v.wrapping_add(*w).wrapping_sub(*s);
-            }
+        for (item, pad) in items.iter().zip(used) {
+            let y = words(rd.item(len)?)
+                .zip(&pad.d)
+                .map(|(v, d)| v.wrapping_add(*d));
             match *item {
-                Item::Real(i) => xs[i] = y,
-                Item::Test(t) => failed += u64::from(y != self.bundle.tests[l][t].output.0),
+                Item::Real(i) => {
+                    xs[i].clear();
+                    xs[i].extend(y);
+                }
+                Item::Test(t) => {
+                    let want = &self.bundle.tests[l][t].output.0;
+                    failed += u64::from(!y.eq(want.iter().copied()));
+                }
             }
         }
+        rd.finish()?;
         Ok(failed)
     }
 }

@@ -1,77 +1,86 @@
 //! All roles in one process with only serialised bytes passing between them: the device's
-//! requests are encoded, decoded by each edge, answered, encoded again and decoded by the device.
-//! Counts bytes per link and direction.
+//! request frames are decoded by each edge, answered, and encoded again for the device. Counts
+//! bytes per link and direction, and can record every payload an edge receives (its view).
 
-use serde::{Deserialize, Serialize};
+use privdnn_net::HEADER_LEN;
 
-use crate::Result;
-use crate::device::EdgeLink;
+use crate::device::{EdgeLink, EdgePair};
 use crate::edge::EdgeServer;
-use crate::messages::{LayerReply, LayerRequest, from_bytes, to_bytes};
+use crate::messages::{LayerRequest, from_bytes, to_bytes};
+use crate::{EdgeError, Result};
 
-/// Bytes moved on each link.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LinkBytes {
-    /// Device → EdgeA.
-    pub to_a: u64,
-    /// EdgeA → device.
-    pub from_a: u64,
-    /// Device → EdgeB.
-    pub to_b: u64,
-    /// EdgeB → device.
-    pub from_b: u64,
+/// One edge in this process behind a byte boundary.
+pub struct InProcessEdge {
+    /// The edge.
+    pub server: EdgeServer,
+    /// Request payload bytes received from the device.
+    pub bytes_in: u64,
+    /// Reply payload bytes sent to the device.
+    pub bytes_out: u64,
+    /// Every request payload received, when recording (the edge's whole view).
+    pub view: Option<Vec<Vec<u8>>>,
+    reply: Vec<u8>,
 }
 
-/// Both edges in this process behind a byte boundary.
+impl InProcessEdge {
+    /// An edge not recording.
+    pub fn new(server: EdgeServer) -> Self {
+        Self {
+            server,
+            bytes_in: 0,
+            bytes_out: 0,
+            view: None,
+            reply: Vec::new(),
+        }
+    }
+}
+
+impl EdgeLink for InProcessEdge {
+    fn round_trip(&mut self, frame: &[u8]) -> Result<&[u8]> {
+        let payload = frame
+            .get(HEADER_LEN..)
+            .ok_or_else(|| EdgeError::protocol("frame shorter than its header"))?;
+        let req: LayerRequest = from_bytes(payload)?;
+        self.reply = to_bytes(&self.server.answer(&req)?)?;
+        self.bytes_in += payload.len() as u64;
+        self.bytes_out += self.reply.len() as u64;
+        if let Some(v) = self.view.as_mut() {
+            v.push(payload.to_vec());
+        }
+        Ok(&self.reply)
+    }
+}
+
+/// Both edges in this process.
 pub struct InProcessLink {
-    /// EdgeA.
-    pub a: EdgeServer,
-    /// EdgeB.
-    pub b: EdgeServer,
-    /// Bytes so far.
-    pub bytes: LinkBytes,
-    /// Every request EdgeA received, as bytes (its whole view), when recording.
-    pub view_a: Option<Vec<Vec<u8>>>,
-    /// Every request EdgeB received, when recording.
-    pub view_b: Option<Vec<Vec<u8>>>,
+    /// EdgeA (online).
+    pub a: InProcessEdge,
+    /// EdgeB (offline: pads).
+    pub b: InProcessEdge,
 }
 
 impl InProcessLink {
     /// A link to two edges.
     pub fn new(a: EdgeServer, b: EdgeServer) -> Self {
         Self {
-            a,
-            b,
-            bytes: LinkBytes::default(),
-            view_a: None,
-            view_b: None,
+            a: InProcessEdge::new(a),
+            b: InProcessEdge::new(b),
         }
     }
 
     /// Records every byte the edges receive from now on.
     pub fn record_views(&mut self) {
-        self.view_a = Some(Vec::new());
-        self.view_b = Some(Vec::new());
+        self.a.view = Some(Vec::new());
+        self.b.view = Some(Vec::new());
     }
 }
 
-fn serve(edge: &mut EdgeServer, req: &[u8]) -> Result<Vec<u8>> {
-    let req: LayerRequest = from_bytes(req)?;
-    to_bytes(&edge.answer(&req)?)
-}
+impl EdgePair for InProcessLink {
+    fn a(&mut self) -> &mut dyn EdgeLink {
+        &mut self.a
+    }
 
-impl EdgeLink for InProcessLink {
-    fn exchange(&mut self, a: LayerRequest, b: LayerRequest) -> Result<(LayerReply, LayerReply)> {
-        let (qa, qb) = (to_bytes(&a)?, to_bytes(&b)?);
-        let (ra, rb) = (serve(&mut self.a, &qa)?, serve(&mut self.b, &qb)?);
-        self.bytes.to_a += qa.len() as u64;
-        self.bytes.to_b += qb.len() as u64;
-        self.bytes.from_a += ra.len() as u64;
-        self.bytes.from_b += rb.len() as u64;
-        if let (Some(va), Some(vb)) = (self.view_a.as_mut(), self.view_b.as_mut()) {
-            va.push(qa);
-            vb.push(qb);
-        }
-        Ok((from_bytes(&ra)?, from_bytes(&rb)?))
+    fn b(&mut self) -> &mut dyn EdgeLink {
+        &mut self.b
     }
 }

@@ -6,20 +6,25 @@
 //! layers itself. Over Z_2^64 on `privdnn-mpc`'s integer model, so decryption is exact and the
 //! protocol's logits equal the integer shadow's on every image.
 //!
-//! Roles: [`owner::setup`], [`edge::EdgeServer`] (A and B), [`device::Device`]; typed messages in
-//! [`messages`]; [`harness::InProcessLink`] runs the edges in-process behind a byte boundary.
+//! Roles: [`owner::setup`], [`edge::EdgeServer`] (A and B), [`device::Device`] with its offline
+//! phase in [`pads`] (EdgeB's query-independent half done ahead) and its in-place encoding in
+//! [`frames`]; typed messages in [`messages`]; [`harness::InProcessLink`] runs the edges
+//! in-process behind a byte boundary.
 //!
 //! Deviations from the paper: uniform ring masks instead of λ-bit real masks (so the paper's
 //! "70 %+ compression" of ciphertexts cannot carry over: uniform words are incompressible), and
 //! the integrity check is realised as hidden known-answer test items (`IntegrityConfig`).
 
+pub mod clear;
 pub mod device;
 pub mod edge;
 pub mod error;
+pub mod frames;
 pub mod harness;
 pub mod messages;
 pub mod net;
 pub mod owner;
+pub mod pads;
 pub mod wire;
 
 pub use error::EdgeError;

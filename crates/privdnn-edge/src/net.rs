@@ -1,17 +1,20 @@
 //! The roles as processes over TCP on `privdnn-net` frames: [`serve`] runs an edge (one device
-//! connection at a time, until a device says [`EdgeMessage::Shutdown`]); [`TcpLink`] is the
-//! device's [`EdgeLink`] to both edges (request to A, request to B, then both replies, so the two
-//! edges compute in parallel).
+//! connection at a time, until a device says [`EdgeMessage::Shutdown`]); [`EdgeConn`] is the
+//! device's [`EdgeLink`] to one edge and [`TcpLink`] its [`EdgePair`] (EdgeA online, EdgeB for
+//! the offline pads; the two connections can be used from two threads, so both edges compute at
+//! once).
 
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
-use privdnn_net::{Channel, ErrorCode, Limits, NetError, Traffic};
+use privdnn_net::{
+    Channel, ErrorCode, HEADER_LEN, Limits, NetError, RawFrame, Traffic, WireMessage,
+};
 
-use crate::device::EdgeLink;
+use crate::device::{EdgeLink, EdgePair};
 use crate::edge::EdgeServer;
-use crate::messages::{LayerReply, LayerRequest};
-use crate::wire::{EdgeMessage, EdgeStats};
+use crate::wire::{EdgeMessage, EdgeStats, REPLY_KIND};
 use crate::{EdgeError, Result};
 
 fn net(e: NetError) -> EdgeError {
@@ -89,41 +92,133 @@ fn serve_connection(
     Ok(false)
 }
 
+/// The device's TCP connection to one edge. Replies are read into one reused buffer (no
+/// allocation or zero fill per frame) with the same checks as `privdnn-net`'s frame reader:
+/// magic, version, kind, length bound; any other kind is decoded through the channel's codec.
+pub struct EdgeConn {
+    ch: Channel<TcpStream, EdgeMessage>,
+    who: &'static str,
+    reply: Vec<u8>,
+    /// Reply frames and their bytes read here (beside the channel's own counters).
+    replies: (u64, u64),
+}
+
+impl EdgeConn {
+    /// Connects to the edge `who` (`"A"` or `"B"`, for messages) at `addr`.
+    pub fn connect(addr: &str, limits: Limits, who: &'static str) -> Result<Self> {
+        let stream = TcpStream::connect(addr)
+            .map_err(|e| EdgeError::Transport(format!("connect {addr}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Self {
+            ch: Channel::new(stream, limits).map_err(net)?,
+            who,
+            reply: Vec::new(),
+            replies: (0, 0),
+        })
+    }
+
+    /// Bytes and frames on this link.
+    pub fn traffic(&self) -> Traffic {
+        let mut t = self.ch.traffic();
+        t.frames_received += self.replies.0;
+        t.bytes_received += self.replies.1;
+        t.round_trips += self.replies.0;
+        t
+    }
+
+    /// Reads one frame's header and payload into the reply buffer; returns its kind and length.
+    fn read_reply(&mut self) -> Result<(u16, usize)> {
+        let limits = *self.ch.limits();
+        let mut stream: &TcpStream = self.ch.get_ref();
+        let io = |e: std::io::Error| EdgeError::Transport(format!("reading a reply: {e}"));
+        stream
+            .set_read_timeout(Some(limits.idle_timeout.max(limits.frame_timeout)))
+            .map_err(io)?;
+        let mut h = [0u8; HEADER_LEN];
+        stream.read_exact(&mut h).map_err(io)?;
+        let p = EdgeMessage::PROTOCOL;
+        let kind = u16::from_le_bytes([h[6], h[7]]);
+        let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if h[..4] != p.magic || u16::from_le_bytes([h[4], h[5]]) != p.version {
+            return Err(EdgeError::protocol(format!(
+                "edge {}: not a {} v{} frame",
+                self.who, p.name, p.version
+            )));
+        }
+        if len > limits.max_frame {
+            return Err(EdgeError::protocol(format!(
+                "edge {}: frame of {len} bytes over the limit {}",
+                self.who, limits.max_frame
+            )));
+        }
+        let len = len as usize;
+        if self.reply.len() < len {
+            self.reply.resize(len, 0);
+        }
+        stream.read_exact(&mut self.reply[..len]).map_err(io)?;
+        self.replies.0 += 1;
+        self.replies.1 += (HEADER_LEN + len) as u64;
+        Ok((kind, len))
+    }
+
+    /// The edge's counters.
+    pub fn stats(&mut self) -> Result<EdgeStats> {
+        match self.ch.call(&EdgeMessage::StatsRequest).map_err(net)? {
+            EdgeMessage::Stats(s) => Ok(s),
+            other => Err(EdgeError::protocol(format!(
+                "expected stats from edge {}, got {}",
+                self.who,
+                privdnn_net::WireMessage::name(&other)
+            ))),
+        }
+    }
+
+    /// Tells the edge to exit and closes.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.ch.send(&EdgeMessage::Shutdown).map_err(net)?;
+        self.ch.close();
+        Ok(())
+    }
+}
+
+impl EdgeLink for EdgeConn {
+    fn round_trip(&mut self, frame: &[u8]) -> Result<&[u8]> {
+        self.ch.write_frame(frame).map_err(net)?;
+        let who = self.who;
+        let (kind, len) = self.read_reply()?;
+        if kind == REPLY_KIND {
+            return Ok(&self.reply[..len]);
+        }
+        let other = RawFrame {
+            kind,
+            payload: self.reply[..len].to_vec(),
+        };
+        match other.decode::<EdgeMessage>().map_err(net)? {
+            EdgeMessage::Error(e) => {
+                Err(EdgeError::Transport(format!("edge {who}: {}", e.message)))
+            }
+            other => Err(EdgeError::protocol(format!(
+                "edge {who} sent a {} message instead of a reply",
+                privdnn_net::WireMessage::name(&other)
+            ))),
+        }
+    }
+}
+
 /// The device's TCP connections to both edges.
 pub struct TcpLink {
-    a: Channel<TcpStream, EdgeMessage>,
-    b: Channel<TcpStream, EdgeMessage>,
-}
-
-fn connect(addr: &str, limits: Limits) -> Result<Channel<TcpStream, EdgeMessage>> {
-    let stream = TcpStream::connect(addr)
-        .map_err(|e| EdgeError::Transport(format!("connect {addr}: {e}")))?;
-    let _ = stream.set_nodelay(true);
-    Channel::new(stream, limits).map_err(net)
-}
-
-fn expect_reply(ch: &mut Channel<TcpStream, EdgeMessage>, who: &str) -> Result<LayerReply> {
-    match ch.recv().map_err(net)? {
-        Some(EdgeMessage::Reply(r)) => Ok(r),
-        Some(EdgeMessage::Error(e)) => {
-            Err(EdgeError::Transport(format!("edge {who}: {}", e.message)))
-        }
-        Some(other) => Err(EdgeError::protocol(format!(
-            "edge {who} sent a {} message instead of a reply",
-            privdnn_net::WireMessage::name(&other)
-        ))),
-        None => Err(EdgeError::Transport(format!(
-            "edge {who} closed the connection"
-        ))),
-    }
+    /// To EdgeA (online).
+    pub a: EdgeConn,
+    /// To EdgeB (offline: pads).
+    pub b: EdgeConn,
 }
 
 impl TcpLink {
     /// Connects to EdgeA at `addr_a` and EdgeB at `addr_b`.
     pub fn connect(addr_a: &str, addr_b: &str, limits: Limits) -> Result<Self> {
         Ok(Self {
-            a: connect(addr_a, limits)?,
-            b: connect(addr_b, limits)?,
+            a: EdgeConn::connect(addr_a, limits, "A")?,
+            b: EdgeConn::connect(addr_b, limits, "B")?,
         })
     }
 
@@ -134,36 +229,23 @@ impl TcpLink {
 
     /// Both edges' counters.
     pub fn stats(&mut self) -> Result<(EdgeStats, EdgeStats)> {
-        let one = |ch: &mut Channel<TcpStream, EdgeMessage>| -> Result<EdgeStats> {
-            match ch.call(&EdgeMessage::StatsRequest).map_err(net)? {
-                EdgeMessage::Stats(s) => Ok(s),
-                other => Err(EdgeError::protocol(format!(
-                    "expected stats, got {}",
-                    privdnn_net::WireMessage::name(&other)
-                ))),
-            }
-        };
-        Ok((one(&mut self.a)?, one(&mut self.b)?))
+        Ok((self.a.stats()?, self.b.stats()?))
     }
 
     /// Tells both edges to exit and closes.
-    pub fn shutdown(mut self) -> Result<()> {
-        self.a.send(&EdgeMessage::Shutdown).map_err(net)?;
-        self.b.send(&EdgeMessage::Shutdown).map_err(net)?;
-        self.a.close();
-        self.b.close();
-        Ok(())
+    pub fn shutdown(self) -> Result<()> {
+        self.a.shutdown()?;
+        self.b.shutdown()
     }
 }
 
-impl EdgeLink for TcpLink {
-    fn exchange(&mut self, a: LayerRequest, b: LayerRequest) -> Result<(LayerReply, LayerReply)> {
-        self.a.send(&EdgeMessage::Request(a)).map_err(net)?;
-        self.b.send(&EdgeMessage::Request(b)).map_err(net)?;
-        Ok((
-            expect_reply(&mut self.a, "A")?,
-            expect_reply(&mut self.b, "B")?,
-        ))
+impl EdgePair for TcpLink {
+    fn a(&mut self) -> &mut dyn EdgeLink {
+        &mut self.a
+    }
+
+    fn b(&mut self) -> &mut dyn EdgeLink {
+        &mut self.b
     }
 }
 

@@ -45,6 +45,10 @@ pub enum EdgeMessage {
 
 const REQUEST: u16 = 1;
 const REPLY: u16 = 2;
+/// Kind code of a layer request frame.
+pub const REQUEST_KIND: u16 = REQUEST;
+/// Kind code of a layer reply frame.
+pub const REPLY_KIND: u16 = REPLY;
 const STATS_REQUEST: u16 = 3;
 const STATS: u16 = 4;
 const SHUTDOWN: u16 = 5;

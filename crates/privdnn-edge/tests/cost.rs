@@ -39,16 +39,19 @@ fn vgg_quick_cost_profile() {
     let refs: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
     let out = device.infer(&refs, &mut link).expect("infer");
     assert_eq!(out.logits, shadow);
-    let dev = out.device_seconds / images.len() as f64;
+    let n = images.len() as f64;
+    let (dev, offline) = (out.device_seconds / n, out.offline_seconds / n);
     eprintln!(
         "VGG16 w0.25: {} MACs, {} linear I/O words, {} clear ops; shadow {:.2} ms/image, \
-         device {:.3} ms/image ({:.2} %), bytes to A {} per image",
+         device online {:.3} ms/image ({:.2} %), offline pads {:.3} ms/image (incl. EdgeB), \
+         bytes to A {} per image",
         counts.linear_macs,
         counts.linear_io,
         counts.clear_ops,
         1e3 * alone,
         1e3 * dev,
         100.0 * dev / alone,
-        link.bytes.to_a / images.len() as u64
+        1e3 * offline,
+        link.a.bytes_in / images.len() as u64
     );
 }

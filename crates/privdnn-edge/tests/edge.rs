@@ -80,14 +80,14 @@ fn edge_views_are_uniform_and_fresh_across_identical_queries() {
     link.record_views();
     device.infer(&img, &mut link).expect("first");
     let (a1, b1) = (
-        link.view_a.take().expect("a"),
-        link.view_b.take().expect("b"),
+        link.a.view.take().expect("a"),
+        link.b.view.take().expect("b"),
     );
     link.record_views();
     device.infer(&img, &mut link).expect("second");
     let (a2, b2) = (
-        link.view_a.take().expect("a"),
-        link.view_b.take().expect("b"),
+        link.a.view.take().expect("a"),
+        link.b.view.take().expect("b"),
     );
     for (first, second) in [(words(&a1), words(&a2)), (words(&b1), words(&b2))] {
         assert_eq!(first.len(), second.len());
@@ -139,7 +139,7 @@ fn cheat_run(model: &IntModel, p: f64, mode: CheatMode, queries: usize) -> (u64,
         detected += out.failed_layers.len() as u64;
         queries_caught += u64::from(!out.failed_layers.is_empty());
     }
-    (link.a.corrupted(), detected, queries_caught)
+    (link.a.server.corrupted(), detected, queries_caught)
 }
 
 fn assert_rate(hits: u64, trials: u64, p: f64, what: &str) {
@@ -182,6 +182,9 @@ fn corrupting_edge_is_detected_at_the_configured_rate() {
 fn device_code_cannot_name_the_edges_files_or_layers() {
     for source in [
         include_str!("../src/device.rs"),
+        include_str!("../src/pads.rs"),
+        include_str!("../src/clear.rs"),
+        include_str!("../src/frames.rs"),
         include_str!("../../privdnn-baselines/src/edge_device.rs"),
     ] {
         for forbidden in [
@@ -209,4 +212,32 @@ fn device_code_cannot_name_the_edges_files_or_layers() {
         _ => true,
     }));
     assert!(bare.block.w1.is_empty() && bare.block.w2.is_empty());
+}
+
+#[test]
+fn corrupting_second_edge_is_caught_through_the_pads() {
+    // EdgeB answers offline (the pads); a corrupted pad makes the item it serves wrong, and the
+    // hidden tests use pads like any item, so every test on a corrupted pad fails.
+    let (tiny, model) = (common::fixture(), int_model());
+    let s = roles(&model, 0.25, 5);
+    let device = Device::new(s.device).expect("device");
+    let cheat = Cheat {
+        rate: 1.0,
+        mode: CheatMode::AllItems,
+    };
+    let prg = MaskKey([8; 32]).stream("cheat", &[]);
+    let mut link = InProcessLink::new(
+        EdgeServer::new(s.edge_a),
+        EdgeServer::cheating(s.edge_b, cheat, prg),
+    );
+    let (mut tests, mut failed) = (0, 0);
+    for q in 0..100 {
+        let out = device
+            .infer(&[tiny.test.image(q % tiny.test.len())], &mut link)
+            .expect("infer");
+        tests += out.tests;
+        failed += out.failed_tests;
+    }
+    assert!(tests > 50, "{tests} tests");
+    assert_eq!(failed, tests);
 }

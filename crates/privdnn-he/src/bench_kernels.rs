@@ -65,8 +65,12 @@ pub struct UnitCosts {
     pub refresh_ms: f64,
 }
 
+/// What [`kernels`] measures: the comparisons, the ciphertext sizes (label, bytes) and the unit
+/// costs.
+pub type KernelReport = (Vec<Comparison>, Vec<(String, f64)>, UnitCosts);
+
 /// Kernel comparisons at the pipelines' default parameters.
-pub fn kernels() -> Result<(Vec<Comparison>, Vec<(String, f64)>, UnitCosts)> {
+pub fn kernels() -> Result<KernelReport> {
     let hp = HeParams::generate(8192, &[54, 54, 54, 54], 24)?;
     let par = hp.build()?;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -87,7 +91,7 @@ pub fn kernels() -> Result<(Vec<Comparison>, Vec<(String, f64)>, UnitCosts)> {
         })
         .collect::<std::result::Result<_, _>>()?;
     let cts36: Vec<Ciphertext> = (0..36).map(|_| enc(&mut rng)).collect::<Result<_>>()?;
-    let lazy = LazyMultiplier::new(&par)?;
+    let lazy = LazyMultiplier::for_terms(&par, terms)?;
     let la: Vec<_> = a.iter().map(|c| lazy.lift(c)).collect::<Result<_>>()?;
     let lb: Vec<_> = b.iter().map(|c| lazy.lift(c)).collect::<Result<_>>()?;
     let pairs: Vec<_> = la.iter().zip(&lb).collect();

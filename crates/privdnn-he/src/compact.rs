@@ -238,7 +238,11 @@ mod tests {
         assert_eq!(w, 17);
         let good = PackedSlots::pack(&[65536; 16], w);
         assert_eq!(good.unpack_exact(w, 16), Some(vec![65536; 16]));
-        let ok = unpack_checked(&[vec![good.clone(), good.clone()]], &[hp.clone()], 2);
+        let ok = unpack_checked(
+            &[vec![good.clone(), good.clone()]],
+            std::slice::from_ref(&hp),
+            2,
+        );
         assert_eq!(ok.expect("valid").len(), 1);
         let too_big = PackedSlots::pack(&[65537; 16], w);
         let narrow = PackedSlots::pack(&[1; 16], 1);
@@ -257,7 +261,7 @@ mod tests {
             (vec![vec![trailing]], 1, "expected 16 values of 17 bits"),
             (vec![vec![good.clone()], vec![good]], 1, "2 residues"),
         ] {
-            let err = unpack_checked(&reply, &[hp.clone()], count).expect_err(needle);
+            let err = unpack_checked(&reply, std::slice::from_ref(&hp), count).expect_err(needle);
             assert!(err.to_string().contains(needle), "{err} lacks {needle}");
         }
     }

@@ -16,6 +16,7 @@
 //! input plaintexts, encrypted layer-1 squares, plaintext squares of the other channels, then
 //! each selected conv2 filter.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -30,9 +31,12 @@ use crate::ops::{OpCounter, encode_simd};
 use crate::{HeError, Result};
 
 pub mod plan;
+pub mod weights;
 
 use plan::SlotMap;
 pub use plan::{Layout, RotationTap, SlotPlan, rotation_steps};
+pub use weights::{DEFAULT_MEMORY_BUDGET, PackedWeights, Residency};
+use weights::{FILTERS_IN_FLIGHT, WeightStream};
 
 /// What the user holds after loading the encrypted model: expanded weight ciphertexts and the
 /// plaintext remainder of the block.
@@ -45,10 +49,14 @@ pub struct UserBlock {
     pub s1: Vec<usize>,
     /// Selected layer-2 filters.
     pub s2: Vec<usize>,
-    /// Per selected channel: `w1_len` weights then the bias.
+    /// Per selected channel: `w1_len` weights then the bias (empty when packed).
     pub w1: Vec<Vec<Ciphertext>>,
-    /// Per selected filter: `w2_len` weights then the bias.
+    /// Per selected filter: `w2_len` weights then the bias (empty when packed).
     pub w2: Vec<Vec<Ciphertext>>,
+    /// How the weights are held between calls.
+    residency: Residency,
+    /// The packed weights ([`Residency::Packed`]).
+    packed: Option<PackedWeights>,
     /// conv2 weights on encrypted channels (`[jj][cc·taps + t]`), moved out of `w2` (which holds
     /// empty ciphertexts there); freed once no lifted variant can still be needed.
     encrypted_w2: Mutex<Option<Vec<Vec<Ciphertext>>>>,
@@ -59,6 +67,22 @@ pub struct UserBlock {
     rk: RelinearizationKey,
     rotations: Option<EvaluationKey>,
     lazy: LazyMultiplier,
+}
+
+/// The selected weights a [`UserBlock`] is built from.
+pub enum BlockWeights {
+    /// Expanded per selected channel (`w1`) and filter (`w2`), each with its bias last, held as
+    /// `residency` ([`Residency::Lifted`] or [`Residency::Expanded`]).
+    Expanded {
+        /// Per selected channel.
+        w1: Vec<Vec<Ciphertext>>,
+        /// Per selected filter.
+        w2: Vec<Vec<Ciphertext>>,
+        /// Lift the conv2 weights once per session, or per call.
+        residency: Residency,
+    },
+    /// Packed as shipped, expanded per call ([`Residency::Packed`]).
+    Packed(PackedWeights),
 }
 
 /// Level-0 ciphertexts for the owner (blinded and switched down by [`crate::protocol`]): per
@@ -72,18 +96,43 @@ pub struct BlockOutput {
 }
 
 impl UserBlock {
-    /// Assembles the user's block from expanded weights (`w1`: per selected channel,
-    /// `w2`: per selected filter, each with its bias last). `rotations` holds the Galois keys of
-    /// the rotated spatial layout when the block supports it.
+    /// Assembles the user's block from its selected weights. `rotations` holds the Galois keys
+    /// of the rotated spatial layout when the block supports it.
     pub fn new(
         par: Arc<BfvParameters>,
         block: IntBlock,
         (s1, s2): (Vec<usize>, Vec<usize>),
-        (w1, w2): (Vec<Vec<Ciphertext>>, Vec<Vec<Ciphertext>>),
+        weights: BlockWeights,
         rk: RelinearizationKey,
         rotations: Option<EvaluationKey>,
     ) -> Result<Self> {
         let s = &block.shape;
+        let lazy = LazyMultiplier::for_terms(&par, max_terms(s, s1.len()))?;
+        let (w1, w2, residency) = match weights {
+            BlockWeights::Packed(packed) => {
+                let count = s1.len() * (s.w1_len() + 1) + s2.len() * (s.w2_len() + 1);
+                if packed.count != count || packed.packed.len() != count.div_ceil(packed.chunk) {
+                    return Err(HeError::shape("packed weights do not match the selection"));
+                }
+                return Ok(Self {
+                    par,
+                    block,
+                    s1,
+                    s2,
+                    w1: Vec::new(),
+                    w2: Vec::new(),
+                    residency: Residency::Packed,
+                    packed: Some(packed),
+                    encrypted_w2: Mutex::new(None),
+                    lifted_w2: Mutex::new(None),
+                    masked_w2: Mutex::new(None),
+                    rk,
+                    rotations,
+                    lazy,
+                });
+            }
+            BlockWeights::Expanded { w1, w2, residency } => (w1, w2, residency),
+        };
         if w1.len() != s1.len() || w2.len() != s2.len() {
             return Err(HeError::shape(
                 "encrypted weights do not match the selection",
@@ -96,18 +145,19 @@ impl UserBlock {
                 "encrypted filters do not match the block's kernel sizes",
             ));
         }
-        let lazy = LazyMultiplier::new(&par)?;
         let taps = s.k2 * s.k2;
         let mut w2 = w2;
-        let encrypted_w2 = w2
-            .iter_mut()
-            .map(|ws| {
-                s1.iter()
-                    .flat_map(|&c| (0..taps).map(move |t| c * taps + t))
-                    .map(|i| std::mem::replace(&mut ws[i], Ciphertext::zero(&par)))
-                    .collect()
-            })
-            .collect();
+        // Lifted once per session: the originals move out of `w2` and are freed after lifting.
+        let encrypted_w2 = (residency == Residency::Lifted).then(|| {
+            w2.iter_mut()
+                .map(|ws| {
+                    s1.iter()
+                        .flat_map(|&c| (0..taps).map(move |t| c * taps + t))
+                        .map(|i| std::mem::replace(&mut ws[i], Ciphertext::zero(&par)))
+                        .collect()
+                })
+                .collect()
+        });
         Ok(Self {
             par,
             block,
@@ -115,7 +165,13 @@ impl UserBlock {
             s2,
             w1,
             w2,
-            encrypted_w2: Mutex::new(Some(encrypted_w2)),
+            residency: if residency == Residency::Packed {
+                Residency::Expanded
+            } else {
+                residency
+            },
+            packed: None,
+            encrypted_w2: Mutex::new(encrypted_w2),
             lifted_w2: Mutex::new(None),
             masked_w2: Mutex::new(None),
             rk,
@@ -155,30 +211,10 @@ impl UserBlock {
                  model again to evaluate in the batch layout",
             ));
         };
-        let taps = self.block.shape.k2 * self.block.shape.k2;
-        let masks: Vec<Option<Plaintext>> = (0..taps)
-            .map(|t| match rotations.iter().find(|r| r.tap == t) {
-                Some(r) => encode_simd(&r.mask, &self.par).map(Some),
-                None => Ok(None),
-            })
-            .collect::<Result<_>>()?;
+        let masks = self.tap_masks(rotations)?;
         let lifted = sources
-            .par_iter()
-            .map(|ws| {
-                (0..self.s1.len())
-                    .flat_map(|cc| (0..taps).map(move |t| (cc * taps + t, t)))
-                    .map(|(i, t)| {
-                        OpCounter::add(&ops.lifts, 1);
-                        match &masks[t] {
-                            Some(mask) => {
-                                OpCounter::add(&ops.ct_pt_mul, 1);
-                                self.lazy.lift(&(&ws[i] * mask))
-                            }
-                            None => self.lazy.lift(&ws[i]),
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
+            .iter()
+            .map(|ws| self.lift_weights(&ws.iter().collect::<Vec<_>>(), &masks, ops))
             .collect::<Result<Vec<_>>>()?;
         let lifted = Arc::new(lifted);
         *guard = Some(lifted.clone());
@@ -186,6 +222,62 @@ impl UserBlock {
             *originals = None;
         }
         Ok(lifted)
+    }
+
+    /// Per conv2 tap: its mask in the rotated spatial layout (None: no mask).
+    fn tap_masks(&self, rotations: &[RotationTap]) -> Result<Vec<Option<Plaintext>>> {
+        let taps = self.block.shape.k2 * self.block.shape.k2;
+        (0..taps)
+            .map(|t| match rotations.iter().find(|r| r.tap == t) {
+                Some(r) => encode_simd(&r.mask, &self.par).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// Lifts conv2 weights on encrypted channels (`ws[cc·taps + t]`), each multiplied by its
+    /// tap's mask first when it has one.
+    fn lift_weights(
+        &self,
+        ws: &[&Ciphertext],
+        masks: &[Option<Plaintext>],
+        ops: &OpCounter,
+    ) -> Result<Vec<Lifted>> {
+        let taps = masks.len().max(1);
+        ws.par_iter()
+            .enumerate()
+            .map(|(i, w)| {
+                OpCounter::add(&ops.lifts, 1);
+                match masks.get(i % taps).and_then(Option::as_ref) {
+                    Some(mask) => {
+                        OpCounter::add(&ops.ct_pt_mul, 1);
+                        self.lazy.lift(&(*w * mask))
+                    }
+                    None => self.lazy.lift(w),
+                }
+            })
+            .collect()
+    }
+
+    /// The conv2 weights on encrypted channels of one filter's full row (`[c·taps + t]`), in
+    /// lifting order (`[cc·taps + t]`).
+    fn encrypted_taps<'r>(&self, row: &'r [Ciphertext]) -> Vec<&'r Ciphertext> {
+        self.encrypted_tap_indices()
+            .filter_map(|i| row.get(i))
+            .collect()
+    }
+
+    /// Indices in a filter's row of its weights on encrypted channels, in lifting order.
+    fn encrypted_tap_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        let taps = self.block.shape.k2 * self.block.shape.k2;
+        self.s1
+            .iter()
+            .flat_map(move |&c| (0..taps).map(move |t| c * taps + t))
+    }
+
+    /// How this block holds its weights between calls.
+    pub fn residency(&self) -> Residency {
+        self.residency
     }
 
     /// Evaluates the block on centred images `x` (`[cin·h·w]` each). `plain_a[n][c]` holds the
@@ -199,40 +291,125 @@ impl UserBlock {
         ops: &OpCounter,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<BlockOutput> {
+        let split = self.s2.len() * plan.groups();
+        let mut z =
+            self.evaluate_into(plan, x, plain_a, want_layer1, ops, progress, &|_, ct| {
+                Ok(ct)
+            })?;
+        let a1 = z.split_off(split.min(z.len()));
+        Ok(BlockOutput { z, a1 })
+    }
+
+    /// [`UserBlock::evaluate`], handing every output to `sink(k, ct)` as soon as it exists
+    /// (`k = jj·groups + g` for the filters, then `s2·groups + cc·groups + g` for the layer-1
+    /// outputs), so that a caller can shrink it (blind, switch down) before the next ones are
+    /// made. Returns the sink's results in that order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_into<C: Send>(
+        &self,
+        plan: &SlotPlan,
+        x: &[Vec<i64>],
+        plain_a: &[Vec<Vec<i64>>],
+        want_layer1: bool,
+        ops: &OpCounter,
+        progress: &(dyn Fn(u64) + Sync),
+        sink: &(dyn Fn(usize, Ciphertext) -> Result<C> + Sync),
+    ) -> Result<Vec<C>> {
         if x.len() != plan.images || plain_a.len() != plan.images {
             return Err(HeError::shape("inputs do not match the slot plan"));
         }
+        let s = &self.block.shape;
+        let mut stream = match &self.packed {
+            Some(p) => WeightStream::packed(p, ops),
+            None => WeightStream::Resident {
+                w1: &self.w1,
+                w2: &self.w2,
+            },
+        };
         let inputs = self.input_plaintexts(plan, x, ops)?;
-        let weights = self.conv2_operands(&plan.rotations, ops)?;
-        let squares = self.layer1_squares(plan, inputs, ops)?;
-        let plain_channels: Vec<usize> = (0..self.block.shape.c1)
-            .filter(|c| !self.s1.contains(c))
-            .collect();
+        let w1 = stream.layer1(self.s1.len(), s.w1_len() + 1)?;
+        let keep = want_layer1 || !plan.rotations.is_empty();
+        let squares = self.layer1_squares(plan, inputs, &w1, keep, ops)?;
+        drop(w1);
+        let plain_channels: Vec<usize> = (0..s.c1).filter(|c| !self.s1.contains(c)).collect();
         let plain = self.plain_squares(plan, plain_a, &plain_channels, ops)?;
         let operands = Conv2Operands {
-            weights: &weights,
             squares: &squares,
             plain: &plain,
             plain_channels: &plain_channels,
             selected: self.s1.len(),
         };
-        let outputs: Vec<(usize, usize)> = (0..self.s2.len())
-            .flat_map(|jj| (0..plan.groups()).map(move |g| (jj, g)))
-            .collect();
-        let z = outputs
-            .par_iter()
-            .map(|&(jj, g)| {
-                let acc = self.filter_output(plan, &operands, (jj, g), ops)?;
-                progress(1);
-                Ok(acc)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let a1 = if want_layer1 {
-            self.layer1_outputs(plan, &operands)?
-        } else {
-            Vec::new()
+        let cached = match self.residency {
+            Residency::Lifted => Some(self.conv2_operands(&plan.rotations, ops)?),
+            _ => None,
         };
-        Ok(BlockOutput { z, a1 })
+        let masks = self.tap_masks(&plan.rotations)?;
+        let groups = plan.groups();
+        // Filters per step: all at once with cached lifts, else enough to keep every thread busy.
+        let step = match &cached {
+            Some(_) => self.s2.len().max(1),
+            None => rayon::current_num_threads()
+                .div_ceil(groups)
+                .clamp(1, FILTERS_IN_FLIGHT as usize),
+        };
+        let mut out = Vec::with_capacity(self.s2.len() * groups);
+        for first in (0..self.s2.len()).step_by(step) {
+            let filters: Vec<usize> = (first..(first + step).min(self.s2.len())).collect();
+            let mut rows = filters
+                .iter()
+                .map(|&jj| stream.filter(jj, s.w2_len() + 1))
+                .collect::<Result<Vec<_>>>()?;
+            let lifted: Vec<Cow<'_, [Lifted]>> = match &cached {
+                Some(w) => filters
+                    .iter()
+                    .map(|&jj| Cow::Borrowed(w[jj].as_slice()))
+                    .collect(),
+                None => rows
+                    .iter()
+                    .map(|row| {
+                        self.lift_weights(&self.encrypted_taps(row), &masks, ops)
+                            .map(Cow::Owned)
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            // Expanded here: the lifted copies replace the originals.
+            for row in rows.iter_mut() {
+                if let Cow::Owned(v) = row {
+                    for i in self.encrypted_tap_indices() {
+                        if let Some(w) = v.get_mut(i) {
+                            *w = Ciphertext::zero(&self.par);
+                        }
+                    }
+                }
+            }
+            let jobs: Vec<(usize, usize)> = (0..filters.len())
+                .flat_map(|f| (0..groups).map(move |g| (f, g)))
+                .collect();
+            let done = jobs
+                .par_iter()
+                .map(|&(f, g)| {
+                    let filter = FilterWeights {
+                        lifted: &lifted[f],
+                        row: &rows[f],
+                    };
+                    let ct = self.filter_output(plan, &operands, &filter, g, ops)?;
+                    progress(1);
+                    sink(filters[f] * groups + g, ct)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.extend(done);
+        }
+        if want_layer1 {
+            let base = out.len();
+            for (i, ct) in self
+                .layer1_outputs(plan, &operands)?
+                .into_iter()
+                .enumerate()
+            {
+                out.push(sink(base + i, ct)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Step A: the input plaintexts of every map and layer-1 weight (the bias last, on the
@@ -265,6 +442,14 @@ impl UserBlock {
         }
         let mut keys: Vec<(Vec<i64>, usize)> = unique.into_iter().collect();
         keys.sort_by_key(|(_, i)| *i);
+        if self.residency == Residency::Packed {
+            let values = keys.into_iter().map(|(v, _)| v).collect();
+            return Ok(Inputs {
+                index,
+                plaintexts: Vec::new(),
+                values,
+            });
+        }
         let plaintexts = keys
             .par_iter()
             .map(|(v, _)| {
@@ -272,7 +457,11 @@ impl UserBlock {
                 encode_simd(v, &self.par)
             })
             .collect::<Result<_>>()?;
-        Ok(Inputs { index, plaintexts })
+        Ok(Inputs {
+            index,
+            plaintexts,
+            values: Vec::new(),
+        })
     }
 
     /// Step B: encrypted layer 1 per (map, selected channel): `U` by ct×pt dot product,
@@ -282,6 +471,8 @@ impl UserBlock {
         &self,
         plan: &SlotPlan,
         inputs: Inputs,
+        w1: &[Vec<Ciphertext>],
+        keep: bool,
         ops: &OpCounter,
     ) -> Result<Vec<Square>> {
         let rotated = !plan.rotations.is_empty();
@@ -295,10 +486,26 @@ impl UserBlock {
             .iter()
             .flat_map(|&m| (0..self.s1.len()).map(move |cc| (m, cc)))
             .collect();
-        let computed: Vec<Square> = cells
-            .par_iter()
-            .map(|&(m, cc)| self.square(&inputs, (m, cc), ops))
-            .collect::<Result<_>>()?;
+        let computed: Vec<Square> = if inputs.values.is_empty() {
+            cells
+                .par_iter()
+                .map(|&(m, cc)| {
+                    self.square((&inputs.index[m], &inputs.plaintexts), &w1[cc], keep, ops)
+                })
+                .collect::<Result<_>>()?
+        } else {
+            // Encoded per map: only the maps in flight hold plaintexts.
+            let per_map = enc_maps
+                .par_iter()
+                .map(|&m| {
+                    let (index, local) = self.map_plaintexts(&inputs, m, ops)?;
+                    w1.iter()
+                        .map(|w| self.square((&index, &local), w, keep, ops))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            per_map.into_iter().flatten().collect()
+        };
         drop(inputs);
         if rotated {
             self.rotate_squares(plan, &computed, ops)
@@ -307,12 +514,20 @@ impl UserBlock {
         }
     }
 
-    /// `A = U²` of selected channel `cc` on map `m`, with its lift (None: the map is empty).
-    fn square(&self, inputs: &Inputs, (m, cc): (usize, usize), ops: &OpCounter) -> Result<Square> {
-        let pairs: Vec<(&Ciphertext, &Plaintext)> = inputs.index[m]
+    /// `A = U²` of a selected channel (conv1 weights `w1`, bias last) on map `m`, with its lift
+    /// (None: the map is empty); `A` itself is kept only when `keep` (rotations, layer-1
+    /// outputs).
+    fn square(
+        &self,
+        (index, plaintexts): (&[Option<usize>], &[Plaintext]),
+        w1: &[Ciphertext],
+        keep: bool,
+        ops: &OpCounter,
+    ) -> Result<Square> {
+        let pairs: Vec<(&Ciphertext, &Plaintext)> = index
             .iter()
-            .enumerate()
-            .filter_map(|(k, idx)| idx.map(|i| (&self.w1[cc][k], &inputs.plaintexts[i])))
+            .zip(w1)
+            .filter_map(|(idx, w)| idx.and_then(|i| plaintexts.get(i)).map(|p| (w, p)))
             .collect();
         if pairs.is_empty() {
             return Ok(None);
@@ -325,7 +540,34 @@ impl UserBlock {
         OpCounter::add(&ops.lifts, 2);
         OpCounter::add(&ops.ct_ct_mul, 1);
         OpCounter::add(&ops.relins, 1);
-        Ok(Some((a, la)))
+        Ok(Some((keep.then_some(a), la)))
+    }
+
+    /// The input plaintexts of map `m` alone (index into the returned list), encoded now.
+    fn map_plaintexts(
+        &self,
+        inputs: &Inputs,
+        m: usize,
+        ops: &OpCounter,
+    ) -> Result<(Vec<Option<usize>>, Vec<Plaintext>)> {
+        let mut used = Vec::new();
+        let index = inputs.index[m]
+            .iter()
+            .map(|e| {
+                e.map(|i| {
+                    used.push(i);
+                    used.len() - 1
+                })
+            })
+            .collect();
+        let local = used
+            .iter()
+            .map(|&i| {
+                OpCounter::add(&ops.encodes, 1);
+                encode_simd(&inputs.values[i], &self.par)
+            })
+            .collect::<Result<_>>()?;
+        Ok((index, local))
     }
 
     /// Rotated layout: the centre squares (`computed[cc]`) rotated for every tap's map.
@@ -343,18 +585,18 @@ impl UserBlock {
             .collect();
         jobs.par_iter()
             .map(|&(m, cc)| {
-                let Some((a, la)) = computed[cc].as_ref() else {
+                let Some((Some(a), la)) = computed[cc].as_ref() else {
                     return Ok(None);
                 };
                 let steps = plan.rotations[m].steps;
                 if steps == 0 {
-                    return Ok(Some((a.clone(), la.clone())));
+                    return Ok(Some((Some(a.clone()), la.clone())));
                 }
                 let r = key.rotates_columns_by(a, steps)?;
                 OpCounter::add(&ops.rotations, 1);
                 OpCounter::add(&ops.lifts, 1);
                 let lr = self.lazy.lift(&r)?;
-                Ok(Some((r, lr)))
+                Ok(Some((Some(r), lr)))
             })
             .collect()
     }
@@ -384,14 +626,15 @@ impl UserBlock {
             .collect()
     }
 
-    /// Step D: selected conv2 filter `jj` on output group `g`: its encrypted bias, the lazy
+    /// Step D: one selected conv2 filter on output group `g`: its encrypted bias, the lazy
     /// ct×ct sum over encrypted squares (relinearised once) and the ct×pt sum over plaintext
     /// squares.
     fn filter_output(
         &self,
         plan: &SlotPlan,
         operands: &Conv2Operands<'_>,
-        (jj, g): (usize, usize),
+        filter: &FilterWeights<'_>,
+        g: usize,
         ops: &OpCounter,
     ) -> Result<Ciphertext> {
         let s = &self.block.shape;
@@ -401,16 +644,16 @@ impl UserBlock {
         for &(t, m) in &plan.terms[g] {
             for cc in 0..self.s1.len() {
                 if let Some((_, la)) = operands.square(m, cc) {
-                    lazy_terms.push((&operands.weights[jj][cc * taps + t], la));
+                    lazy_terms.push((&filter.lifted[cc * taps + t], la));
                 }
             }
             for (pc, &c) in operands.plain_channels.iter().enumerate() {
                 if let Some(p) = operands.plain_square(m, pc) {
-                    pt_terms.push((&self.w2[jj][c * taps + t], p));
+                    pt_terms.push((&filter.row[c * taps + t], p));
                 }
             }
         }
-        let mut acc = self.w2[jj][s.w2_len()].clone();
+        let mut acc = filter.row[s.w2_len()].clone();
         if !lazy_terms.is_empty() {
             OpCounter::add(&ops.ct_ct_mul, lazy_terms.len() as u64);
             OpCounter::add(&ops.relins, 1);
@@ -439,8 +682,8 @@ impl UserBlock {
                     HeError::shape("layer-1 outputs need equal layer-1 and layer-2 sizes")
                 })?;
                 match operands.square(m, cc) {
-                    Some((a, _)) => a1.push(a.clone()),
-                    None => return Err(HeError::shape("layer-1 output map is empty")),
+                    Some((Some(a), _)) => a1.push(a.clone()),
+                    _ => return Err(HeError::shape("layer-1 output map is empty")),
                 }
             }
         }
@@ -448,19 +691,28 @@ impl UserBlock {
     }
 }
 
-/// An encrypted layer-1 square and its lift (None where the map is empty).
-type Square = Option<(Ciphertext, Lifted)>;
+/// An encrypted layer-1 square (kept only where needed) and its lift (None where the map is
+/// empty).
+type Square = Option<(Option<Ciphertext>, Lifted)>;
 
-/// Input plaintexts of one call: `index[m][κ]` points into `plaintexts` (None: all slots zero).
+/// One selected conv2 filter's weights in a call.
+struct FilterWeights<'a> {
+    /// Lifted weights on encrypted channels (`[cc·taps + t]`).
+    lifted: &'a [Lifted],
+    /// The full row (`[c·taps + t]`, bias last); read on plaintext channels and for the bias.
+    row: &'a [Ciphertext],
+}
+
+/// Input plaintexts of one call: `index[m][κ]` points into `plaintexts`, or into `values` when
+/// they are encoded per map (packed residency: bounded memory); None: all slots zero.
 struct Inputs {
     index: Vec<Vec<Option<usize>>>,
     plaintexts: Vec<Plaintext>,
+    values: Vec<Vec<i64>>,
 }
 
-/// What the conv2 filters of one call read.
+/// What the conv2 filters of one call read besides their weights.
 struct Conv2Operands<'a> {
-    /// Lifted conv2 weights on encrypted channels (`[jj][cc·taps + t]`).
-    weights: &'a [Vec<Lifted>],
     /// Encrypted squares, `[m · selected + cc]`.
     squares: &'a [Square],
     /// Plaintext squares, `[m · plain_channels.len() + pc]`.
@@ -472,7 +724,7 @@ struct Conv2Operands<'a> {
 }
 
 impl Conv2Operands<'_> {
-    fn square(&self, m: usize, cc: usize) -> Option<&(Ciphertext, Lifted)> {
+    fn square(&self, m: usize, cc: usize) -> Option<&(Option<Ciphertext>, Lifted)> {
         self.squares[m * self.selected + cc].as_ref()
     }
 
@@ -486,6 +738,12 @@ fn slots(m: &SlotMap, f: impl Fn(usize, usize) -> i64) -> Vec<i64> {
     m.iter()
         .map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize)))
         .collect()
+}
+
+/// Most terms of one lazy dot product of a block with `s1` selected channels (a conv2 output:
+/// every tap of every selected channel).
+pub fn max_terms(s: &crate::block::BlockShape, s1: usize) -> usize {
+    (s1 * s.k2 * s.k2).max(1)
 }
 
 /// Deepest level whose remaining modulus keeps `headroom` bits above t (decryption stays exact).

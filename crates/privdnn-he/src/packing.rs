@@ -70,18 +70,34 @@ pub fn expand_weights(
     let parts: Vec<Vec<Ciphertext>> = packed
         .par_iter()
         .enumerate()
-        .map(|(i, ct)| {
-            let size = chunk.min(count - i * chunk);
-            OpCounter::add(
-                &ops.expansion_key_switches,
-                (size.next_power_of_two() - 1) as u64,
-            );
-            let mut out = ek.expands(ct, chunk)?;
-            out.truncate(size);
-            Ok(out)
-        })
+        .map(|(i, ct)| expand_one(ct, i, count, chunk, ek, ops))
         .collect::<Result<_>>()?;
     Ok(parts.into_iter().flatten().collect())
+}
+
+/// User: expands packed ciphertext number `i` (of `count` weights in chunks of `chunk`) into its
+/// replicated-scalar ciphertexts.
+pub fn expand_one(
+    ct: &Ciphertext,
+    i: usize,
+    count: usize,
+    chunk: usize,
+    ek: &EvaluationKey,
+    ops: &OpCounter,
+) -> Result<Vec<Ciphertext>> {
+    let size = chunk.min(count.saturating_sub(i * chunk));
+    if size == 0 {
+        return Err(HeError::shape(format!(
+            "packed ciphertext {i} lies past the {count} weights"
+        )));
+    }
+    OpCounter::add(
+        &ops.expansion_key_switches,
+        (size.next_power_of_two() - 1) as u64,
+    );
+    let mut out = ek.expands(ct, chunk)?;
+    out.truncate(size);
+    Ok(out)
 }
 
 fn mul_mod(a: u64, b: u64, m: u64) -> u64 {

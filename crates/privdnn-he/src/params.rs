@@ -108,7 +108,7 @@ impl HeParams {
         for (set, &r) in sets.iter().zip(residues) {
             let t = set.plaintext as i128;
             let mi = m / t;
-            let inv = mod_inverse((mi % t) as i128, t);
+            let inv = mod_inverse(mi % t, t);
             let term = (r as i128).rem_euclid(t) * inv % t;
             x = (x + term * mi) % m;
         }
@@ -224,11 +224,11 @@ mod tests {
 
     #[test]
     fn unsafe_sets_are_refused_with_the_fix() {
-        let too_big = HeParams::generate(8192, &[60, 60, 60, 60], 40).unwrap_err();
+        let too_big = HeParams::generate(8192, &[60, 60, 60, 60], 40).expect_err("too big");
         assert!(too_big.to_string().contains("128-bit"), "{too_big}");
         let mut p = HeParams::generate(4096, &[36, 36, 37], 20).expect("valid");
         p.plaintext = p.moduli[0] + 2 * 4096;
-        let wrap = p.check().unwrap_err();
+        let wrap = p.check().expect_err("wraps");
         assert!(wrap.to_string().contains("not below"), "{wrap}");
     }
 }

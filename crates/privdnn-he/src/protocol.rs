@@ -23,19 +23,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
 use crate::compact::{CompactCiphertext, PackedSlots, compress, decompress, slot_width};
-use crate::engine::{BlockOutput, UserBlock};
+use crate::engine::weights::{Selection, Sizes, plan_residency};
+use crate::engine::{
+    BlockOutput, BlockWeights, DEFAULT_MEMORY_BUDGET, Layout, PackedWeights, Residency, SlotPlan,
+    UserBlock,
+};
 use crate::ops::OpCounter;
 use crate::packing::{chunk_size, expand_weights, pack_weights};
 use crate::params::HeParams;
 use crate::{HeError, Result};
 
-/// The owner's secret: per CRT residue, the parameters and the BFV secret key. Never sent.
+/// The owner's secret: per CRT residue, the parameters and the BFV secret key. Never sent. The
+/// key bytes are zeroised when it is dropped (every clone too).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct OwnerSecret {
     /// Parameter sets (one per CRT residue).
     pub params: Vec<HeParams>,
     /// Serialised secret keys, one per set.
     pub secret_keys: Vec<serde_bytes::ByteBuf>,
+}
+
+impl Drop for OwnerSecret {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for key in &mut self.secret_keys {
+            let bytes: &mut Vec<u8> = key;
+            bytes.zeroize();
+        }
+    }
 }
 
 /// Public keys of one residue: encryption (for masks), relinearisation, expansion.
@@ -254,11 +269,25 @@ impl UserSession {
     }
 }
 
-/// User: loads the encrypted block with the public keys and expands the packed weights.
+/// User: loads the encrypted block with the public keys and expands the packed weights, within
+/// [`DEFAULT_MEMORY_BUDGET`] for either layout ([`user_load_within`]).
 pub fn user_load(
     enc: &EncryptedBlock,
     keys: &PublicKeys,
     headroom_bits: f64,
+    ops: &OpCounter,
+) -> Result<UserSession> {
+    user_load_within(enc, keys, headroom_bits, (DEFAULT_MEMORY_BUDGET, None), ops)
+}
+
+/// User: loads the encrypted block with the public keys, keeping its weights in the fastest
+/// [`Residency`] whose estimated bytes, with the working set of `layout` (either when None), fit
+/// `budget` bytes ([`crate::engine::weights::plan_residency`]); expands them now unless packed.
+pub fn user_load_within(
+    enc: &EncryptedBlock,
+    keys: &PublicKeys,
+    headroom_bits: f64,
+    (budget, layout): (u64, Option<Layout>),
     ops: &OpCounter,
 ) -> Result<UserSession> {
     if enc.params != keys.params
@@ -271,6 +300,21 @@ pub fn user_load(
     }
     check_block(enc)?;
     let s = &enc.plain.shape;
+    let residency = match enc.params.first() {
+        Some(hp) => {
+            let par = hp.build()?;
+            let terms = crate::engine::max_terms(s, enc.s1.len());
+            let sizes = Sizes::new(&par, crate::lazy::extended_moduli(&par, terms));
+            let sel = Selection {
+                shape: s,
+                s1: enc.s1.len(),
+                s2: enc.s2.len(),
+                chunk: enc.chunk,
+            };
+            plan_residency(&sel, &sizes, enc.params.len() as u64, budget, layout)
+        }
+        None => Residency::Lifted,
+    };
     let residues = enc
         .params
         .iter()
@@ -285,9 +329,14 @@ pub fn user_load(
                 .iter()
                 .map(|b| Ciphertext::from_bytes(b, &par).map_err(decode_err("packed weights")))
                 .collect::<Result<_>>()?;
-            let mut all = expand_weights(&packed, enc.weight_count(), enc.chunk, &ek, ops)?.into_iter();
-            let w1 = enc.s1.iter().map(|_| all.by_ref().take(s.w1_len() + 1).collect()).collect();
-            let w2 = enc.s2.iter().map(|_| all.by_ref().take(s.w2_len() + 1).collect()).collect();
+            let weights = if residency == Residency::Packed {
+                BlockWeights::Packed(PackedWeights { packed, ek, chunk: enc.chunk, count: enc.weight_count() })
+            } else {
+                let mut all = expand_weights(&packed, enc.weight_count(), enc.chunk, &ek, ops)?.into_iter();
+                let w1 = enc.s1.iter().map(|_| all.by_ref().take(s.w1_len() + 1).collect()).collect();
+                let w2 = enc.s2.iter().map(|_| all.by_ref().take(s.w2_len() + 1).collect()).collect();
+                BlockWeights::Expanded { w1, w2, residency }
+            };
             let rotations = ks
                 .rotation_key
                 .as_ref()
@@ -297,7 +346,7 @@ pub fn user_load(
                 par.clone(),
                 enc.plain.clone(),
                 (enc.s1.clone(), enc.s2.clone()),
-                (w1, w2),
+                weights,
                 rk,
                 rotations,
             )?;
@@ -430,8 +479,10 @@ pub fn from_wire<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static st
     })
 }
 
-/// The user's masks (per residue and ciphertext), kept to unblind the reply.
-pub struct Masks(Vec<Vec<Vec<u64>>>);
+/// The user's masks, kept to unblind the reply: per residue and ciphertext the 32-byte seed its
+/// mask (and the randomness of the mask's encryption) is drawn from ([`mask_from`]), so that a
+/// request of thousands of ciphertexts keeps kilobytes, not N slots each.
+pub struct Masks(Vec<Vec<[u8; 32]>>);
 
 /// User: adds Enc_pk(r) (r uniform mod t per slot) to each output of each residue, switches it to
 /// the output level and serialises it. `outputs[i]` is the evaluation under residue `i`.
@@ -446,38 +497,89 @@ pub fn blind<R: RngCore + CryptoRng>(
     }
     let (mut cts, mut masks) = (Vec::new(), Vec::new());
     for (res, output) in session.residues.iter().zip(outputs) {
-        let t = res.params.plaintext;
-        let n = res.params.degree;
-        let jobs: Vec<(Ciphertext, Vec<u64>, [u8; 32])> = output
-            .z
-            .into_iter()
-            .chain(output.a1)
-            .map(|ct| {
-                let mask: Vec<u64> = (0..n).map(|_| rng.random_range(0..t)).collect();
-                let mut seed = [0u8; 32];
-                rng.fill_bytes(&mut seed);
-                (ct, mask, seed)
-            })
-            .collect();
-        let done: Vec<(CompactCiphertext, Vec<u64>)> = jobs
+        let outs: Vec<Ciphertext> = output.z.into_iter().chain(output.a1).collect();
+        let seeds = draw_seeds(outs.len(), rng);
+        let c = outs
             .into_par_iter()
-            .map(|(mut ct, mask, seed)| {
-                let mut local = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed);
-                let pt = Plaintext::try_encode(&mask, Encoding::simd(), &res.par)?;
-                let enc_mask: Ciphertext = res.public_key.try_encrypt(&pt, &mut local)?;
-                ct += &enc_mask;
-                OpCounter::add(&ops.ct_add, 1);
-                OpCounter::add(&ops.encodes, 1);
-                OpCounter::add(&ops.mod_switches, res.out_level as u64);
-                ct.switch_to_level(res.out_level)?;
-                Ok((compress(&ct, &res.par)?, mask))
-            })
-            .collect::<Result<_>>()?;
-        let (c, m): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+            .zip(seeds.par_iter())
+            .map(|(ct, seed)| blind_one(res, ct, *seed, ops))
+            .collect::<Result<Vec<_>>>()?;
         cts.push(c);
-        masks.push(m);
+        masks.push(seeds);
     }
     Ok((Request { cts }, Masks(masks)))
+}
+
+/// User: evaluates the block under every residue and blinds each output ([`blind`]) as soon as
+/// it exists, so that only its small level-switched form is kept: the memory-bounded form of
+/// `evaluate` per residue followed by [`blind`], with the same result.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_blinded<R: RngCore + CryptoRng>(
+    session: &UserSession,
+    plan: &SlotPlan,
+    x: &[Vec<i64>],
+    plain_a: &[Vec<Vec<i64>>],
+    want_layer1: bool,
+    rng: &mut R,
+    ops: &OpCounter,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Request, Masks)> {
+    let (mut cts, mut masks) = (Vec::new(), Vec::new());
+    for res in &session.residues {
+        let b = &res.block;
+        let count = plan.groups() * (b.s2.len() + if want_layer1 { b.s1.len() } else { 0 });
+        let seeds = draw_seeds(count, rng);
+        let c = b.evaluate_into(plan, x, plain_a, want_layer1, ops, progress, &|k, ct| {
+            let seed = seeds
+                .get(k)
+                .ok_or_else(|| HeError::shape("more outputs than the plan announces"))?;
+            blind_one(res, ct, *seed, ops)
+        })?;
+        if c.len() != count {
+            return Err(HeError::shape("fewer outputs than the plan announces"));
+        }
+        cts.push(c);
+        masks.push(seeds);
+    }
+    Ok((Request { cts }, Masks(masks)))
+}
+
+/// One 32-byte seed per output.
+fn draw_seeds<R: RngCore + CryptoRng>(count: usize, rng: &mut R) -> Vec<[u8; 32]> {
+    (0..count)
+        .map(|_| {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            seed
+        })
+        .collect()
+}
+
+/// The mask of one output (uniform mod `t` per slot, `n` slots) drawn from its seed, and the
+/// generator, which then supplies the randomness of the mask's encryption.
+fn mask_from(seed: [u8; 32], t: u64, n: usize) -> (Vec<u64>, rand_chacha::ChaCha20Rng) {
+    let mut local = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed);
+    let mask = (0..n).map(|_| local.random_range(0..t)).collect();
+    (mask, local)
+}
+
+/// One output blinded: `ct + Enc_pk(mask)` (mask and randomness from `seed`), switched to the
+/// output level and compacted.
+fn blind_one(
+    res: &UserResidue,
+    mut ct: Ciphertext,
+    seed: [u8; 32],
+    ops: &OpCounter,
+) -> Result<CompactCiphertext> {
+    let (mask, mut local) = mask_from(seed, res.params.plaintext, res.params.degree);
+    let pt = Plaintext::try_encode(&mask, Encoding::simd(), &res.par)?;
+    let enc_mask: Ciphertext = res.public_key.try_encrypt(&pt, &mut local)?;
+    ct += &enc_mask;
+    OpCounter::add(&ops.ct_add, 1);
+    OpCounter::add(&ops.encodes, 1);
+    OpCounter::add(&ops.mod_switches, res.out_level as u64);
+    ct.switch_to_level(res.out_level)?;
+    compress(&ct, &res.par)
 }
 
 /// User: removes the masks and recombines the residues: one signed vector per ciphertext.
@@ -487,27 +589,30 @@ pub fn unblind(reply: &Reply, masks: &Masks, params: &[HeParams]) -> Result<Vec<
     let masks_ok = !masks.0.is_empty()
         && masks.0.len() == params.len()
         && params.iter().all(|hp| hp.degree == params[0].degree)
-        && masks
-            .0
-            .iter()
-            .zip(params)
-            .all(|(m, hp)| m.len() == count && m.iter().all(|slots| slots.len() == hp.degree));
+        && masks.0.iter().all(|m| m.len() == count);
     if !masks_ok {
         return Err(HeError::shape("the masks do not match the parameter sets"));
     }
     let values = reply.slots_checked(params, count)?;
     let out = (0..count)
+        .into_par_iter()
         .map(|k| {
+            let unmasked: Vec<Vec<i64>> = params
+                .iter()
+                .enumerate()
+                .map(|(i, hp)| {
+                    let t = hp.plaintext;
+                    let (mask, _) = mask_from(masks.0[i][k], t, hp.degree);
+                    values[i][k]
+                        .iter()
+                        .zip(mask)
+                        .map(|(&v, r)| hp.decode_signed((v + t - r) % t))
+                        .collect()
+                })
+                .collect();
             (0..params[0].degree)
                 .map(|slot| {
-                    let residues: Vec<i64> = params
-                        .iter()
-                        .enumerate()
-                        .map(|(i, hp)| {
-                            let t = hp.plaintext;
-                            hp.decode_signed((values[i][k][slot] + t - masks.0[i][k][slot]) % t)
-                        })
-                        .collect();
+                    let residues: Vec<i64> = unmasked.iter().map(|u| u[slot]).collect();
                     HeParams::crt_combine(params, &residues) as i64
                 })
                 .collect()

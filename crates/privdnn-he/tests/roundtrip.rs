@@ -6,14 +6,18 @@ mod common;
 
 use common::{float_block, params};
 use privdnn_he::block::{BlockShape, IntBlock};
-use privdnn_he::engine::{Layout, SlotPlan};
+use privdnn_he::engine::weights::{Selection, Sizes, weight_bytes, working_set};
+use privdnn_he::engine::{Layout, Residency, SlotPlan};
 use privdnn_he::ops::OpCounter;
 use privdnn_he::params::HeParams;
-use privdnn_he::protocol::{OwnerSession, blind, owner_setup, unblind, user_load};
+use privdnn_he::protocol::{
+    OwnerSession, blind, evaluate_blinded, owner_setup, unblind, user_load, user_load_within,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Runs the protocol and returns (exact matches, total values).
+/// Runs the protocol with the weights held in every residency (a budget chosen to get each)
+/// and checks every value against the shadow.
 fn roundtrip(
     shape: BlockShape,
     layout: Layout,
@@ -21,6 +25,38 @@ fn roundtrip(
     s2: &[usize],
     images: usize,
     layer1: bool,
+) {
+    for residency in [Residency::Lifted, Residency::Expanded, Residency::Packed] {
+        roundtrip_in(shape.clone(), layout, (s1, s2), images, layer1, residency);
+    }
+}
+
+/// Budget (bytes) under which the planner picks `residency` for this selection.
+fn budget_for(shape: &BlockShape, sel: (&[usize], &[usize]), layout: Layout, r: Residency) -> u64 {
+    let par = params()[0].build().expect("params");
+    let terms = privdnn_he::engine::max_terms(shape, sel.0.len());
+    let sizes = Sizes::new(&par, privdnn_he::lazy::extended_moduli(&par, terms));
+    let sel = Selection {
+        shape,
+        s1: sel.0.len(),
+        s2: sel.1.len(),
+        chunk: 64,
+    };
+    match r {
+        Residency::Lifted => u64::MAX,
+        Residency::Expanded => weight_bytes(&sel, &sizes, 2, r) + working_set(&sel, &sizes, layout),
+        Residency::Packed => 0,
+    }
+}
+
+/// One run of the protocol with the weights held in `residency`.
+fn roundtrip_in(
+    shape: BlockShape,
+    layout: Layout,
+    (s1, s2): (&[usize], &[usize]),
+    images: usize,
+    layer1: bool,
+    residency: Residency,
 ) {
     let params = params();
     let block = IntBlock::quantize_fitting(
@@ -35,7 +71,18 @@ fn roundtrip(
     let (secret, keys, enc) =
         owner_setup(&params, &block, (s1, s2), 64, layer1, &mut rng).expect("setup");
     let ops = OpCounter::default();
-    let user = user_load(&enc, &keys, 20.0, &ops).expect("load");
+    let budget = budget_for(&shape, (s1, s2), layout, residency);
+    let user = if residency == Residency::Lifted {
+        user_load(&enc, &keys, 20.0, &ops).expect("load")
+    } else {
+        user_load_within(&enc, &keys, 20.0, (budget, Some(layout)), &ops).expect("load")
+    };
+    let got = user.residues[0].block.residency();
+    // With a single selected filter the lifted cache costs what per-call lifting does.
+    assert!(
+        got == residency || (residency == Residency::Expanded && got == Residency::Lifted),
+        "{residency:?} wanted, {got:?} planned"
+    );
     assert!(
         user.residues.iter().all(|r| r.out_level == 3),
         "results should be switched to one prime"
@@ -47,18 +94,23 @@ fn roundtrip(
     // What the user can compute: centred pixels and the plaintext channels' squares.
     let x: Vec<Vec<i64>> = raw.iter().map(|r| user.plain().center(r)).collect();
     let plain_a: Vec<Vec<Vec<i64>>> = x.iter().map(|xi| user.plain().layer1(xi)).collect();
-    let outs: Vec<_> = user
-        .residues
-        .iter()
-        .map(|r| {
-            r.block
-                .evaluate(&plan, &x, &plain_a, layer1, &ops, &|_| {})
-                .expect("evaluate")
-        })
-        .collect();
     let groups = plan.groups();
-    assert_eq!(outs[0].z.len(), s2.len() * groups);
-    let (request, masks) = blind(&user, outs, &mut rng, &ops).expect("blind");
+    let (request, masks) = if residency == Residency::Lifted {
+        let outs: Vec<_> = user
+            .residues
+            .iter()
+            .map(|r| {
+                r.block
+                    .evaluate(&plan, &x, &plain_a, layer1, &ops, &|_| {})
+                    .expect("evaluate")
+            })
+            .collect();
+        assert_eq!(outs[0].z.len(), s2.len() * groups);
+        blind(&user, outs, &mut rng, &ops).expect("blind")
+    } else {
+        evaluate_blinded(&user, &plan, &x, &plain_a, layer1, &mut rng, &ops, &|_| {})
+            .expect("evaluate and blind")
+    };
     let owner = OwnerSession::new(&secret).expect("owner");
     let reply = owner.answer(&request).expect("answer");
     let values = unblind(&reply, &masks, &params).expect("unblind");
@@ -75,7 +127,10 @@ fn roundtrip(
                 .into_iter()
                 .map(|v| v as i64)
                 .collect();
-            assert_eq!(got[n], want, "filter {j}, image {n}, {layout:?}");
+            assert_eq!(
+                got[n], want,
+                "filter {j}, image {n}, {layout:?}, {residency:?}"
+            );
         }
     }
     if layer1 {

@@ -12,8 +12,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use privdnn_artifacts::{
-    NeuronSelection, RunLayout, TrainedModel, peak_rss_bytes, read_artifact, write_bytes_atomic,
-    write_json_atomic,
+    NeuronSelection, RunLayout, TrainedModel, read_artifact, write_bytes_atomic, write_json_atomic,
 };
 use privdnn_config::{HeLayout, HeMode, PipelineArgs};
 use privdnn_he::engine::Layout;
@@ -79,6 +78,10 @@ pub struct InferReport {
     pub wall_s: f64,
 }
 
+/// Most weights per packed ciphertext of the 100 %-block baseline (expanded one at a time within
+/// the memory budget; the expansion costs about the same number of key switches either way).
+const FULL_BLOCK_CHUNK: usize = 128;
+
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
@@ -137,6 +140,7 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         layout: main_layout,
         headroom_bits: he.headroom_bits,
         latency: he.latency,
+        memory_budget: (he.memory_budget_mb as u64) << 20,
         device: device.clone(),
     };
     let mut separate = run_he(&run, &splits.test, &indices, &|n| pb.set_length(n), &|k| {
@@ -174,7 +178,13 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         };
         let fb_paths = RunLayout::new(out_dir.join("full-block"));
         let clock = Instant::now();
-        let out = privdnn_partial::setup::encrypt(&model, &all, he)
+        // The owner packs the 100 % block in chunks small enough for the user's memory budget:
+        // a packed chunk is expanded whole (chunk × one ciphertext) while filters stream.
+        let fb_he = privdnn_config::HeConfig {
+            max_chunk: he.max_chunk.min(FULL_BLOCK_CHUNK),
+            ..he.clone()
+        };
+        let out = privdnn_partial::setup::encrypt(&model, &all, &fb_he)
             .context("encrypting the 100 % block")?;
         let setup_s = clock.elapsed().as_secs_f64();
         privdnn_partial::setup::write_outputs(&fb_paths, &out, None)?;
@@ -186,6 +196,7 @@ pub fn run(common: &Common) -> Result<PathBuf> {
             layout: main_layout,
             headroom_bits: he.headroom_bits,
             latency: false,
+            memory_budget: (he.memory_budget_mb as u64) << 20,
             device: device.clone(),
         };
         let mut full = run_he(
@@ -207,7 +218,7 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         profile: cfg.profile.clone(),
         threads: rayon::current_num_threads(),
         mode_reports: reports,
-        peak_rss_bytes: peak_rss_bytes(),
+        peak_rss_bytes: crate::harness::process_peak_rss(),
         wall_s: started.elapsed().as_secs_f64(),
     };
     let metrics = out_dir.join("metrics.json");
@@ -257,6 +268,14 @@ pub fn summary(r: &InferReport) -> String {
         s += &format!("\n## {} phases (s)\n\n", m.mode);
         for (k, v) in &m.phases_s {
             s += &format!("- {k}: {v:.2}\n");
+        }
+        if let (Some(r), Some(b)) = (m.residency, m.memory_budget_bytes) {
+            s += &format!(
+                "\nWeights held {r:?} within a {} MiB budget; this mode's own peak memory: {} MB.\n",
+                b >> 20,
+                m.mode_peak_rss_bytes
+                    .map_or("unknown".to_string(), |p| mb(p as f64)),
+            );
         }
         if let Some(o) = &m.ops {
             s += &format!(

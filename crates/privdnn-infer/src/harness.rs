@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use privdnn_artifacts::{
     DatasetSplit, NeuronSelection, Normalization, RunLayout, TrainedModel, read_artifact,
 };
-use privdnn_he::engine::Layout;
+use privdnn_he::engine::{Layout, Residency};
 use privdnn_he::files::OwnerSecretFile;
 use privdnn_he::ops::{OpCounter, OpCounts};
 use privdnn_model::burn::tensor::Device;
@@ -68,6 +69,13 @@ pub struct ModeReport {
     /// Peak resident memory of the process when this mode finished (modes run in report order,
     /// so for the first mode this is its own peak).
     pub peak_rss_bytes: u64,
+    /// Peak resident memory of this mode alone (the process's high-water mark reset when the
+    /// mode started, where the kernel allows it; else None).
+    pub mode_peak_rss_bytes: Option<u64>,
+    /// User-side memory budget the HE evaluation planned for (bytes; HE modes).
+    pub memory_budget_bytes: Option<u64>,
+    /// How the user held the selected weights within that budget (HE modes).
+    pub residency: Option<Residency>,
 }
 
 impl ModeReport {
@@ -99,7 +107,10 @@ impl ModeReport {
             bytes_user_to_owner: 0,
             bytes_owner_to_user: 0,
             ops: None,
-            peak_rss_bytes: privdnn_artifacts::peak_rss_bytes(),
+            peak_rss_bytes: process_peak_rss(),
+            mode_peak_rss_bytes: None,
+            memory_budget_bytes: None,
+            residency: None,
         }
     }
 }
@@ -116,6 +127,8 @@ pub struct HeRun<'a> {
     pub headroom_bits: f64,
     /// Measure single-image latency.
     pub latency: bool,
+    /// User-side memory budget (bytes).
+    pub memory_budget: u64,
     /// Burn device for the plaintext tail.
     pub device: Device,
 }
@@ -222,18 +235,21 @@ pub fn run_he(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ModeReport, InferError> {
     let ops = OpCounter::default();
+    let mode_peak = reset_peak_rss();
     let mut phases = BTreeMap::new();
     let mut clock = Instant::now();
     let mut lap = |phases: &mut BTreeMap<String, f64>, name: &str| {
         *phases.entry(name.to_string()).or_insert(0.0) += clock.elapsed().as_secs_f64();
         clock = Instant::now();
     };
-    let user = UserSide::load(
+    let user = UserSide::load_within(
         &run.paths.encrypted_model(),
         &run.paths.evaluation_keys(),
         run.headroom_bits,
+        (run.memory_budget, Some(run.layout)),
         &ops,
     )?;
+    let residency = user.session.residues.first().map(|r| r.block.residency());
     let tail = RemainderNet::new(user.remainder(), run.device.clone())?;
     lap(&mut phases, "user_load_expand");
     let owner = OwnerSide::load(&run.paths.owner_secret())?;
@@ -311,8 +327,29 @@ pub fn run_he(
         bytes_user_to_owner: up,
         bytes_owner_to_user: down,
         ops: Some(ops.snapshot()),
-        peak_rss_bytes: privdnn_artifacts::peak_rss_bytes(),
+        peak_rss_bytes: process_peak_rss(),
+        mode_peak_rss_bytes: mode_peak.then(privdnn_artifacts::peak_rss_bytes),
+        memory_budget_bytes: Some(run.memory_budget),
+        residency,
     })
+}
+
+/// The highest peak-memory mark seen before the last reset ([`reset_peak_rss`]).
+static EARLIER_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// Peak resident memory of the whole process so far, across the per-mode resets.
+pub fn process_peak_rss() -> u64 {
+    EARLIER_PEAK
+        .load(Ordering::Relaxed)
+        .max(privdnn_artifacts::peak_rss_bytes())
+}
+
+/// Resets the process's peak-memory mark (`VmHWM`, remembering it for [`process_peak_rss`]) so
+/// that the next reading is this mode's own peak; false where the kernel refuses (then only the
+/// process-wide peak is known).
+fn reset_peak_rss() -> bool {
+    EARLIER_PEAK.fetch_max(privdnn_artifacts::peak_rss_bytes(), Ordering::Relaxed);
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// The separated float model (A_s): non-selected conv2 filters lose the selected channels.

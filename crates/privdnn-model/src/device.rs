@@ -1,5 +1,5 @@
 //! Maps the configured backend name to a burn device. flex is always compiled in; ndarray only
-//! with the `ndarray` cargo feature.
+//! with the `ndarray` cargo feature, wgpu (the default GPU) only with the `wgpu` cargo feature.
 
 use burn::tensor::Device;
 use privdnn_config::Backend;
@@ -15,6 +15,10 @@ pub fn backend_device(backend: Backend, autodiff: bool) -> Result<Device, ModelE
         Backend::Ndarray => Device::ndarray(),
         #[cfg(not(feature = "ndarray"))]
         Backend::Ndarray => return Err(ModelError::BackendUnavailable("ndarray".to_string())),
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(not(feature = "wgpu"))]
+        Backend::Wgpu => return Err(ModelError::BackendUnavailable("wgpu".to_string())),
     };
     Ok(if autodiff { device.autodiff() } else { device })
 }
@@ -25,5 +29,30 @@ pub fn available_backends() -> Vec<Backend> {
     if cfg!(feature = "ndarray") {
         list.push(Backend::Ndarray);
     }
+    if cfg!(feature = "wgpu") {
+        list.push(Backend::Wgpu);
+    }
     list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flex_is_always_available() {
+        assert_eq!(available_backends()[0], Backend::Flex);
+        assert!(backend_device(Backend::Flex, true).is_ok());
+    }
+
+    #[cfg(not(feature = "wgpu"))]
+    #[test]
+    fn wgpu_without_the_feature_names_the_rebuild() {
+        assert!(!available_backends().contains(&Backend::Wgpu));
+        let message = match backend_device(Backend::Wgpu, false) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("wgpu must not be available without the feature"),
+        };
+        assert!(message.contains("--features wgpu"), "{message}");
+    }
 }

@@ -13,7 +13,7 @@ pub enum ModelError {
     },
     /// The requested backend is not compiled in.
     #[error(
-        "backend `{0}` is not compiled into this binary; rebuild with `--features ndarray` or choose `flex`"
+        "backend `{0}` is not compiled into this binary; rebuild with `--features {0}` (e.g. `cargo build --release -p privdnn-train --features {0}`) or choose `flex`"
     )]
     BackendUnavailable(String),
     /// A tensor could not be read back as `f32` values.

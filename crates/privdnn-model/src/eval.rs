@@ -114,6 +114,17 @@ pub fn label_tensor(labels: Vec<i64>, device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(labels, [n]), device)
 }
 
+/// How many rows of `logits` (`[n, classes]`) have their largest value at the label's index.
+pub fn correct_count(logits: Tensor<2>, labels: Tensor<1, Int>) -> i64 {
+    logits
+        .argmax(1)
+        .flatten::<1>(0, 1)
+        .equal(labels)
+        .int()
+        .sum()
+        .into_scalar::<i64>()
+}
+
 /// Evaluates `net` on every image of `split` (in order) in batches of `batch_size`.
 pub fn evaluate(
     net: &Network,

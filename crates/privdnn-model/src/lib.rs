@@ -21,16 +21,18 @@ mod network;
 pub mod partition;
 mod remainder;
 mod resnet;
+mod split;
 mod vgg;
 mod weights;
 
 pub use convert::{data_values, tensor_values};
 pub use device::{available_backends, backend_device};
 pub use error::ModelError;
-pub use eval::{Evaluation, batch_tensor, evaluate, label_tensor};
+pub use eval::{Evaluation, batch_tensor, correct_count, evaluate, label_tensor};
 pub use fpenv::{flushed_thread_pool, with_flushed_denormals};
 pub use network::{ChannelMasks, Network};
 pub use remainder::RemainderNet;
+pub use split::{UpperNet, UpperOptimizer, UpperState, UpperStep};
 pub use weights::{ExportedTensors, export_tensors, import_tensors};
 
 /// Re-export of the burn items that stage crates need alongside this crate's types.

@@ -84,7 +84,7 @@ pub struct Resnet18 {
 impl Resnet18 {
     /// Builds the network; the fc input is 512·(size/32)² (2048 at 64×64).
     pub fn new(spec: &ModelSpec, device: &Device) -> Result<Self, ModelError> {
-        if spec.image_size < 32 || spec.image_size % 32 != 0 {
+        if spec.image_size < 32 || !spec.image_size.is_multiple_of(32) {
             return Err(ModelError::InvalidSpec(format!(
                 "ResNet18 needs a multiple of 32 pixels, got {}",
                 spec.image_size

@@ -38,8 +38,11 @@ fn input(spec: &ModelSpec, batch: usize, device: &Device) -> Tensor<4> {
     )
 }
 
-/// (spec, conv1 output shape, layer-1 output shape, conv2 output shape) per task at full width.
-fn task_models() -> Vec<(&'static str, ModelSpec, [usize; 3], [usize; 3], [usize; 3])> {
+/// (name, spec, conv1 output shape, layer-1 output shape, conv2 output shape).
+type TaskModel = (&'static str, ModelSpec, [usize; 3], [usize; 3], [usize; 3]);
+
+/// One [`TaskModel`] per task at full width.
+fn task_models() -> Vec<TaskModel> {
     vec![
         (
             "mnist lenet5",

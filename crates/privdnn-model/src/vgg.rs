@@ -36,7 +36,7 @@ pub struct Vgg16 {
 impl Vgg16 {
     /// Builds the network; fc1's input is 512·(size/32)² channels-times-pixels.
     pub fn new(spec: &ModelSpec, device: &Device) -> Result<Self, ModelError> {
-        if spec.image_size < 32 || spec.image_size % 32 != 0 {
+        if spec.image_size < 32 || !spec.image_size.is_multiple_of(32) {
             return Err(ModelError::InvalidSpec(format!(
                 "VGG16 needs a multiple of 32 pixels, got {}",
                 spec.image_size

@@ -13,7 +13,7 @@ use privdnn_he::engine::{Layout, SlotPlan};
 use privdnn_he::files::{EncryptedModelFile, EvaluationKeysFile};
 use privdnn_he::ops::OpCounter;
 use privdnn_he::protocol::{
-    Masks, Reply, UserSession, blind, from_wire, to_wire, unblind, user_load,
+    Masks, Reply, UserSession, evaluate_blinded, from_wire, to_wire, unblind, user_load_within,
 };
 use privdnn_quant::{Injection, SelectedOutputs};
 use rand::{CryptoRng, RngCore};
@@ -36,16 +36,30 @@ pub struct UserSide {
 }
 
 impl UserSide {
-    /// Loads the encrypted model and the evaluation keys and expands the packed weights.
+    /// Loads the encrypted model and the evaluation keys and expands the packed weights (within
+    /// privdnn-he's default memory budget).
     pub fn load(
         model_path: &Path,
         keys_path: &Path,
         headroom_bits: f64,
         ops: &OpCounter,
     ) -> Result<Self> {
+        let budget = (privdnn_he::engine::DEFAULT_MEMORY_BUDGET, None);
+        Self::load_within(model_path, keys_path, headroom_bits, budget, ops)
+    }
+
+    /// [`UserSide::load`] within a memory budget (bytes) for a layout (either when None):
+    /// `privdnn_he::protocol::user_load_within`.
+    pub fn load_within(
+        model_path: &Path,
+        keys_path: &Path,
+        headroom_bits: f64,
+        budget: (u64, Option<Layout>),
+        ops: &OpCounter,
+    ) -> Result<Self> {
         let file: EncryptedModelFile = read_artifact(model_path)?;
         let keys: EvaluationKeysFile = read_artifact(keys_path)?;
-        let session = user_load(&file.block, &keys.keys, headroom_bits, ops)?;
+        let session = user_load_within(&file.block, &keys.keys, headroom_bits, budget, ops)?;
         Ok(Self { session, file })
     }
 
@@ -83,16 +97,16 @@ impl UserSide {
         let x: Vec<Vec<i64>> = raw.par_iter().map(|r| plain.center(r)).collect();
         let plain_a: Vec<Vec<Vec<i64>>> = x.par_iter().map(|xi| plain.layer1(xi)).collect();
         let want_layer1 = self.file.layer1_outputs;
-        let outs = self
-            .session
-            .residues
-            .iter()
-            .map(|r| {
-                r.block
-                    .evaluate(&plan, &x, &plain_a, want_layer1, ops, progress)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let (request, masks) = blind(&self.session, outs, rng, ops)?;
+        let (request, masks) = evaluate_blinded(
+            &self.session,
+            &plan,
+            &x,
+            &plain_a,
+            want_layer1,
+            rng,
+            ops,
+            progress,
+        )?;
         Ok((to_wire(&request)?, Pending { plan, masks }))
     }
 

@@ -66,6 +66,9 @@ pub struct ClientConfig {
     pub limits: Limits,
     /// Connection timeout.
     pub connect_timeout: Duration,
+    /// TLS 1.3 with this user's certificate (`--ca/--cert/--key`); `None`: plain TCP (only an
+    /// owner started with `--insecure` answers).
+    pub tls: Option<privdnn_net::TlsClient>,
     /// Keep the logits in the report.
     pub keep_logits: bool,
     /// The mode the owner must serve (`None`: whichever it serves).
@@ -334,7 +337,12 @@ impl<'a> Run<'a> {
     /// Connects and fetches the files of the mode the owner serves.
     fn start(cfg: &'a ClientConfig) -> Result<Self, PartyError> {
         let started = Instant::now();
-        let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
+        let mut client = Client::connect_with(
+            &cfg.server,
+            cfg.limits,
+            cfg.connect_timeout,
+            cfg.tls.as_ref(),
+        )?;
         let download = fetch(&mut client, &cfg.cache_dir, cfg.mode)?;
         log::info!(
             "model `{}` ({}): {} (downloaded {} bytes)",

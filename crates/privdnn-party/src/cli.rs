@@ -10,6 +10,10 @@
 //!   writes `results/<run>/party/client.json` (or `--report`).
 //! * `load --pipeline <name> [--clients 8 --rounds 8]`: the load benchmark against a running
 //!   owner (`results/<run>/party/load.json`).
+//!
+//! `client` and `load` speak TLS 1.3 with `--ca CA.pem --cert USER.pem --key USER.key
+//! [--server-name privdnn-owner]` ([`TlsArgs`]); without them plain TCP, which only an owner
+//! started with `--insecure` answers.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,7 +27,7 @@ use crate::PartyError;
 use crate::client::{ClientConfig, ImageSource, LayoutChoice, classify, summary};
 use crate::load::{LoadConfig, load_summary, run_load};
 use crate::server::{OwnerFiles, Server, ServerConfig};
-use crate::service_cli::{CertsArgs, SecurityArgs};
+use crate::service_cli::{CertsArgs, SecurityArgs, TlsArgs};
 use crate::wire::Limits;
 
 #[derive(Parser, Debug)]
@@ -210,6 +214,8 @@ pub struct ClientArgs {
     audit_owner_block: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// `load`.
@@ -249,6 +255,8 @@ pub struct LoadArgs {
     headroom_bits: Option<f64>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// The pipeline config and run folder (with its variant), if a pipeline was named.
@@ -430,6 +438,7 @@ pub fn client(args: &ClientArgs) -> Result<PathBuf, PartyError> {
         connect_timeout: Duration::try_from_secs_f64(args.connect_timeout).map_err(|_| {
             PartyError::Usage("--connect-timeout must be a positive number of seconds".into())
         })?,
+        tls: args.tls.client()?,
         keep_logits: args.logits,
         mode: client_mode(&args.mode, he.mode)?,
         audit_owner_block: args.audit_owner_block.clone(),
@@ -484,6 +493,7 @@ pub fn load(args: &LoadArgs) -> Result<(), PartyError> {
         headroom_bits: args.headroom_bits.unwrap_or(he.headroom_bits),
         limits: args.limits.limits(600.0)?,
         connect_timeout: Duration::from_secs(10),
+        tls: args.tls.client()?,
     };
     let report = run_load(&cfg, &split)?;
     print!("{}", load_summary(&report));

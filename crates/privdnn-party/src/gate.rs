@@ -9,7 +9,9 @@
 //!    any file byte or decryption.
 //! 3. Per request: a decryption request may hold at most the ciphertexts the served model needs
 //!    (per residue: selected layer-2 filters, plus selected layer-1 channels when the tail needs
-//!    them, times the layer-2 output positions); then the user's quota is charged.
+//!    them, times the layer-2 output positions); then the user's quota is charged. A
+//!    user-keyed request counts as a request at its first part and its ciphertexts (inputs and
+//!    layer-1 squares of every residue) once it is decoded, before the evaluation.
 //! 4. Every connection refusal and every request is written to the audit log
 //!    ([`crate::audit_log`]).
 
@@ -21,6 +23,7 @@ use privdnn_artifacts::read_artifact;
 use privdnn_he::files::EncryptedModelFile;
 use privdnn_he::protocol::Request;
 use privdnn_net::{NetStream, TlsServer};
+use privdnn_partial::keyed::UserKeyedRequest;
 
 use crate::PartyError;
 use crate::audit_log::{AuditLog, AuditRecord};
@@ -47,6 +50,15 @@ pub fn ciphertexts_needed(model: &Path) -> Result<usize, PartyError> {
     let b = &file.block;
     let channels = b.s2.len() + if file.layer1_outputs { b.s1.len() } else { 0 };
     Ok(channels * b.plain.shape.h2 * b.plain.shape.w2)
+}
+
+/// Ciphertexts of a user-keyed request: the conv1 operands and layer-1 squares of every residue.
+pub fn keyed_ciphertexts(request: &UserKeyedRequest) -> u64 {
+    request
+        .residues
+        .iter()
+        .map(|r| r.inputs.len() + r.a1.len())
+        .sum::<usize>() as u64
 }
 
 impl Gate {
@@ -138,6 +150,17 @@ impl Gate {
         Ok(total)
     }
 
+    /// Charges the `ciphertexts` of a complete user-keyed request ([`keyed_ciphertexts`]) to
+    /// `user` (its request was charged at its first part).
+    pub fn admit_keyed(&self, user: &str, ciphertexts: u64) -> Result<(), PartyError> {
+        match &self.access {
+            Some(a) if user != INSECURE_USER => a
+                .charge_ciphertexts(user, ciphertexts, Instant::now())
+                .map(drop),
+            _ => Ok(()),
+        }
+    }
+
     /// Charges one request of `ciphertexts` to `user` (no-op without an allow-list).
     pub fn charge(&self, user: &str, ciphertexts: u64) -> Result<(), PartyError> {
         match &self.access {
@@ -149,18 +172,19 @@ impl Gate {
     }
 }
 
-/// Logs a warning when the owner's secret file (`what`) can be read by other users (it should be
-/// mode 0600: `chmod 600 FILE`). Returns whether it is private.
+/// Logs a warning when the owner's secret file (`what`) can be read or written by anyone but its
+/// owner: which mode it has, who can do what with it, and the fix (`chmod 600 FILE`; files
+/// written by the encrypt stage are mode 0600 from creation). Returns whether it is private.
 pub fn check_private(path: &Path, what: &str) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if let Ok(meta) = std::fs::metadata(path) {
             let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if let Some(who) = loose_permissions(mode) {
                 log::warn!(
-                    "{what} {} has mode {mode:03o}: other users of this machine can read it; \
-                     run `chmod 600 {}`",
+                    "{what} {} has mode {mode:03o}: {who}; whoever reads it can use it like the \
+                     owner. Run `chmod 600 {}` (the encrypt stage writes it 0600)",
                     path.display(),
                     path.display()
                 );
@@ -169,4 +193,40 @@ pub fn check_private(path: &Path, what: &str) -> bool {
         }
     }
     true
+}
+
+/// Who besides the file's owner may touch a file of `mode` (`None`: nobody).
+pub fn loose_permissions(mode: u32) -> Option<String> {
+    let mut who = Vec::new();
+    for (shift, class) in [(3, "its group"), (0, "every other user")] {
+        let bits = (mode >> shift) & 0o7;
+        let can: Vec<&str> = [(0o4, "read"), (0o2, "write"), (0o1, "execute")]
+            .into_iter()
+            .filter(|(bit, _)| bits & bit != 0)
+            .map(|(_, verb)| verb)
+            .collect();
+        if !can.is_empty() {
+            who.push(format!("{class} can {} it", can.join(" and ")));
+        }
+    }
+    (!who.is_empty()).then(|| who.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loose_permissions;
+
+    #[test]
+    fn loose_permissions_name_who_can_do_what() {
+        assert_eq!(loose_permissions(0o600), None);
+        assert_eq!(loose_permissions(0o700), None);
+        assert_eq!(
+            loose_permissions(0o644).as_deref(),
+            Some("its group can read it, every other user can read it")
+        );
+        assert_eq!(
+            loose_permissions(0o662).as_deref(),
+            Some("its group can read and write it, every other user can write it")
+        );
+    }
 }

@@ -36,10 +36,13 @@ pub struct Assembly {
 }
 
 /// Owner side: takes one part; returns the ack, or the reply once the request is complete.
+/// `admit` sees the complete, decoded request before the evaluation (the gate charges its
+/// ciphertexts to the user's quota there); an error refuses it.
 pub fn on_part(
     owner: &KeyedOwnerSide,
     pending: &mut Option<Assembly>,
     part: KeyedPart,
+    admit: &mut dyn FnMut(&UserKeyedRequest) -> Result<(), PartyError>,
 ) -> Result<Message, PartyError> {
     let bad = |m: String| PartyError::BadRequest(m);
     if part.offset == 0 {
@@ -81,7 +84,7 @@ pub fn on_part(
     }
     let done = pending.take().unwrap_or_default();
     let clock = Instant::now();
-    let reply = answer(owner, done.bytes)?;
+    let reply = answer(owner, done.bytes, admit)?;
     Ok(Message::KeyedReply(KeyedReplyFrame {
         id: done.id,
         owner_seconds: clock.elapsed().as_secs_f64(),
@@ -89,12 +92,17 @@ pub fn on_part(
     }))
 }
 
-/// Decodes the request once (its bytes freed before the evaluation) and answers it; a panic
-/// inside is reported, not propagated.
-fn answer(owner: &KeyedOwnerSide, bytes: Vec<u8>) -> Result<Vec<u8>, PartyError> {
+/// Decodes the request once (its bytes freed before the evaluation), lets `admit` refuse it,
+/// and answers it; a panic inside is reported, not propagated.
+fn answer(
+    owner: &KeyedOwnerSide,
+    bytes: Vec<u8>,
+    admit: &mut dyn FnMut(&UserKeyedRequest) -> Result<(), PartyError>,
+) -> Result<Vec<u8>, PartyError> {
     let request: UserKeyedRequest = codec::decode(&bytes, "keyed request")
         .map_err(|e| PartyError::BadRequest(e.to_string()))?;
     drop(bytes);
+    admit(&request)?;
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         owner.answer(&request, &mut rand::rng())
     }));

@@ -5,7 +5,9 @@
 //! threads, each with its own connection, send `rounds` requests each, cycling through them.
 //! Decryption is deterministic, so every answer must equal the reference answer of its request
 //! byte for byte: a lost, swapped or corrupted answer is counted as a mismatch (and fails the
-//! run). Reports requests/s, images/s, MB/s and latency percentiles.
+//! run). Reports requests/s, images/s, MB/s, latency percentiles and the cost of opening a
+//! connection (TCP connect, the TLS 1.3 handshake when `tls` is set, one `info` round trip), so
+//! a run against a TLS owner and one against a plain (`--insecure`) owner give the TLS overhead.
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,20 @@ pub struct LoadConfig {
     pub limits: Limits,
     /// Connection timeout.
     pub connect_timeout: Duration,
+    /// TLS 1.3 with this user's certificate; `None`: plain TCP.
+    pub tls: Option<privdnn_net::TlsClient>,
+}
+
+impl LoadConfig {
+    /// A connection to the owner (TLS when configured).
+    pub fn connect(&self) -> Result<Client, PartyError> {
+        Client::connect_with(
+            &self.server,
+            self.limits,
+            self.connect_timeout,
+            self.tls.as_ref(),
+        )
+    }
 }
 
 /// Latency percentiles (seconds).
@@ -58,7 +74,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(mut v: Vec<f64>) -> Self {
+    /// Of the samples `v` (all zero when empty).
+    pub fn of(mut v: Vec<f64>) -> Self {
         v.sort_by(f64::total_cmp);
         let at = |q: f64| {
             v.get(((v.len() as f64 - 1.0) * q).round() as usize)
@@ -85,6 +102,11 @@ pub struct LoadReport {
     pub clients: usize,
     /// Requests per client.
     pub rounds: usize,
+    /// `tls` (TLS 1.3, client certificate) or `tcp` (plain).
+    pub transport: String,
+    /// Opening one connection under load: TCP connect, TLS handshake (when TLS) and one `info`
+    /// round trip (a TLS owner checks the certificate before it answers).
+    pub connect_s: Percentiles,
     /// Requests answered.
     pub requests: usize,
     /// Answers that differed from their request's reference answer.
@@ -125,7 +147,7 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, Pa
             "clients, rounds, distinct requests, images and the split must be non-empty".into(),
         ));
     }
-    let mut control = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
+    let mut control = cfg.connect()?;
     let download = fetch_model(&mut control, &cfg.cache_dir)?;
     let ops = OpCounter::default();
     let keys = download.keys.as_deref().ok_or_else(|| {
@@ -137,7 +159,7 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, Pa
     let prepare_s = clock.elapsed().as_secs_f64();
     let before = control.stats()?;
     let clock = Instant::now();
-    let (latencies, mismatches) = concurrent(cfg, &requests)?;
+    let (latencies, connects, mismatches) = concurrent(cfg, &requests)?;
     let wall_s = clock.elapsed().as_secs_f64();
     let after = control.stats()?;
     let n = latencies.len();
@@ -151,6 +173,8 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, Pa
         model: download.label,
         clients: cfg.clients,
         rounds: cfg.rounds,
+        transport: if cfg.tls.is_some() { "tls" } else { "tcp" }.into(),
+        connect_s: Percentiles::of(connects),
         requests: n,
         mismatches,
         layout: cfg.layout,
@@ -176,6 +200,9 @@ pub fn run_load(cfg: &LoadConfig, split: &DatasetSplit) -> Result<LoadReport, Pa
     Ok(report)
 }
 
+/// A request and its reference reply, as bytes on the wire.
+type Exchange = (Vec<u8>, Vec<u8>);
+
 /// The `distinct` requests and their reference answers (each checked: it unblinds).
 fn prepare(
     cfg: &LoadConfig,
@@ -183,7 +210,7 @@ fn prepare(
     control: &mut Client,
     user: &UserSide,
     ops: &OpCounter,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PartyError> {
+) -> Result<Vec<Exchange>, PartyError> {
     let mut rng = rand::rng();
     let mut requests = Vec::with_capacity(cfg.distinct);
     for r in 0..cfg.distinct {
@@ -199,16 +226,23 @@ fn prepare(
     Ok(requests)
 }
 
-/// The concurrent phase: every latency, and the answers that differ from their reference.
+/// One client's share of the concurrent phase: request latencies, connection time, mismatches.
+type ClientRun = (Vec<f64>, f64, usize);
+
+/// The concurrent phase: every latency, every connection time, and the answers that differ
+/// from their reference.
 fn concurrent(
     cfg: &LoadConfig,
-    requests: &[(Vec<u8>, Vec<u8>)],
-) -> Result<(Vec<f64>, usize), PartyError> {
-    let results: Vec<Result<(Vec<f64>, usize), PartyError>> = std::thread::scope(|scope| {
+    requests: &[Exchange],
+) -> Result<(Vec<f64>, Vec<f64>, usize), PartyError> {
+    let results: Vec<Result<ClientRun, PartyError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cfg.clients)
             .map(|c| {
-                scope.spawn(move || -> Result<(Vec<f64>, usize), PartyError> {
-                    let mut client = Client::connect(&cfg.server, cfg.limits, cfg.connect_timeout)?;
+                scope.spawn(move || -> Result<ClientRun, PartyError> {
+                    let t = Instant::now();
+                    let mut client = cfg.connect()?;
+                    client.info()?;
+                    let connect = t.elapsed().as_secs_f64();
                     let (mut latencies, mut mismatches) = (Vec::with_capacity(cfg.rounds), 0);
                     for k in 0..cfg.rounds {
                         let (request, expected) = &requests[(c + k) % requests.len()];
@@ -217,7 +251,7 @@ fn concurrent(
                         latencies.push(t.elapsed().as_secs_f64());
                         mismatches += usize::from(reply.reply != *expected);
                     }
-                    Ok((latencies, mismatches))
+                    Ok((latencies, connect, mismatches))
                 })
             })
             .collect();
@@ -230,13 +264,14 @@ fn concurrent(
             })
             .collect()
     });
-    let (mut latencies, mut mismatches) = (Vec::new(), 0);
+    let (mut latencies, mut connects, mut mismatches) = (Vec::new(), Vec::new(), 0);
     for r in results {
-        let (l, m) = r?;
+        let (l, c, m) = r?;
         latencies.extend(l);
+        connects.push(c);
         mismatches += m;
     }
-    Ok((latencies, mismatches))
+    Ok((latencies, connects, mismatches))
 }
 
 /// The owner's counters between two reads.
@@ -260,9 +295,11 @@ fn stats_delta(before: &ServerStats, after: &ServerStats) -> ServerStats {
 /// The report for people.
 pub fn load_summary(r: &LoadReport) -> String {
     format!(
-        "load: {} clients × {} requests ({:?}, {} image(s) each, {:.0} B up / {:.0} B down): {} answered, {} \
+        "load over {}: {} clients × {} requests ({:?}, {} image(s) each, {:.0} B up / {:.0} B down): {} answered, {} \
          mismatched, in {:.2} s = {:.1} requests/s, {:.1} images/s, {:.1} MB/s; latency mean {:.1} ms, p50 {:.1} \
-         ms, p95 {:.1} ms, max {:.1} ms; owner decryption {:.2} s in total\n",
+         ms, p95 {:.1} ms, max {:.1} ms; connect{} + info mean {:.1} ms, p95 {:.1} ms; owner decryption {:.2} s \
+         in total\n",
+        r.transport,
         r.clients,
         r.rounds,
         r.layout,
@@ -279,6 +316,13 @@ pub fn load_summary(r: &LoadReport) -> String {
         1e3 * r.latency_s.p50,
         1e3 * r.latency_s.p95,
         1e3 * r.latency_s.max,
+        if r.transport == "tls" {
+            " + TLS handshake"
+        } else {
+            ""
+        },
+        1e3 * r.connect_s.mean,
+        1e3 * r.connect_s.p95,
         r.owner.decrypt_seconds
     )
 }

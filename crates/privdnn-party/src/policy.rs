@@ -6,7 +6,9 @@
 //! listed, or listed with `revoked = true`, is refused before any file byte or decryption. Each
 //! listed user has a window (`window_seconds`, fixed windows starting at the user's first
 //! request) with a budget of requests and of ciphertexts; a request that would exceed either is
-//! refused with a `quota` error and costs nothing.
+//! refused with a `quota` error and costs nothing. A user-keyed request is counted when its first
+//! part arrives ([`Access::charge`] with no ciphertexts) and its ciphertexts once it is complete
+//! and decoded ([`Access::charge_ciphertexts`]), before the owner evaluates it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -79,6 +81,27 @@ impl Access {
 
     /// Charges one request of `ciphertexts` to `user` at `now`, or refuses it (nothing charged).
     pub fn charge(&self, user: &str, ciphertexts: u64, now: Instant) -> Result<Spent, PartyError> {
+        self.charge_counts(user, 1, ciphertexts, now)
+    }
+
+    /// Charges `ciphertexts` more to a request already counted (a user-keyed request, complete
+    /// and decoded), or refuses it (nothing charged).
+    pub fn charge_ciphertexts(
+        &self,
+        user: &str,
+        ciphertexts: u64,
+        now: Instant,
+    ) -> Result<Spent, PartyError> {
+        self.charge_counts(user, 0, ciphertexts, now)
+    }
+
+    fn charge_counts(
+        &self,
+        user: &str,
+        new_requests: u64,
+        ciphertexts: u64,
+        now: Instant,
+    ) -> Result<Spent, PartyError> {
         let quota = self
             .service
             .users
@@ -102,9 +125,9 @@ impl Access {
             .window
             .saturating_sub(now.saturating_duration_since(u.start))
             .as_secs();
-        let requests = u.requests + 1;
+        let requests = u.requests + new_requests;
         let cts = u.ciphertexts.saturating_add(ciphertexts);
-        if requests > quota.requests {
+        if new_requests > 0 && requests > quota.requests {
             return Err(PartyError::Quota(format!(
                 "user `{user}` may send {} requests per {} s; the window resets in {left} s",
                 quota.requests, self.service.window_seconds
@@ -236,6 +259,15 @@ mod tests {
             1
         );
         assert!(a.charge("bob", 1, later).is_err());
+        // Ciphertexts of a request already counted (user-keyed): no new request, same budget.
+        let spent = a
+            .charge_ciphertexts("alice", 0, later)
+            .expect("nothing more");
+        assert_eq!((spent.requests, spent.ciphertexts), (1, 10));
+        assert!(matches!(
+            a.charge_ciphertexts("alice", 1, later),
+            Err(PartyError::Quota(_))
+        ));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use privdnn_config::ServiceConfig;
 use privdnn_he::protocol::Request;
 use privdnn_net::{NetStream, TlsServer};
-use privdnn_partial::keyed::KeyedOwnerSide;
+use privdnn_partial::keyed::{KeyedOwnerSide, UserKeyedRequest};
 use privdnn_partial::owner::OwnerSide;
 
 use crate::PartyError;
@@ -126,7 +126,7 @@ fn add(c: &AtomicU64, v: u64) {
 /// user-keyed (plaintext block, no key, no decryption; [`crate::keyed`]).
 enum Owner {
     Secret(OwnerSide),
-    Keyed(KeyedOwnerSide),
+    Keyed(Box<KeyedOwnerSide>),
 }
 
 struct Shared {
@@ -214,7 +214,7 @@ impl Server {
         config: &ServerConfig,
     ) -> Result<Self, PartyError> {
         crate::gate::check_private(owner_block, "the owner's plaintext block");
-        let owner = Owner::Keyed(KeyedOwnerSide::load(owner_block)?);
+        let owner = Owner::Keyed(Box::new(KeyedOwnerSide::load(owner_block)?));
         Self::bind_owner(owner, &[(FileId::KeyedModel, model)], config, None)
     }
 
@@ -446,6 +446,10 @@ fn serve_connection(shared: &Shared, stream: NetStream, peer: &str, user: &str) 
                 log::debug!("{peer}: closed by the client");
                 return;
             }
+            Err(e) if closed_between_frames(&e) => {
+                log::debug!("{peer}: TLS closed by the client without close_notify");
+                return;
+            }
             Err(e) => return fail(shared, chan, peer, e.into()),
         };
         add(&shared.counters.frames_in, 1);
@@ -537,7 +541,11 @@ fn respond<'a>(
             if part.offset == 0 {
                 shared.gate.charge(user, 0)?;
             }
-            let answer = crate::keyed::on_part(owner, keyed, part)?;
+            let mut admit = |request: &UserKeyedRequest| {
+                rec.ciphertexts = crate::gate::keyed_ciphertexts(request);
+                shared.gate.admit_keyed(user, rec.ciphertexts)
+            };
+            let answer = crate::keyed::on_part(owner, keyed, part, &mut admit)?;
             if last {
                 add(&shared.counters.decrypts, 1);
                 log::info!("{peer}: keyed request {id} answered");
@@ -580,6 +588,17 @@ fn decrypt(
             "decryption panicked on this request".into(),
         )),
     }
+}
+
+/// A TLS peer that closed its socket without `close_notify` before the first byte of a frame
+/// (a dropped client): nothing is lost, frames delimit themselves; a clean close, not an error.
+fn closed_between_frames(err: &privdnn_net::NetError) -> bool {
+    matches!(
+        err,
+        privdnn_net::NetError::Io { context, source }
+            if source.kind() == std::io::ErrorKind::UnexpectedEof
+                && context == "reading the next frame"
+    )
 }
 
 /// Reports `err` to the peer (best effort) and closes the connection cleanly.

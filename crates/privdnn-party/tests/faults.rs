@@ -1,14 +1,17 @@
 //! Faults against an owner process (owner-keyed mode): 1,000 malformed / truncated / oversized /
 //! wrong-version / unexpected frames plus stalled connections, each answered with an error frame
-//! and a clean close, the owner still alive and serving a well-behaved client afterwards.
+//! and a clean close, the owner still alive and serving a well-behaved client afterwards. The
+//! same attack runs over plain TCP (`--insecure`) and inside TLS 1.3 sessions of an allowed
+//! user; over TLS, stalled and garbage handshakes are added.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{OwnerProcess, fixture, load_user, spatial_request};
+use privdnn_net::Transport;
 use privdnn_party::wire::{
     DecryptRequest, ErrorCode, HEADER_LEN, MAGIC, Message, ServiceInfo, VERSION, WireMessage,
     header, kind,
@@ -19,21 +22,22 @@ use rand_chacha::ChaCha8Rng;
 /// One hostile connection: sends `bytes` (then half-closes when `close`), and expects one error
 /// frame with `code` followed by the end of the stream, within `wait`.
 fn expect_error(
-    addr: &str,
+    owner: &OwnerProcess,
     bytes: &[u8],
     close: bool,
     code: ErrorCode,
     wait: Duration,
     what: &str,
 ) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{what}: connect: {e}"));
+    let mut s = owner.stream();
     s.set_read_timeout(Some(wait)).expect("timeout");
     if !bytes.is_empty() {
         s.write_all(bytes)
+            .and_then(|_| s.flush())
             .unwrap_or_else(|e| panic!("{what}: write: {e}"));
     }
     if close {
-        s.shutdown(Shutdown::Write).expect("half close");
+        s.shutdown_write().expect("half close");
     }
     let mut got = Vec::new();
     let started = Instant::now();
@@ -241,25 +245,23 @@ fn bad_payload(
 }
 
 /// 1,000 bad frames from 4 threads, and 8 stalled peers, each answered with its error.
-fn attack(addr: &str, max_frame: u32) {
+fn attack(owner: &OwnerProcess, max_frame: u32) {
     let wait = Duration::from_secs(10);
     std::thread::scope(|scope| {
         for t in 0..4usize {
-            let addr = addr.to_string();
             scope.spawn(move || {
                 let mut rng = ChaCha8Rng::seed_from_u64(100 + t as u64);
                 for i in (t..1000).step_by(4) {
                     let (bytes, close, code, what) = bad_frame(i, &mut rng, max_frame);
-                    expect_error(&addr, &bytes, close, code, wait, &format!("#{i} {what}"));
+                    expect_error(owner, &bytes, close, code, wait, &format!("#{i} {what}"));
                 }
             });
         }
         // Stalled peers: half a header, then silence (frame timeout); nothing at all (idle timeout).
         for t in 0..4usize {
-            let addr = addr.to_string();
             scope.spawn(move || {
                 expect_error(
-                    &addr,
+                    owner,
                     &MAGIC[..3],
                     false,
                     ErrorCode::Timeout,
@@ -267,7 +269,7 @@ fn attack(addr: &str, max_frame: u32) {
                     &format!("stalled header {t}"),
                 );
                 expect_error(
-                    &addr,
+                    owner,
                     &[],
                     false,
                     ErrorCode::Timeout,
@@ -279,26 +281,108 @@ fn attack(addr: &str, max_frame: u32) {
     });
 }
 
+/// The owner's limits in the fault tests: 1 MiB frames, 1 s per frame, 2 s idle, 32
+/// connections.
+const LIMITS: [&str; 8] = [
+    "--max-frame-mib",
+    "1",
+    "--frame-timeout",
+    "1",
+    "--idle-timeout",
+    "2",
+    "--max-connections",
+    "32",
+];
+
 #[test]
 fn a_thousand_bad_frames_neither_crash_nor_hang_the_owner() {
+    let owner = OwnerProcess::start(fixture(), "fault-owner", &LIMITS);
+    survive_and_serve(owner, |owner| attack(owner, 1 << 20));
+}
+
+#[test]
+fn a_thousand_bad_frames_inside_tls_sessions_neither_crash_nor_hang_the_owner() {
     let fx = fixture();
-    let mut owner = OwnerProcess::start(
-        fx,
-        "fault-owner",
-        &[
-            "--max-frame-mib",
-            "1",
-            "--frame-timeout",
-            "1",
-            "--idle-timeout",
-            "2",
-            "--max-connections",
-            "32",
-        ],
+    let owner = OwnerProcess::start_tls(fx, "tls-fault-owner", &LIMITS);
+    let garbage = 50;
+    survive_and_serve(owner, |owner| {
+        std::thread::scope(|scope| {
+            scope.spawn(|| attack(owner, 1 << 20));
+            scope.spawn(|| bad_handshakes(owner, garbage));
+        })
+    });
+    // Every failed handshake is in the audit log; no frame of them reached the owner role.
+    std::thread::sleep(Duration::from_millis(300));
+    let audit =
+        std::fs::read_to_string(OwnerProcess::audit_log(fx, "tls-fault-owner")).expect("audit log");
+    let handshakes = audit
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"handshake\""))
+        .count();
+    assert_eq!(
+        handshakes,
+        garbage + STALLED_HANDSHAKES,
+        "audit handshake lines"
     );
+}
+
+/// Peers that open TCP and then never finish a handshake (the owner's 10 s handshake bound).
+const STALLED_HANDSHAKES: usize = 4;
+
+/// Over TLS: `garbage` peers that send random bytes instead of a ClientHello, and
+/// [`STALLED_HANDSHAKES`] that send nothing; the owner must close each, and soon.
+fn bad_handshakes(owner: &OwnerProcess, garbage: usize) {
+    let closes = |bytes: &[u8], wait: Duration, what: &str| {
+        let mut s = TcpStream::connect(&owner.addr).expect("connect");
+        s.set_read_timeout(Some(wait)).expect("timeout");
+        s.write_all(bytes).expect("write");
+        let started = Instant::now();
+        let mut got = Vec::new();
+        match s.read_to_end(&mut got) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!(
+                "{what}: not closed after {:.1} s: {e}",
+                started.elapsed().as_secs_f64()
+            ),
+        }
+        // At most a TLS alert comes back: never a frame.
+        assert!(
+            !got.starts_with(&MAGIC),
+            "{what}: a frame before a handshake"
+        );
+    };
+    std::thread::scope(|scope| {
+        for t in 0..STALLED_HANDSHAKES {
+            scope.spawn(move || {
+                closes(
+                    &[],
+                    Duration::from_secs(20),
+                    &format!("stalled handshake {t}"),
+                )
+            });
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for i in 0..garbage {
+            let junk: Vec<u8> = (0..rng.random_range(1..300))
+                .map(|_| rng.random())
+                .collect();
+            closes(
+                &junk,
+                Duration::from_secs(5),
+                &format!("garbage handshake {i}"),
+            );
+        }
+    });
+}
+
+/// Runs `attack` against `owner`, then checks that it is alive, counted one error per bad
+/// connection, and serves a well-behaved client exactly.
+fn survive_and_serve(mut owner: OwnerProcess, attack: impl FnOnce(&OwnerProcess)) {
+    let fx = fixture();
     let max_frame = 1u32 << 20;
     let clock = Instant::now();
-    attack(&owner.addr, max_frame);
+    attack(&owner);
     let bad_s = clock.elapsed().as_secs_f64();
     assert!(
         owner.alive(),
@@ -324,5 +408,8 @@ fn a_thousand_bad_frames_neither_crash_nor_hang_the_owner() {
     );
     assert_eq!(stats.decrypts, 1);
     assert_eq!(stats.busy, 0);
-    eprintln!("1,008 bad connections handled in {bad_s:.1} s; owner stats {stats:?}");
+    eprintln!(
+        "1,008 bad connections ({}) handled in {bad_s:.1} s; owner stats {stats:?}",
+        if owner.tls.is_some() { "TLS" } else { "TCP" }
+    );
 }

@@ -4,7 +4,10 @@
 //! plain TCP is refused; quotas, the per-request ciphertext cap and the per-peer connection cap
 //! refuse with clear error codes, and the audit log shows every decision. The `certs` and
 //! `serve` commands: a development PKI with 0600 keys, TLS from a `--service` file, and plain
-//! TCP only with `--insecure` on loopback. The last test measures TLS against plain TCP.
+//! TCP only with `--insecure` on loopback; `client` over TLS with `--ca/--cert/--key`. Secrets
+//! at rest: the secret key and the keyed owner block are created mode 0600, and `serve` says
+//! precisely who else can read a loose one. User-keyed requests count against the ciphertext
+//! quota. The last test measures TLS against plain TCP.
 
 mod common;
 
@@ -75,10 +78,11 @@ fn quota(requests: u64, ciphertexts: u64, revoked: bool) -> UserQuota {
     }
 }
 
-/// alice: plenty; dora: one request; bob: revoked.
+/// alice: plenty; dora: one request; bob: revoked; erin: one ciphertext.
 fn service() -> ServiceConfig {
     let mut s = ServiceConfig::default();
     s.users.insert("alice".into(), quota(100, 100_000, false));
+    s.users.insert("erin".into(), quota(100, 1, false));
     s.users.insert("dora".into(), quota(1, 100_000, false));
     s.users.insert("bob".into(), quota(100, 100_000, true));
     s
@@ -344,15 +348,36 @@ fn user_keyed_mode_over_tls_is_shadow_exact() {
     let owner: KeyedOwnerFile = read_artifact(&layout.keyed_owner_block()).expect("owner");
     let shadow = privdnn_partial::shadow_outputs(&owner.block, &selection, &raw, owner.layer1);
     assert_eq!(got.z, shadow.z, "outputs equal the shadow over TLS");
+    // erin may send one ciphertext per window: her keyed request is refused once decoded,
+    // before any evaluation.
+    let mut erin = connect(&server, Some(&p.user("erin"))).expect("erin");
+    let err = erin
+        .keyed(2, &request, 8 << 20)
+        .expect_err("over the ciphertext quota");
+    assert_eq!(remote_code(&err), Some(ErrorCode::Quota), "{err}");
+    assert!(err.to_string().contains("1 ciphertexts per"), "{err}");
     let err = connect(&server, Some(&p.user("mallory")))
         .and_then(|mut c| c.info())
         .expect_err("unknown user");
     assert_eq!(remote_code(&err), Some(ErrorCode::Unauthorized), "{err}");
     server.shutdown();
-    assert!(
-        audit_lines(&audit)
+    let lines = audit_lines(&audit);
+    // The line of a request's last part carries its ciphertexts (the others are acks).
+    let charged = |user: &str, outcome: &str| {
+        lines
             .iter()
-            .any(|l| l["kind"] == "keyed-request" && l["user"] == "alice")
+            .filter(|l| l["kind"] == "keyed-request" && l["user"] == user)
+            .filter(|l| l["outcome"] == outcome)
+            .filter_map(|l| l["ciphertexts"].as_u64())
+            .max()
+            .unwrap_or_else(|| panic!("{user}'s {outcome} keyed request: {lines:?}"))
+    };
+    let cts = charged("alice", "ok");
+    assert!(cts > 1, "a keyed request counts its ciphertexts ({cts})");
+    assert_eq!(
+        charged("erin", "refused"),
+        cts,
+        "the refused request names its count"
     );
 }
 
@@ -500,4 +525,114 @@ fn tls_overhead_against_plain_tcp_on_real_requests() {
     assert!(report.iter().all(|r| r.1 > 0.0 && r.2 > 0.0));
     tls.shutdown();
     plain.shutdown();
+}
+
+/// The owner-keyed secret key and the user-keyed owner block are created mode 0600 by the
+/// stage's writers (also over an old, loose file), the user files are not secret.
+#[cfg(unix)]
+#[test]
+fn secrets_are_created_mode_0600_even_over_a_loose_old_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("written").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tmp");
+    let layout = RunLayout::new(dir.path());
+    for old in [layout.owner_secret(), layout.keyed_owner_block()] {
+        std::fs::create_dir_all(old.parent().expect("folder")).expect("folder");
+        std::fs::write(&old, b"an old key").expect("old file");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let selection = tiny_selection(&[2]);
+    let he = HeConfig {
+        max_chunk: 64,
+        ..HeConfig::default()
+    };
+    let out = privdnn_partial::setup::encrypt(&tiny_model(), &selection, &he).expect("encrypt");
+    privdnn_partial::setup::write_outputs(&layout, &out, None).expect("write");
+    let keyed = setup(&tiny_model(), &selection, &HeConfig::default()).expect("keyed setup");
+    write_setup(&layout, &keyed, None).expect("write keyed");
+    assert_eq!(mode(&layout.owner_secret()), 0o600, "secret_key.bin");
+    assert_eq!(mode(&layout.keyed_owner_block()), 0o600, "keyed_block.bin");
+    for public in [layout.encrypted_model(), layout.keyed_model()] {
+        assert_ne!(mode(&public) & 0o600, 0, "{}", public.display());
+    }
+    // `serve` names who else can read a loose secret.
+    std::fs::set_permissions(
+        layout.owner_secret(),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .expect("chmod");
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--model")
+        .arg(layout.encrypted_model())
+        .arg("--keys")
+        .arg(layout.evaluation_keys())
+        .arg("--secret")
+        .arg(layout.owner_secret())
+        .args(["--listen", "127.0.0.1:0", "--insecure"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(line.starts_with("listening on "), "{line}\n{text}");
+    assert!(
+        text.contains("has mode 640: its group can read it;") && text.contains("chmod 600"),
+        "{text}"
+    );
+}
+
+/// `privdnn-party client --ca --cert --key` classifies through a TLS owner; without the flags
+/// it is refused.
+#[test]
+fn the_client_command_speaks_tls() {
+    let fx = fixture();
+    let owner = common::OwnerProcess::start_tls(fx, "client-tls-owner", &[]);
+    let pki = fx.root.join("client-tls-owner-pki");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cache, report) = (dir.path().join("cache"), dir.path().join("client.json"));
+    let tls_flags = [
+        "--ca".to_string(),
+        pki.join("ca.pem").display().to_string(),
+        "--cert".into(),
+        pki.join("users/alice.pem").display().to_string(),
+        "--key".into(),
+        pki.join("users/alice.key").display().to_string(),
+    ];
+    let flags: Vec<&str> = tls_flags.iter().map(String::as_str).collect();
+    let images = (0, 2, 0);
+    let child = common::client_command(&fx.dataset, &owner.addr, (&cache, &report), images, &flags)
+        .spawn()
+        .expect("client");
+    let json = common::finish_client(child, &report);
+    assert_eq!(common::u(&json, "/images"), 2, "{json}");
+    let plain = common::client_command(&fx.dataset, &owner.addr, (&cache, &report), images, &[])
+        .output()
+        .expect("plain client");
+    assert!(
+        !plain.status.success(),
+        "plain TCP was served by a TLS owner"
+    );
+    let half = common::client_command(
+        &fx.dataset,
+        &owner.addr,
+        (&cache, &report),
+        images,
+        &flags[..2],
+    )
+    .output()
+    .expect("client with --ca only");
+    assert!(
+        String::from_utf8_lossy(&half.stderr).contains("give all of --ca, --cert and --key"),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
 }

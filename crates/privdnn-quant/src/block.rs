@@ -250,13 +250,13 @@ impl IntBlock {
         let a: Vec<i128> = (0..s.c1)
             .map(|c| {
                 let mut u = self.b1[c].unsigned_abs() as i128;
-                for ci in 0..s.cin {
+                for (ci, &x) in xb.iter().enumerate().take(s.cin) {
                     let base = (c * s.cin + ci) * kk;
                     let sum: i128 = self.w1[base..base + kk]
                         .iter()
                         .map(|w| w.unsigned_abs() as i128)
                         .sum();
-                    u += sum * xb[ci];
+                    u += sum * x;
                 }
                 u * u
             })
@@ -296,13 +296,11 @@ impl IntBlock {
                 )));
             }
         }
-        if layer1 {
-            if let Some((c, v)) = a.iter().enumerate().find(|(_, v)| **v >= half) {
-                return Err(QuantError::Overflow(format!(
-                    "layer-1 channel {c} can reach |A| = 2^{:.2} ≥ t/2",
-                    (*v as f64).log2()
-                )));
-            }
+        if layer1 && let Some((c, v)) = a.iter().enumerate().find(|(_, v)| **v >= half) {
+            return Err(QuantError::Overflow(format!(
+                "layer-1 channel {c} can reach |A| = 2^{:.2} ≥ t/2",
+                (*v as f64).log2()
+            )));
         }
         Ok(())
     }

@@ -411,7 +411,7 @@ pub fn exhaustive(common: &Common) -> Result<PathBuf> {
     for sizes in all {
         let group = score_group(&l.validation, sizes, &|n| {
             let d = done.fetch_add(n, Ordering::Relaxed) + n;
-            if d % 64 == 0 {
+            if d.is_multiple_of(64) {
                 progress.set_position(d as u64);
             }
         });

@@ -22,7 +22,7 @@ fn rank_by(scores: Vec<f64>) -> Vec<usize> {
     order
 }
 
-fn weight<'a>(model: &'a TrainedModel, layer: usize) -> Result<&'a NamedTensor, SelectError> {
+fn weight(model: &TrainedModel, layer: usize) -> Result<&NamedTensor, SelectError> {
     let name = format!("conv{layer}.weight");
     model
         .tensor(&name)
@@ -113,9 +113,9 @@ pub fn hrank_rankings(
             let data = privdnn_model::tensor_values(z, "activations")?;
             sums[layer].resize(c, 0.0);
             for img in 0..n {
-                for ch in 0..c {
+                for (ch, sum) in sums[layer].iter_mut().enumerate() {
                     let start = (img * c + ch) * h * w;
-                    sums[layer][ch] += matrix_rank(&data[start..start + h * w], h, w) as f64;
+                    *sum += matrix_rank(&data[start..start + h * w], h, w) as f64;
                 }
             }
         }

@@ -65,7 +65,7 @@ impl Observer for Bars {
     fn step(&mut self, step: usize, loss: f64, accuracy: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
-            if step % 10 == 0 {
+            if step.is_multiple_of(10) {
                 bar.set_message(format!("loss {loss:.4} acc {accuracy:.2}%"));
             }
         }

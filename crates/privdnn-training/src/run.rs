@@ -369,14 +369,7 @@ fn train_steps(
         let x = batch_tensor(values, chunk.len(), train, &setup.device);
         let y = label_tensor(labels, &setup.device);
         let logits = state.net.forward(x);
-        let hits = logits
-            .clone()
-            .argmax(1)
-            .flatten::<1>(0, 1)
-            .equal(y.clone())
-            .int()
-            .sum()
-            .into_scalar::<i64>();
+        let hits = privdnn_model::correct_count(logits.clone(), y.clone());
         let loss = loss_fn.forward(logits, y);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {

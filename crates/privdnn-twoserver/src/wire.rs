@@ -122,10 +122,10 @@ macro_rules! wire_messages {
             impl Expect for $variant {
                 const WHAT: &'static str = $name;
 
-                fn pick(m: Msg) -> std::result::Result<Self, Msg> {
+                fn pick(m: Msg) -> std::result::Result<Self, Box<Msg>> {
                     match m {
                         Msg::$variant(v) => Ok(v),
-                        other => Err(other),
+                        other => Err(Box::new(other)),
                     }
                 }
             }
@@ -214,8 +214,9 @@ fn empty(payload: &[u8], what: &'static str, m: Msg) -> Result<Msg, NetError> {
 pub trait Expect: Sized {
     /// Name of the message (errors).
     const WHAT: &'static str;
-    /// The payload when `m` is this variant, else `m` back.
-    fn pick(m: Msg) -> std::result::Result<Self, Msg>;
+    /// The payload when `m` is this variant, else `m` back (boxed: the error path is rare and
+    /// a [`Msg`] is large).
+    fn pick(m: Msg) -> std::result::Result<Self, Box<Msg>>;
 }
 
 wire_messages! {

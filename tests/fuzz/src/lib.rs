@@ -249,7 +249,7 @@ fn worker(
     let total_weight: u32 = targets.iter().map(|t| t.weight).sum();
     let mut done = 0u64;
     while !stop.load(Ordering::Relaxed) && iterations.is_none_or(|n| done < n) {
-        if done % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+        if done.is_multiple_of(256) && deadline.is_some_and(|d| Instant::now() >= d) {
             stop.store(true, Ordering::Relaxed);
             break;
         }
@@ -292,20 +292,19 @@ fn worker(
                 ))
             }
         };
-        if let Some(what) = finding {
-            if report
+        if let Some(what) = finding
+            && report
                 .findings
                 .iter()
                 .filter(|f| f.target == target.name)
                 .count()
                 < KEPT_FINDINGS
-            {
-                report.findings.push(Finding {
-                    target: target.name,
-                    what,
-                    input,
-                });
-            }
+        {
+            report.findings.push(Finding {
+                target: target.name,
+                what,
+                input,
+            });
         }
     }
     report
@@ -327,10 +326,10 @@ fn next_input(rng: &mut ChaCha8Rng, target: &Target, corpus: &[Vec<u8>]) -> Vec<
             mutate::mutate(rng, &a, &b)
         }
     };
-    if let Some(fix) = target.fixup {
-        if rng.random_bool(0.5) {
-            fix(&mut input);
-        }
+    if let Some(fix) = target.fixup
+        && rng.random_bool(0.5)
+    {
+        fix(&mut input);
     }
     input
 }

@@ -407,12 +407,17 @@ fn infer_note(run: Option<&Run>, report: Option<&ModeReport>, fallback: String) 
     }
 }
 
-/// HE seconds per image of the separate mode at selection percent `p`.
+/// HE seconds per image of the separate mode at selection percent `p`. A report without a
+/// `percent` is the infer stage's own run, on the pipeline's default selection percent.
 fn he_time_row(c: &mut Comparison<'_>, d: RefDataset, run: Option<&Run>, p: f64) {
-    let infer = run.and_then(|r| r.infer.get()).and_then(|m| {
-        m.reports
-            .iter()
-            .find(|x| x.mode == "separate" && x.percent.is_some_and(|q| (q - p).abs() < 1e-9))
+    let infer = run.and_then(|r| {
+        let default_percent = r.config.pipeline.select.percent;
+        r.infer.get().and_then(|m| {
+            m.reports.iter().find(|x| {
+                let percent = x.percent.unwrap_or(default_percent);
+                x.mode == "separate" && (percent - p).abs() < 1e-9
+            })
+        })
     });
     let note = infer_note(run, infer, format!("no separate-mode report at {p} %"));
     c.row(

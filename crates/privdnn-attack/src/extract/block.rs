@@ -298,8 +298,8 @@ impl Block {
         let mut u = vec![vec![0.0; g.h1 * g.h1]; g.c1];
         for q in 0..g.h1 * g.h1 {
             g.patch_at(x, q, &mut patch);
-            for c in 0..g.c1 {
-                u[c][q] = self.b1[c] + dot(&self.w1[c], &patch);
+            for (c, uc) in u.iter_mut().enumerate() {
+                uc[q] = self.b1[c] + dot(&self.w1[c], &patch);
             }
         }
         u

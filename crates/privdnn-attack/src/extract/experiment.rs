@@ -81,10 +81,10 @@ fn rebuilt_accuracy(
 /// The extraction experiment of the attack stage: for each query count, solve and measure.
 pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Value> {
     let a = &exp.attack;
-    let separated = privdnn_model::partition::separate_weights(&exp.model, sel)?;
+    let separated = privdnn_model::partition::separate_weights(exp.model, sel)?;
     let block = Block::from_model(&separated, sel)?;
     let g = &block.geometry;
-    let test = images(&exp.eval, &exp.model, 200);
+    let test = images(exp.eval, exp.model, 200);
     let settings = SolveSettings {
         iterations: a.extract_iterations,
         restarts: a.extract_restarts,
@@ -127,7 +127,7 @@ pub fn run_experiment(exp: &Experiment<'_>, sel: &NeuronSelection) -> Result<Val
     let progress = crate::experiment::bar(a.extract_queries.len() as u64, "extraction");
     for &n in &a.extract_queries {
         let clock = std::time::Instant::now();
-        let queries = random_queries(&exp.model, n, exp.seed ^ n as u64);
+        let queries = random_queries(exp.model, n, exp.seed ^ n as u64);
         let rec = solve(&block, &queries, &settings);
         let row = match rec {
             Ok(rec) => {
@@ -190,11 +190,11 @@ fn obfuscation(exp: &Experiment<'_>, block: &Block, settings: &SolveSettings) ->
             })
             .collect();
         let composed = block.compose_obscure(&kernels, 3);
-        let test = images(&exp.eval, &exp.model, 100);
+        let test = images(exp.eval, exp.model, 100);
         let mut needed = None;
         let mut curve = Vec::new();
         for &n in &a.extract_queries {
-            let queries = random_queries(&exp.model, n, exp.seed ^ (n as u64) ^ 0x0B);
+            let queries = random_queries(exp.model, n, exp.seed ^ (n as u64) ^ 0x0B);
             match solve(&composed, &queries, settings) {
                 Ok(rec) => {
                     let err = relative_error(&composed, &rec, &test);

@@ -32,6 +32,8 @@ use super::solver::{Recovered, SolveSettings, relative_error, solve_observed};
 /// Slot layout of the queries: a few images each, low latency in both modes.
 const LAYOUT: Layout = Layout::Spatial;
 
+// One long-lived value per oracle, never moved in a loop: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Roles {
     OwnerKeyed {
         user: UserSide,
@@ -146,7 +148,7 @@ impl ProtocolOracle {
 
 /// Uniform random raw images (the attacker's chosen queries).
 pub fn random_raw(shape_len: usize, n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_E7);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005E_EDE7);
     (0..n)
         .map(|_| (0..shape_len).map(|_| rng.random::<u8>()).collect())
         .collect()
@@ -235,13 +237,8 @@ pub fn exact_weights(truth: &IntBlock, rec: &Recovered, s1: &[usize], s2: &[usiz
         let tt: f64 = t.iter().map(|v| v * v).sum();
         let a = r.iter().zip(&t).map(|(x, y)| x * y).sum::<f64>() / tt.max(1e-300);
         alpha[c] = if a.abs() > 1e-300 { a } else { 1.0 };
-        for k in 0..d {
-            count(
-                0,
-                c * d + k,
-                w[k] / alpha[c] / units.w1,
-                truth.w1[c * d + k],
-            );
+        for (k, &wk) in w.iter().enumerate().take(d) {
+            count(0, c * d + k, wk / alpha[c] / units.w1, truth.w1[c * d + k]);
         }
         count(1, c, b / alpha[c] / units.b1, truth.b1[c]);
     }

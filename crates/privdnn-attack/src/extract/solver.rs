@@ -25,7 +25,7 @@ pub fn solve_normal(n: usize, normal: &[f64], rhs: &[f64]) -> Result<Vec<f64>, A
                 let (ri, rk) = (&l[i * n..i * n + k], &l[k * n..k * n + k]);
                 s -= dot(ri, rk);
                 if i == k {
-                    if !(s > 0.0) || !s.is_finite() {
+                    if s <= 0.0 || !s.is_finite() {
                         ok = false;
                         break 'outer;
                     }

@@ -60,11 +60,7 @@ pub fn separate_weights(
 
 /// A network on `device` holding `model`'s weights.
 pub fn network(model: &TrainedModel, device: &Device) -> Result<Network, ModelError> {
-    Ok(import_tensors(
-        Network::new(&model.spec, device)?,
-        &model.tensors,
-        None,
-    )?)
+    import_tensors(Network::new(&model.spec, device)?, &model.tensors, None)
 }
 
 /// A_s and A_r of `selection` by full evaluation of the transformed networks.

@@ -8,6 +8,7 @@
 pub mod tiny;
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -16,11 +17,14 @@ use std::time::{Duration, Instant};
 use privdnn_artifacts::{
     ArtifactKind, DatasetSplit, NeuronSelection, TrainedModel, write_artifact,
 };
-use privdnn_config::Backend;
+use privdnn_config::{Backend, ServiceConfig, UserQuota};
 use privdnn_he::engine::Layout;
 use privdnn_he::files::OwnerSecretFile;
 use privdnn_he::ops::OpCounter;
 use privdnn_model::RemainderNet;
+use privdnn_net::pki::write_dev_pki;
+use privdnn_net::tls::DEFAULT_SERVER_NAME;
+use privdnn_net::{NetStream, TlsClient};
 use privdnn_partial::SelectedOutputs;
 use privdnn_partial::user::{Pending, UserSide};
 use privdnn_party::client::Client;
@@ -173,11 +177,55 @@ pub struct OwnerProcess {
     pub addr: String,
     /// Its stderr.
     pub log: PathBuf,
+    /// User `alice`'s TLS settings when the owner serves TLS (`None`: plain TCP).
+    pub tls: Option<TlsClient>,
 }
 
 impl OwnerProcess {
-    /// `privdnn-party serve` on the fixture's owner-keyed files, any free port, `extra` flags.
+    /// `privdnn-party serve --insecure` (plain TCP) on the fixture's owner-keyed files, any free
+    /// port, `extra` flags.
     pub fn start(fx: &Fixture, name: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--insecure"];
+        args.extend(extra);
+        Self::spawn(fx, name, &args, None)
+    }
+
+    /// `privdnn-party serve` over TLS 1.3: a development PKI from `privdnn_net::pki` in
+    /// `<root>/<name>-pki`, user `alice` (quotas far above any test, 128 connections per peer)
+    /// in a `--service` file; the process's client connections are `alice`'s.
+    pub fn start_tls(fx: &Fixture, name: &str, extra: &[&str]) -> Self {
+        let dir = fx.root.join(format!("{name}-pki"));
+        let files = write_dev_pki(&dir, &[], &["alice".to_string()]).expect("dev PKI");
+        let (_, cert, key) = &files.users[0];
+        let mut service = ServiceConfig {
+            ca: Some(files.ca.clone()),
+            cert: Some(files.server_cert.clone()),
+            key: Some(files.server_key.clone()),
+            max_connections_per_peer: 128,
+            ..ServiceConfig::default()
+        };
+        let quota = UserQuota {
+            requests: 1 << 30,
+            ciphertexts: 1 << 40,
+            revoked: false,
+        };
+        service.users.insert("alice".into(), quota);
+        let path = dir.join("service.toml");
+        std::fs::write(&path, toml::to_string(&service).expect("toml")).expect("service file");
+        let tls = TlsClient::load(&files.ca, cert, key, DEFAULT_SERVER_NAME).expect("alice");
+        let path = path.to_string_lossy().into_owned();
+        let audit = Self::audit_log(fx, name).to_string_lossy().into_owned();
+        let mut args = vec!["--service", path.as_str(), "--audit-log", audit.as_str()];
+        args.extend(extra);
+        Self::spawn(fx, name, &args, Some(tls))
+    }
+
+    /// The audit log of a TLS owner started as `name`.
+    pub fn audit_log(fx: &Fixture, name: &str) -> PathBuf {
+        fx.root.join(format!("{name}-audit.jsonl"))
+    }
+
+    fn spawn(fx: &Fixture, name: &str, extra: &[&str], tls: Option<TlsClient>) -> Self {
         let log = fx.root.join(format!("{name}.log"));
         let mut child = Command::new(BIN)
             .arg("serve")
@@ -187,7 +235,7 @@ impl OwnerProcess {
             .arg(&fx.paths.keys)
             .arg("--secret")
             .arg(&fx.paths.secret)
-            .args(["--listen", "127.0.0.1:0", "--insecure"])
+            .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -210,6 +258,7 @@ impl OwnerProcess {
             addr: addr.to_string(),
             child,
             log,
+            tls,
         }
     }
 
@@ -218,9 +267,27 @@ impl OwnerProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// A connection.
+    /// A connection (TLS as `alice` when the owner serves TLS).
     pub fn client(&self) -> Client {
-        Client::connect(&self.addr, Limits::default(), Duration::from_secs(10)).expect("connect")
+        Client::connect_with(
+            &self.addr,
+            Limits::default(),
+            Duration::from_secs(10),
+            self.tls.as_ref(),
+        )
+        .expect("connect")
+    }
+
+    /// A raw byte stream to the owner (after the TLS handshake as `alice` when it serves TLS),
+    /// for tests that send bytes no client would.
+    pub fn stream(&self) -> NetStream {
+        let tcp = TcpStream::connect(&self.addr).expect("connect");
+        match &self.tls {
+            Some(t) => t
+                .connect(tcp, Duration::from_secs(10))
+                .expect("TLS handshake"),
+            None => NetStream::from(tcp),
+        }
     }
 }
 

@@ -78,7 +78,7 @@ fn decode_file(bytes: &[u8]) -> bool {
 }
 
 /// Rewrites the header's payload length and checksum to match the (mutated) payload.
-fn repair_header(bytes: &mut Vec<u8>) {
+fn repair_header(bytes: &mut [u8]) {
     if bytes.len() < HEADER_LEN {
         return;
     }

@@ -18,6 +18,9 @@ use privdnn_artifacts::codec::decode_limit;
 
 use crate::Exec;
 
+/// Decodes one input; `true` when the decoder accepted it.
+pub type Decode = Box<dyn Fn(&[u8], &mut Exec) -> bool + Send + Sync>;
+
 /// One decoder under test.
 pub struct Target {
     /// Name in reports.
@@ -28,10 +31,10 @@ pub struct Target {
     /// Valid encodings (the mutator starts from these).
     pub seeds: Vec<Vec<u8>>,
     /// Decodes one input; `true` when the decoder accepted it.
-    pub run: Box<dyn Fn(&[u8], &mut Exec) -> bool + Send + Sync>,
+    pub run: Decode,
     /// Repairs an input after mutation (e.g. recomputes a checksum) so that the decoder behind
     /// an integrity check is reached; applied to half of the inputs.
-    pub fixup: Option<fn(&mut Vec<u8>)>,
+    pub fixup: Option<fn(&mut [u8])>,
 }
 
 /// serde's cap on the pre-allocation of a sequence (`serde::private::size_hint::cautious`).
