@@ -424,10 +424,7 @@ fn certs_and_serve_commands_run_tls_and_plain_tcp_only_on_loopback() {
         .stderr(Stdio::null())
         .spawn()
         .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address");
+    let line = first_line(&mut child);
     let addr = line
         .trim()
         .strip_prefix("listening on ")
@@ -576,10 +573,7 @@ fn secrets_are_created_mode_0600_even_over_a_loose_old_file() {
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address");
+    let line = first_line(&mut child);
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).expect("log");
@@ -635,4 +629,13 @@ fn the_client_command_speaks_tls() {
         "{}",
         String::from_utf8_lossy(&half.stderr)
     );
+}
+
+/// The first line a spawned `serve` prints on stdout (its address).
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    line
 }
