@@ -134,8 +134,26 @@ pub(crate) fn float_predictions(
 /// `edge reference`.
 pub fn reference(args: &ReferenceArgs) -> Result<()> {
     let dir = args.run.edge_dir()?;
-    let (model, trained) = int_model(&args.run)?;
-    let test = args.run.test_images()?;
+    let summary = reference_summary(&args.run)?;
+    write_json_atomic(&files::reference_json(&dir), &summary)?;
+    let pct = |key: &str| summary[key].as_f64().unwrap_or(0.0);
+    println!(
+        "edge reference: float {:.2} %, integer {:.2} %, agreement {:.2} % on {} images; shadow {:.3} ms/image",
+        pct("float_accuracy"),
+        pct("integer_accuracy"),
+        pct("float_integer_agreement"),
+        summary["images"],
+        1e3 * pct("shadow_cpu_seconds_per_image")
+    );
+    Ok(())
+}
+
+/// The float and integer-shadow reference on `run`'s test images, shared by the edge and
+/// two-server baselines: labels, float / integer accuracy and their agreement, the float
+/// predictions, the shadow's logits and its CPU seconds per image (the "alone" cost).
+pub(crate) fn reference_summary(run: &RunArgs) -> Result<serde_json::Value> {
+    let (model, trained) = int_model(run)?;
+    let test = run.test_images()?;
     let float = privdnn_model::with_flushed_denormals(|| float_predictions(&trained, &test))?;
     let cpu = thread_cpu_seconds();
     let shadow = (0..test.len())
@@ -147,7 +165,7 @@ pub fn reference(args: &ReferenceArgs) -> Result<()> {
     let int_pred: Vec<usize> = shadow.iter().map(|l| argmax(l)).collect();
     let hits = |p: &[usize]| p.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64;
     let agree = float.iter().zip(&int_pred).filter(|(a, b)| a == b).count() as f64;
-    let summary = json!({
+    Ok(json!({
         "images": test.len(),
         "labels": labels,
         "float_accuracy": 100.0 * hits(&float) / n,
@@ -157,15 +175,5 @@ pub fn reference(args: &ReferenceArgs) -> Result<()> {
         "integer_logits": shadow,
         "shadow_cpu_seconds_per_image": shadow_cpu / n,
         "peak_rss_bytes": privdnn_artifacts::peak_rss_bytes(),
-    });
-    write_json_atomic(&files::reference_json(&dir), &summary)?;
-    println!(
-        "edge reference: float {:.2} %, integer {:.2} %, agreement {:.2} % on {} images; shadow {:.3} ms/image",
-        summary["float_accuracy"].as_f64().unwrap_or(0.0),
-        summary["integer_accuracy"].as_f64().unwrap_or(0.0),
-        summary["float_integer_agreement"].as_f64().unwrap_or(0.0),
-        test.len(),
-        1e3 * shadow_cpu / n
-    );
-    Ok(())
+    }))
 }

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use clap::Args;
 use privdnn_artifacts::write_json_atomic;
-use privdnn_mpc::shadow::{argmax, logits};
+use privdnn_mpc::shadow::argmax;
 use privdnn_twoserver::metrics::LEARNS;
 use serde_json::{Value, json};
 
@@ -24,33 +24,14 @@ pub struct RunOnly {
 /// `twoserver reference`.
 pub fn reference(args: &RunOnly) -> Result<()> {
     let dir = dir(&args.run)?;
-    let (model, trained) = crate::edge_owner::int_model(&args.run)?;
-    let test = args.run.test_images()?;
-    let float = privdnn_model::with_flushed_denormals(|| {
-        crate::edge_owner::float_predictions(&trained, &test)
-    })?;
-    let shadow = (0..test.len())
-        .map(|i| logits(&model, test.image(i)))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let n = test.len().max(1) as f64;
-    let labels: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
-    let int_pred: Vec<usize> = shadow.iter().map(|l| argmax(l)).collect();
-    let hits = |p: &[usize]| p.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64;
-    let agree = float.iter().zip(&int_pred).filter(|(a, b)| a == b).count() as f64;
-    let summary = json!({
-        "images": test.len(),
-        "labels": labels,
-        "float_accuracy": 100.0 * hits(&float) / n,
-        "integer_accuracy": 100.0 * hits(&int_pred) / n,
-        "float_integer_agreement": 100.0 * agree / n,
-        "integer_logits": shadow,
-    });
+    let summary = crate::edge_owner::reference_summary(&args.run)?;
     write_json_atomic(&dir.join("reference.json"), &summary)?;
+    let pct = |key: &str| summary[key].as_f64().unwrap_or(0.0);
     println!(
         "twoserver reference: float {:.2} %, integer {:.2} % on {} images",
-        100.0 * hits(&float) / n,
-        100.0 * hits(&int_pred) / n,
-        test.len()
+        pct("float_accuracy"),
+        pct("integer_accuracy"),
+        summary["images"]
     );
     Ok(())
 }
