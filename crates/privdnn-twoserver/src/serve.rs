@@ -196,15 +196,33 @@ fn serve_client<R: Role>(
     Ok(false)
 }
 
+/// A server whose setup is finished: its number, the clock started when its setup began, and
+/// its links to the dealer and the other server.
+struct Setup {
+    server: u8,
+    clock: Instant,
+    dealer: Link,
+    peer: Link,
+}
+
 /// Serves clients (one connection at a time) until one says shutdown.
 fn serve_queries<R: Role>(
     listener: &TcpListener,
     limits: Limits,
     mut role: R,
     mut acc: Accepted,
-    mut links: Links,
-    mut st: ServerStats,
+    setup: Setup,
 ) -> Result<ServerStats> {
+    let mut st = ServerStats {
+        server: setup.server,
+        setup_seconds: setup.clock.elapsed().as_secs_f64(),
+        ..ServerStats::default()
+    };
+    let mut links = Links {
+        dealer: setup.dealer,
+        peer_setup: setup.peer.traffic().into(),
+        peer: setup.peer,
+    };
     st.owner = acc.owner;
     let mut client_total = LinkTraffic::default();
     loop {
@@ -254,17 +272,13 @@ pub fn serve_one(
     link.send(&s1.weight_opening().into())?;
     let other = recv_as(&mut link, "server 2")?;
     s1.finish_setup(&other)?;
-    let st = ServerStats {
+    let setup = Setup {
         server: 1,
-        setup_seconds: clock.elapsed().as_secs_f64(),
-        ..ServerStats::default()
-    };
-    let links = Links {
+        clock,
         dealer,
-        peer_setup: link.traffic().into(),
         peer: link,
     };
-    serve_queries(listener, limits, s1, acc, links, st)
+    serve_queries(listener, limits, s1, acc, setup)
 }
 
 /// Server 2 (evaluator) on `listener`: collects its shares, the dealer's seed and server 1's
@@ -286,15 +300,11 @@ pub fn serve_two(listener: &TcpListener, limits: Limits) -> Result<ServerStats> 
     let mut s2 = ServerTwo::new(share, &dseed)?;
     link.send(&s2.weight_opening().into())?;
     s2.finish_setup(&other)?;
-    let st = ServerStats {
+    let setup = Setup {
         server: 2,
-        setup_seconds: clock.elapsed().as_secs_f64(),
-        ..ServerStats::default()
-    };
-    let links = Links {
+        clock,
         dealer,
-        peer_setup: link.traffic().into(),
         peer: link,
     };
-    serve_queries(listener, limits, s2, acc, links, st)
+    serve_queries(listener, limits, s2, acc, setup)
 }
