@@ -36,7 +36,7 @@ pub struct EdgeRun {
     pub test_probability: f64,
 }
 
-const BIN: &str = "target/release/privdnn-baseline";
+pub(crate) const BIN: &str = "target/release/privdnn-baseline";
 
 fn run(args: &[String]) -> Result<()> {
     let status = Command::new(BIN)
@@ -50,7 +50,7 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 /// Waits (≤ 60 s) for a server's port file and returns the address in it.
-fn wait_for_port(file: &Path, child: &mut Child) -> Result<String> {
+pub(crate) fn wait_for_port(file: &Path, child: &mut Child) -> Result<String> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if let Ok(addr) = std::fs::read_to_string(file) {
@@ -81,7 +81,7 @@ fn reap(mut child: Child, name: &str) -> Result<()> {
 }
 
 /// Kills `children` (after a failure), or waits for each to exit.
-fn reap_all(children: Vec<(Child, String)>, failed: bool) -> Result<()> {
+pub(crate) fn reap_all(children: Vec<(Child, String)>, failed: bool) -> Result<()> {
     let mut first = Ok(());
     for (mut child, name) in children {
         if failed {

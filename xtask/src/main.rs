@@ -4,6 +4,7 @@
 //! deletes results.
 
 mod baseline;
+mod baseline_spnn;
 mod fuzz;
 mod party;
 mod rules;
@@ -143,6 +144,9 @@ enum BaselineSystem {
     Edge(baseline::EdgeRun),
     /// Two non-colluding servers with a dealer (Li et al.), as reconstructed.
     Twoserver(baseline::TwoServerRun),
+    /// SPNN split training (Zhou et al.), as reconstructed: writes
+    /// results/<run>/baselines/spnn/metrics.json and the leakage experiment's files.
+    Spnn(baseline_spnn::SpnnRun),
 }
 
 fn workspace_root() -> PathBuf {
@@ -239,5 +243,8 @@ fn main() -> Result<()> {
         Command::Baseline {
             system: BaselineSystem::Twoserver(args),
         } => baseline::twoserver(&root, &args),
+        Command::Baseline {
+            system: BaselineSystem::Spnn(args),
+        } => baseline_spnn::spnn(&root, &args),
     }
 }

@@ -6,7 +6,9 @@
 //! Inputs per run folder `results/<run>/` (a folder with `config.toml`): `train/metrics.json`,
 //! `select/{metrics.json, sweep.json, exhaustive.json, exhaustive_points.csv}`,
 //! `infer/metrics.json` and `attack/metrics.json` (provisional schemas: [`infer`], [`attack`]),
-//! and the baseline systems' files of the comparison table ([`systems`]).
+//! and the baseline systems' files of the comparison table ([`systems`]); split training's
+//! `baselines/spnn/metrics.json` and `attack/spnn_leakage.json` feed the training table
+//! ([`systems::training`], read from any run folder that has them, `config.toml` or not).
 //! A missing file is not an error: the tables say what is missing and which command makes it.
 //! An unreadable file is named in the error the command ends with, after everything else was
 //! written.
@@ -106,8 +108,10 @@ pub fn run(options: &Options) -> Result<Report, AnalyzeError> {
         options.results.display(),
         report.runs.join(", ")
     );
+    let training = systems::training::discover(&options.results, &mut report.problems)?;
     create_dir(&options.tables)?;
-    let tables = tables::all(&runs);
+    let mut tables = tables::all(&runs);
+    tables.extend(systems::training::tables(&training));
     for t in &tables {
         let [md, _] = t.write(&options.tables)?;
         report.tables.push(md);
@@ -120,6 +124,12 @@ pub fn run(options: &Options) -> Result<Report, AnalyzeError> {
             &mut report.figures,
             &mut report.problems,
         );
+        if let Err(e) =
+            systems::training::figure::accuracy(&training, &options.figures, &mut report.figures)
+        {
+            log::error!("{e}");
+            report.problems.push(e);
+        }
     }
     write_text(
         &options.tables.join("README.md"),
@@ -187,14 +197,15 @@ fn index(options: &Options, report: &Report, tables: &[Table]) -> String {
     out
 }
 
-/// Copies the side-by-side table, Table 1, the four-system comparison and the main figures (PNG)
-/// into `dir`.
+/// Copies the side-by-side table, Table 1, the four-system comparison, the split-training table
+/// and the main figures (PNG) into `dir`.
 fn publish(options: &Options, report: &Report, dir: &Path) -> Result<(), AnalyzeError> {
     create_dir(dir)?;
     let mut files: Vec<PathBuf> = [
         "reference_comparison.md",
         "table1_accuracy.md",
         "systems_comparison.md",
+        "spnn_training.md",
     ]
     .iter()
     .map(|f| options.tables.join(f))
@@ -204,6 +215,7 @@ fn publish(options: &Options, report: &Report, dir: &Path) -> Result<(), Analyze
             || stem == "fig5_he_operations"
             || stem.starts_with("fig7_")
             || stem == "systems_cost"
+            || stem.starts_with("spnn_accuracy_")
         {
             files.push(options.figures.join(format!("{stem}.png")));
         }

@@ -8,7 +8,11 @@
 //! selection, `samples` attacker images: A_s, A_r, A_rec before / after both variants, A_t),
 //! `from_scratch` ({samples, accuracy}), `sample_curve` (per sample count), `points` (per
 //! selection percent), `extraction`, `extraction_protocol`, `inversion`, `key_recovery` /
-//! `key_recovery_user_keyed`, `settings`.
+//! `key_recovery_user_keyed`, `spnn_leakage` (also written alone as `attack/spnn_leakage.json`
+//! with the grid `attack/spnn_leakage.png`), `settings`.
+//!
+//! `--only spnn_leakage` on its own needs no trained model of the pipeline: only the SPNN runs
+//! of `cargo xtask baseline spnn <pipeline>` (`baselines/spnn/{spnn,spnn-noise}/`).
 //!
 //! The experiments' shared state is [`Stage`] (`stage.rs`); the recovery experiments are in
 //! `recovery_runs.rs`, the selections they need in `selections.rs`.
@@ -45,7 +49,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub target: privdnn_config::PipelineArgs,
     /// Experiments to run (comma-separated: recover, samples, sweep, extract, extract_protocol,
-    /// invert, key_recovery); default `attack.experiments`.
+    /// invert, key_recovery, spnn_leakage); default `attack.experiments`.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Override an `[attack]` setting with a JSON value, e.g. `--set extract_queries=[16,32]`
@@ -84,7 +88,7 @@ pub(crate) fn apply_overrides(cfg: &mut ResolvedConfig, sets: &[String]) -> Resu
     Ok(())
 }
 
-const EXPERIMENTS: [&str; 7] = [
+const EXPERIMENTS: [&str; 8] = [
     "recover",
     "samples",
     "sweep",
@@ -92,17 +96,11 @@ const EXPERIMENTS: [&str; 7] = [
     "extract_protocol",
     "invert",
     "key_recovery",
+    "spnn_leakage",
 ];
 
-/// `run`.
-pub fn run(args: &RunArgs) -> Result<()> {
-    let started = Instant::now();
-    let mut stage = load(args)?;
-    let experiments = if args.only.is_empty() {
-        stage.cfg.pipeline.attack.experiments.clone()
-    } else {
-        args.only.clone()
-    };
+/// Fails on a name that is no experiment of the stage.
+fn check_names(experiments: &[String]) -> Result<()> {
     if let Some(bad) = experiments
         .iter()
         .find(|e| !EXPERIMENTS.contains(&e.as_str()))
@@ -112,6 +110,23 @@ pub fn run(args: &RunArgs) -> Result<()> {
             EXPERIMENTS.join(", ")
         );
     }
+    Ok(())
+}
+
+/// `run`.
+pub fn run(args: &RunArgs) -> Result<()> {
+    let started = Instant::now();
+    check_names(&args.only)?;
+    if !args.only.is_empty() && args.only.iter().all(|e| e == "spnn_leakage") {
+        return crate::stage::run_spnn_leakage_alone(args);
+    }
+    let mut stage = load(args)?;
+    let experiments = if args.only.is_empty() {
+        stage.cfg.pipeline.attack.experiments.clone()
+    } else {
+        args.only.clone()
+    };
+    check_names(&experiments)?;
     let original = accuracy(
         &stage.model,
         &stage.eval,
@@ -142,6 +157,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             "extract" => stage.run_extract()?,
             "extract_protocol" => stage.run_extract_protocol()?,
             "invert" => stage.run_invert()?,
+            "spnn_leakage" => stage.run_spnn_leakage()?,
             "key_recovery" => {
                 let (key, record) = crate::key_recovery::run_experiment(
                     &stage,

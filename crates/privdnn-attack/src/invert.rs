@@ -17,6 +17,8 @@
 //!
 //! Quality: PSNR (dB, pixels in [0, 1]) and SSIM (7×7 uniform windows, per channel, averaged)
 //! against the true images; a PNG grid (rows: originals, then each case) is written by the CLI.
+//! The optimiser ([`fit_images`]) takes any features function; the SPNN leakage experiment
+//! uses it with conv1 alone.
 
 use std::path::Path;
 
@@ -106,8 +108,8 @@ pub fn ssim(a: &[f32], b: &[f32], channels: usize, side: usize) -> f64 {
     total / count.max(1) as f64
 }
 
-/// Selected layer-2 outputs of `x` (pixels in [0,1], `[n, c, h, w]`), other channels zeroed.
-fn features(net: &Network, x: Tensor<4>, model: &TrainedModel, mask: &Tensor<4>) -> Tensor<4> {
+/// `x` (pixels in [0, 1], `[n, c, h, w]`) normalised per channel as `model` expects.
+pub(crate) fn normalise_input(x: Tensor<4>, model: &TrainedModel) -> Tensor<4> {
     let c = model.spec.in_channels;
     let norm = &model.normalization;
     let pick = |v: &[f32], i: usize| v[i.min(v.len().saturating_sub(1))];
@@ -116,7 +118,12 @@ fn features(net: &Network, x: Tensor<4>, model: &TrainedModel, mask: &Tensor<4>)
     let device = x.device();
     let mean = Tensor::<4>::from_data(TensorData::new(mean, [1, c, 1, 1]), &device);
     let std = Tensor::<4>::from_data(TensorData::new(std, [1, c, 1, 1]), &device);
-    let xn = (x - mean) / std;
+    (x - mean) / std
+}
+
+/// Selected layer-2 outputs of `x` (pixels in [0,1], `[n, c, h, w]`), other channels zeroed.
+fn features(net: &Network, x: Tensor<4>, model: &TrainedModel, mask: &Tensor<4>) -> Tensor<4> {
+    let xn = normalise_input(x, model);
     net.conv2(net.layer1(net.conv1(xn))) * mask.clone()
 }
 
@@ -143,7 +150,6 @@ pub fn invert(
     let c2 = privdnn_model::partition::channels(model)?[1];
     let side = spec.image_size;
     let shape = [n, spec.in_channels, side, side];
-    let len = n * spec.in_channels * side * side;
     let mask_values: Vec<f32> = (0..c2)
         .map(|j| {
             if selection.layer2.contains(&j) {
@@ -156,12 +162,28 @@ pub fn invert(
     let mask = Tensor::<4>::from_data(TensorData::new(mask_values, [1, c2, 1, 1]), device);
     let t_len = target.len();
     let h2 = ((t_len / n.max(1) / c2) as f64).sqrt() as usize;
-    let mut target_t =
+    let target_t =
         Tensor::<4>::from_data(TensorData::new(target.to_vec(), [n, c2, h2, h2]), device);
+    fit_images(|x| features(&net, x, model, &mask), target_t, shape, s)
+}
+
+/// Searches images `x̂ ∈ [0, 1]` of `shape` (initialised to 0.5) whose `features` match
+/// `target` (on an autodiff device): Adam on
+/// `‖f(x̂) − target‖² / ‖target‖² + tv · TV(x̂)`, both sides normalised per map first when
+/// `s.scale_invariant`. `features` receives pixels in [0, 1] (normalise inside if the model
+/// expects it).
+pub fn fit_images(
+    features: impl Fn(Tensor<4>) -> Tensor<4>,
+    mut target: Tensor<4>,
+    shape: [usize; 4],
+    s: &InvertSettings,
+) -> Result<Vec<f32>> {
+    let device = target.device();
+    let len: usize = shape.iter().product();
     if s.scale_invariant {
-        target_t = normalise_maps(target_t);
+        target = normalise_maps(target);
     }
-    let scale = target_t
+    let scale = target
         .clone()
         .powf_scalar(2.0)
         .mean()
@@ -171,12 +193,12 @@ pub fn invert(
     let (mut m, mut v) = (vec![0.0f32; len], vec![0.0f32; len]);
     let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
     for step in 1..=s.steps {
-        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), shape), device).require_grad();
-        let mut f = features(&net, xt.clone(), model, &mask);
+        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), shape), &device).require_grad();
+        let mut f = features(xt.clone());
         if s.scale_invariant {
             f = normalise_maps(f);
         }
-        let diff = f - target_t.clone();
+        let diff = f - target.clone();
         let loss = (diff.clone() * diff).mean() / scale + tv(xt.clone()) * s.tv;
         let grads = loss.backward();
         let g = xt
@@ -306,7 +328,13 @@ fn observe(exp: &Experiment<'_>, sel: &NeuronSelection, n: usize) -> Result<Obse
 }
 
 /// Mean PSNR and SSIM of the `n` recovered images against the originals.
-fn mean_quality(truth: &[f32], rec: &[f32], n: usize, channels: usize, side: usize) -> (f64, f64) {
+pub(crate) fn mean_quality(
+    truth: &[f32],
+    rec: &[f32],
+    n: usize,
+    channels: usize,
+    side: usize,
+) -> (f64, f64) {
     let plane = channels * side * side;
     let (mut p, mut s) = (0.0, 0.0);
     for i in 0..n {

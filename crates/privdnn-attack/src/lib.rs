@@ -8,14 +8,16 @@
 //!   squares;
 //! * [`invert`]: input recovery by the owner from the layer-2 values it decrypts, unblinded (the
 //!   reference) and blinded (our protocol), with PSNR / SSIM and a picture grid;
+//! * [`spnn_leakage`]: what the SPNN split-training server learns: the training images
+//!   reconstructed from the first-layer outputs z1 it sees, blind and with the released conv1;
 //! * [`key_recovery`]: key recovery by a malicious user against the running owner service
 //!   (one crafted decryption request), scored against the owner's files;
 //! * [`experiment`]: the plain inputs of the experiments (no CLI types in library modules);
 //! * [`stage`]: what the experiments share ([`stage::Stage`]), loaded from a run folder;
 //! * [`cli`]: the `privdnn-attack` stage writing `results/<run>/attack/metrics.json`.
 //!
-//! Library code never reads files except through `stage.rs` (the run folder) and the attacker's
-//! own cache folder in `key_recovery`.
+//! Library code never reads files except through `stage.rs` (the run folder, the SPNN runs under
+//! `baselines/spnn/`) and the attacker's own cache folder in `key_recovery`.
 
 pub mod cli;
 mod error;
@@ -28,6 +30,7 @@ pub mod recover;
 mod recovery_runs;
 pub mod reinit;
 mod selections;
+pub mod spnn_leakage;
 pub mod stage;
 
 pub use error::AttackError;

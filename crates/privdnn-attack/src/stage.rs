@@ -1,22 +1,27 @@
 //! The attack stage's shared state ([`Stage`]): the resolved config, the trained model, the
 //! splits, the default selection, the devices and the metrics written so far; loading it for a
 //! command line ([`load`]), writing one metrics key ([`Stage::put`]), and the thin wrappers of
-//! the library experiments (extraction, inversion).
+//! the library experiments (extraction, inversion); the SPNN leakage experiment's files (the
+//! variants' server views and models under `baselines/spnn/`), with or without the stage
+//! ([`run_spnn_leakage_alone`]: it needs no trained model of the pipeline).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use privdnn_artifacts::{
     DatasetSplit, NeuronSelection, RunLayout, TrainedModel, read_artifact, write_json_atomic,
 };
 use privdnn_config::ResolvedConfig;
 use privdnn_data::Splits;
+use privdnn_model::burn::tensor::Device;
+use privdnn_spnn::{SERVER_VIEW_FILE, ServerView};
 use serde_json::Value;
 
 use crate::cli::{RunArgs, apply_overrides};
 use crate::experiment::Experiment;
 use crate::recover::{AttackTraining, Devices};
 use crate::selections::choose_selection;
+use crate::spnn_leakage::{RECORD_FILE, RELEASED_TV, VARIANTS, VariantRun};
 
 /// Everything the experiments share.
 pub struct Stage {
@@ -213,4 +218,109 @@ impl Stage {
         let report = crate::invert::run_experiment(&self.experiment(), &sel)?;
         self.put("inversion", report)
     }
+}
+
+impl Stage {
+    /// `spnn_leakage`: what the SPNN server learns of the training images (issue 18).
+    pub fn run_spnn_leakage(&mut self) -> Result<()> {
+        let record = spnn_leakage(
+            &self.cfg,
+            &self.run_dir,
+            &self.out,
+            &self.splits.train,
+            &self.devices.train,
+        )?;
+        self.put("spnn_leakage", record)
+    }
+}
+
+/// `spnn_leakage` without the stage: reads only the config, the training split and the SPNN
+/// runs; writes `attack/spnn_leakage.json`, `attack/spnn_leakage.png` and the `spnn_leakage`
+/// key of `attack/metrics.json`.
+pub fn run_spnn_leakage_alone(args: &RunArgs) -> Result<()> {
+    let mut cfg = args.target.load()?;
+    apply_overrides(&mut cfg, &args.set)?;
+    let run_dir = cfg.results_dir(&args.target.root.join("results"));
+    // fail on missing views before loading the data
+    spnn_variants(&cfg, &run_dir)?;
+    let (splits, _) = privdnn_data::load_splits(&args.target.root, &cfg.pipeline)?;
+    let device = privdnn_model::backend_device(cfg.pipeline.train.backend, true)?;
+    let out = RunLayout::new(run_dir.clone()).attack_dir();
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let record = spnn_leakage(&cfg, &run_dir, &out, &splits.train, &device)?;
+    let path = out.join("metrics.json");
+    let mut metrics = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    metrics.insert("spnn_leakage".into(), record);
+    write_json_atomic(&path, &metrics)?;
+    Ok(())
+}
+
+/// Runs the experiment on the variants of `run_dir` and writes its record.
+fn spnn_leakage(
+    cfg: &ResolvedConfig,
+    run_dir: &Path,
+    out: &Path,
+    train: &DatasetSplit,
+    device: &Device,
+) -> Result<Value> {
+    let variants = spnn_variants(cfg, run_dir)?;
+    let a = &cfg.pipeline.attack;
+    let settings = crate::invert::InvertSettings {
+        steps: a.invert_steps,
+        learning_rate: a.invert_learning_rate,
+        tv: RELEASED_TV,
+        scale_invariant: false,
+    };
+    let record = crate::spnn_leakage::run_experiment(&variants, train, &settings, device, out)?;
+    write_json_atomic(&out.join(RECORD_FILE), &record)?;
+    log::info!("spnn leakage: {}", out.join(RECORD_FILE).display());
+    Ok(record)
+}
+
+/// The SPNN variants of the run that have a server view, with their trained models.
+fn spnn_variants(cfg: &ResolvedConfig, run_dir: &Path) -> Result<Vec<VariantRun>> {
+    let profile = if cfg.profile == "default" {
+        String::new()
+    } else {
+        format!(" --profile {}", cfg.profile)
+    };
+    let command = format!("cargo xtask baseline spnn {}{profile}", cfg.pipeline.name);
+    let base = run_dir.join("baselines").join("spnn");
+    let mut variants = Vec::new();
+    for (dir, name) in VARIANTS {
+        let dir = base.join(dir);
+        let view_path = dir.join(SERVER_VIEW_FILE);
+        if !view_path.exists() {
+            continue;
+        }
+        let view = ServerView::read(&view_path)?;
+        let model_path = dir.join("model.bin");
+        let model: TrainedModel = read_artifact(&model_path).with_context(|| {
+            format!(
+                "{}: the SPNN variant's trained model (run `{command}`)",
+                model_path.display()
+            )
+        })?;
+        variants.push(VariantRun {
+            name: name.to_string(),
+            dir,
+            view,
+            model,
+        });
+    }
+    if variants.is_empty() {
+        let missing: Vec<String> = VARIANTS
+            .iter()
+            .map(|(d, _)| base.join(d).join(SERVER_VIEW_FILE).display().to_string())
+            .collect();
+        bail!(
+            "no SPNN server view: {} missing; run `{command}` first",
+            missing.join(" and ")
+        );
+    }
+    Ok(variants)
 }

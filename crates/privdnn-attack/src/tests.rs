@@ -359,3 +359,112 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
     assert!(v["from_scratch"]["accuracy"].is_number());
     assert!(out.join("inversion.png").exists());
 }
+
+/// A tiny pipeline root with an untrained LeNet5 as the SPNN variants' model and, for each
+/// listed variant folder, the z1 of training images `indices` as the server would record it.
+fn spnn_run(variants: &[&str], indices: &[usize]) -> tempfile::TempDir {
+    use privdnn_spnn::{SERVER_VIEW_FILE, ServerView};
+    let root = tempfile::tempdir().expect("tempdir");
+    let pipelines = root.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).expect("mkdir");
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/tiny.toml");
+    std::fs::copy(shipped, pipelines.join("tiny.toml")).expect("copy tiny.toml");
+    let cfg = privdnn_config::load(&pipelines.join("tiny.toml"), None).expect("config");
+    let (splits, _) = privdnn_data::load_splits(root.path(), &cfg.pipeline).expect("splits");
+    let mut m = model(Architecture::Lenet5, 1, 28, cfg.pipeline.model.width);
+    m.normalization = cfg.pipeline.data.normalization.clone();
+    let device = backend_device(privdnn_config::Backend::Flex, false).expect("flex");
+    let net = privdnn_model::import_tensors(
+        Network::new(&m.spec, &device).expect("net"),
+        &m.tensors,
+        None,
+    )
+    .expect("import");
+    let pixels: Vec<f32> = indices
+        .iter()
+        .flat_map(|&i| splits.train.image(i).iter().map(|b| f32::from(*b) / 255.0))
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(pixels, [indices.len(), 1, 28, 28]), &device);
+    let z1 = net.conv1(crate::invert::normalise_input(x, &m));
+    let [_, c1, h1, w1] = z1.dims();
+    let z1 = privdnn_model::tensor_values(z1, "z1").expect("z1");
+    for (k, v) in variants.iter().enumerate() {
+        let dir = root.path().join("results/tiny/baselines/spnn").join(v);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        privdnn_artifacts::write_artifact(&dir.join("model.bin"), &m).expect("write model");
+        let view = ServerView {
+            dataset: splits.train.dataset.clone(),
+            noise_sigma: 0.01 * k as f64,
+            epoch: 3,
+            indices: indices.to_vec(),
+            shape: [c1, h1, w1],
+            z1: z1.clone(),
+        };
+        view.write(&dir.join(SERVER_VIEW_FILE)).expect("write view");
+    }
+    root
+}
+
+fn spnn_args(root: &std::path::Path) -> crate::cli::RunArgs {
+    crate::cli::RunArgs {
+        target: privdnn_config::PipelineArgs::new("tiny", root),
+        only: vec!["spnn_leakage".into()],
+        set: vec![
+            "invert_steps=300".into(),
+            "invert_learning_rate=0.05".into(),
+        ],
+        server: None,
+        variant: None,
+    }
+}
+
+#[test]
+fn spnn_leakage_reconstructs_training_images_from_z1() {
+    let root = spnn_run(&["spnn", "spnn-noise"], &[0, 5, 17, 42, 99, 123]);
+    crate::cli::run(&spnn_args(root.path())).expect("spnn leakage");
+    let out = root.path().join("results/tiny/attack");
+    let text = std::fs::read_to_string(out.join("spnn_leakage.json")).expect("record");
+    eprintln!("{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    for key in ["images", "variants", "reference", "grid"] {
+        assert!(v.get(key).is_some(), "spnn_leakage.json lacks `{key}`");
+    }
+    assert_eq!(v["images"], 6);
+    assert_eq!(v["grid"], "spnn_leakage.png");
+    assert!(out.join("spnn_leakage.png").exists());
+    let reference = v["reference"]["psnr_db"].as_f64().expect("reference psnr");
+    let variants = v["variants"].as_array().expect("variants");
+    let names: Vec<&str> = variants.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["spnn", "spnn_noise"]);
+    for r in variants {
+        for key in ["noise_sigma", "epoch"] {
+            assert!(r[key].is_number(), "variant lacks `{key}`");
+        }
+        let attackers = r["attackers"].as_array().expect("attackers");
+        assert_eq!(attackers[0]["name"], "blind");
+        assert_eq!(attackers[1]["name"], "released_conv1");
+        for a in attackers {
+            assert!(a["knows"].is_string());
+            assert!(a["psnr_db"].as_f64().is_some_and(f64::is_finite), "{a}");
+            assert!(a["ssim"].as_f64().is_some_and(f64::is_finite), "{a}");
+        }
+        let released = attackers[1]["psnr_db"].as_f64().expect("psnr");
+        assert!(released > 25.0, "released conv1: {released} dB");
+        assert!(
+            released > reference + 10.0,
+            "{released} vs reference {reference}"
+        );
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.json")).expect("metrics");
+    assert!(metrics.contains("spnn_leakage"));
+}
+
+#[test]
+fn spnn_leakage_without_a_view_names_the_file_and_the_command() {
+    let root = spnn_run(&[], &[0]);
+    let err = crate::cli::run(&spnn_args(root.path())).expect_err("no views");
+    let text = format!("{err:#}");
+    assert!(text.contains("server_view.bin"), "{text}");
+    assert!(text.contains("cargo xtask baseline spnn tiny"), "{text}");
+}

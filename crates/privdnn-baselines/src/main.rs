@@ -23,12 +23,26 @@
 //!
 //! `cargo xtask baseline twoserver <pipeline>` runs all of them on 127.0.0.1 and writes
 //! `results/<run>/baselines/twoserver/metrics.json`.
+//!
+//! `spnn` — SPNN split training (as reconstructed, `privdnn-spnn`), one process per role:
+//! * `server` and `dealer` (listen), `holder --party b` (dials them, listens for holder A),
+//!   `holder --party a` (dials all three); each keeps its state per epoch and resumes from it;
+//! * `plaintext`: the same training without cryptography (training library, same settings);
+//! * `naive`: the naive split network without cryptography (each holder its own conv1, one
+//!   process) → `naive/metrics.json`;
+//! * `report` (evaluation only): per-epoch accuracy of the opened models, the shadow audit of
+//!   every first-layer forward, time / bytes / memory per role → `metrics.json`.
+//!
+//! `cargo xtask baseline spnn <pipeline>` runs all of them on 127.0.0.1.
 
 mod edge_device;
 mod edge_owner;
 mod edge_report;
 mod edge_serve;
 mod files;
+mod spnn_naive;
+mod spnn_report;
+mod spnn_roles;
 mod twoserver_report;
 mod twoserver_roles;
 
@@ -55,6 +69,27 @@ enum System {
         #[command(subcommand)]
         role: TwoServerCommand,
     },
+    /// SPNN split training (as reconstructed).
+    Spnn {
+        #[command(subcommand)]
+        role: SpnnCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SpnnCommand {
+    /// The server (listens for both holders).
+    Server(spnn_roles::ListenArgs),
+    /// The triple dealer (listens for both holders).
+    Dealer(spnn_roles::ListenArgs),
+    /// A data holder (`--party a|b`).
+    Holder(spnn_roles::HolderArgs),
+    /// Plaintext training with the same settings, for comparison.
+    Plaintext(spnn_roles::SpnnArgs),
+    /// Naive split network without cryptography (one process), for comparison.
+    Naive(spnn_roles::SpnnArgs),
+    /// Evaluation only: accuracy per epoch, shadow audit, costs → metrics.json.
+    Report(spnn_roles::SpnnArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,6 +139,14 @@ fn main() -> Result<()> {
             TwoServerCommand::Client(a) => twoserver_roles::client(&a),
             TwoServerCommand::Reference(a) => twoserver_report::reference(&a),
             TwoServerCommand::Report(a) => twoserver_report::report(&a),
+        },
+        System::Spnn { role } => match role {
+            SpnnCommand::Server(a) => spnn_roles::server(&a),
+            SpnnCommand::Dealer(a) => spnn_roles::dealer(&a),
+            SpnnCommand::Holder(a) => spnn_roles::holder(&a),
+            SpnnCommand::Plaintext(a) => spnn_roles::plaintext(&a),
+            SpnnCommand::Naive(a) => spnn_naive::naive(&a),
+            SpnnCommand::Report(a) => spnn_report::report(&a),
         },
     }
 }

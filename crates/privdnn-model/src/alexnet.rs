@@ -24,7 +24,7 @@ pub struct Alexnet {
     conv5: Conv2d,
     fc1: Linear,
     fc2: Linear,
-    fc3: Linear,
+    pub(crate) fc3: Linear,
     dropout: Dropout,
 }
 
@@ -65,14 +65,14 @@ impl Alexnet {
         self.dropout = DropoutConfig::new(prob).init();
     }
 
-    pub(crate) fn tail(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
+    /// The tail without fc3: fc2's activation after dropout (the input of the final layer).
+    pub(crate) fn features(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let x = self.max.forward(relu(self.bn2.forward(z2)));
         let x = relu(self.conv3.forward(x));
         let x = relu(self.conv4.forward(x));
         let x = self.max.forward(relu(self.conv5.forward(x)));
         let x = x.flatten::<2>(1, 3);
         let x = self.dropout.forward(relu(self.fc1.forward(x)));
-        let x = self.dropout.forward(relu(self.fc2.forward(x)));
-        self.fc3.forward(x)
+        self.dropout.forward(relu(self.fc2.forward(x)))
     }
 }

@@ -19,7 +19,7 @@ pub struct Lenet5 {
     pool: AvgPool2d,
     fc1: Linear,
     fc2: Linear,
-    fc3: Linear,
+    pub(crate) fc3: Linear,
 }
 
 impl Lenet5 {
@@ -55,9 +55,10 @@ impl Lenet5 {
         square(self.pool.forward(z1))
     }
 
-    pub(crate) fn tail(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
+    /// The tail without fc3: fc2's activation (the input of the final layer).
+    pub(crate) fn features(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let x = square(self.pool.forward(z2)).flatten::<2>(1, 3);
-        self.after_fc1(self.fc1.forward(x))
+        self.features_after_fc1(self.fc1.forward(x))
     }
 
     /// Per-channel contribution of z2 to fc1's pre-activation, without fc1's bias:
@@ -79,7 +80,11 @@ impl Lenet5 {
 
     /// ReLU → fc2 → ReLU → fc3 applied to fc1's pre-activation.
     pub(crate) fn after_fc1(&self, pre: Tensor<2>) -> Tensor<2> {
-        let x = relu(self.fc2.forward(relu(pre)));
-        self.fc3.forward(x)
+        self.fc3.forward(self.features_after_fc1(pre))
+    }
+
+    /// ReLU → fc2 → ReLU applied to fc1's pre-activation (fc3's input).
+    fn features_after_fc1(&self, pre: Tensor<2>) -> Tensor<2> {
+        relu(self.fc2.forward(relu(pre)))
     }
 }

@@ -6,8 +6,10 @@
 //! the selection stage mask channels (remove) and cache intermediate maps, and lets the HE stages
 //! replace the block. [`partition`] holds the separate/remove transforms of spec §3.1 and the
 //! fast cached evaluator (select and attack use them); [`RemainderNet`] is the user's clear
-//! remainder network of the partial-encryption protocol. Weights travel as [`privdnn_artifacts::TrainedModel`] (named tensors), so no
-//! other crate needs burn. This crate never reads files and never touches HE.
+//! remainder network of the partial-encryption protocol. [`UpperNet`] and [`TopNet`] are the
+//! server's and the label holder's parts of SPNN split training (`features` / `head` split the
+//! tail before its final linear layer). Weights travel as
+//! [`privdnn_artifacts::TrainedModel`] (named tensors), so no other crate needs burn. This crate never reads files and never touches HE.
 
 mod alexnet;
 mod convert;
@@ -22,6 +24,7 @@ pub mod partition;
 mod remainder;
 mod resnet;
 mod split;
+mod top;
 mod vgg;
 mod weights;
 
@@ -33,6 +36,7 @@ pub use fpenv::{flushed_thread_pool, with_flushed_denormals};
 pub use network::{ChannelMasks, Network};
 pub use remainder::RemainderNet;
 pub use split::{UpperNet, UpperOptimizer, UpperState, UpperStep};
+pub use top::{TopNet, TopState, TopStep};
 pub use weights::{ExportedTensors, export_tensors, import_tensors};
 
 /// Re-export of the burn items that stage crates need alongside this crate's types.

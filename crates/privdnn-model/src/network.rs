@@ -5,6 +5,7 @@
 //! selection and HE stages can work on any architecture by name.
 
 use burn::module::Module;
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use privdnn_artifacts::{Architecture, ModelSpec};
 
@@ -114,9 +115,56 @@ impl Network {
     }
 
     /// Everything after conv2, evaluated in clear: logits from z2 (and a1, which ResNet18's
-    /// shortcut reads).
+    /// shortcut reads). Exactly `head(features(a1, z2))`.
     pub fn tail(&self, a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
-        each!(self, n => n.tail(a1, z2))
+        self.head(self.features(a1, z2))
+    }
+
+    /// The tail without its final linear layer: the `[n, d]` input of the logits layer (LeNet5,
+    /// AlexNet, VGG16: fc3's input; ResNet18: fc's input).
+    pub fn features(&self, a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
+        each!(self, n => n.features(a1, z2))
+    }
+
+    /// The final linear layer: logits `[n, classes]` from features `[n, d]`.
+    pub fn head(&self, h: Tensor<2>) -> Tensor<2> {
+        self.head_layer().forward(h)
+    }
+
+    /// Artifact names (as [`crate::export_tensors`] writes them) of the final layer's weight
+    /// (`[d, classes]`) and bias (`[classes]`).
+    pub fn head_names(&self) -> [&'static str; 2] {
+        match self {
+            Network::Resnet18(_) => ["fc.weight", "fc.bias"],
+            Network::Lenet5(_) | Network::Alexnet(_) | Network::Vgg16(_) => {
+                ["fc3.weight", "fc3.bias"]
+            }
+        }
+    }
+
+    /// Width `d` of [`Network::features`] (the final layer's input), without initialising it.
+    pub fn feature_dim(&self) -> usize {
+        self.head_layer().weight.lazy_shape()[0]
+    }
+
+    /// The final linear layer.
+    pub(crate) fn head_layer(&self) -> &Linear {
+        match self {
+            Network::Lenet5(n) => &n.fc3,
+            Network::Alexnet(n) => &n.fc3,
+            Network::Vgg16(n) => &n.fc3,
+            Network::Resnet18(n) => &n.fc,
+        }
+    }
+
+    /// The final linear layer, taken out of the network.
+    pub(crate) fn into_head(self) -> Linear {
+        match self {
+            Network::Lenet5(n) => n.fc3,
+            Network::Alexnet(n) => n.fc3,
+            Network::Vgg16(n) => n.fc3,
+            Network::Resnet18(n) => n.fc,
+        }
     }
 
     /// LeNet5 only: the tail is per-channel (pool, square) up to fc1, which is linear, so each

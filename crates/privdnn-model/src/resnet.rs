@@ -78,7 +78,7 @@ pub struct Resnet18 {
     shortcut1: Projection,
     stages: Vec<BasicBlock>,
     pool: AvgPool2d,
-    fc: Linear,
+    pub(crate) fc: Linear,
 }
 
 impl Resnet18 {
@@ -118,12 +118,13 @@ impl Resnet18 {
         square(self.bn1.forward(z1))
     }
 
-    pub(crate) fn tail(&self, a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
+    /// The tail without fc: the pooled, flattened feature map (the input of the final layer).
+    pub(crate) fn features(&self, a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let y = relu(self.bn2.forward(z2));
         let mut x = self.bn3.forward(self.conv3.forward(y)) + self.shortcut1.forward(a1);
         for block in &self.stages {
             x = block.forward(x);
         }
-        self.fc.forward(self.pool.forward(x).flatten::<2>(1, 3))
+        self.pool.forward(x).flatten::<2>(1, 3)
     }
 }

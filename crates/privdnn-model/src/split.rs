@@ -1,16 +1,21 @@
 //! The server's part of split training (SPNN, issue 18): the network after conv1, trained with
 //! burn from first-layer activations it is given. [`UpperNet`] holds a whole [`Network`] whose
-//! conv1 is never used (so the artifact shape and parameter names stay the ordinary ones), runs
-//! `layer1 → conv2 → tail` on a given z1, computes the cross-entropy loss from labels, back-propagates
-//! and returns the gradient with respect to z1, and steps its optimiser. [`UpperNet::export`]
-//! writes the ordinary trained-model artifact with the first-layer weights supplied by the caller,
-//! so the select / encrypt / infer stages run on the result unchanged.
+//! conv1 is never used (so the artifact shape and parameter names stay the ordinary ones).
+//!
+//! Two ways to train it: [`UpperNet::step`] runs `layer1 → conv2 → tail` on z1, computes the
+//! cross-entropy loss from labels and back-propagates (the combined reference, the server sees
+//! the labels); [`UpperNet::forward`] / [`UpperNet::backward`] stop before the final linear layer,
+//! which the label holder trains with [`crate::TopNet`] (the server never sees labels, and its own
+//! copy of the final layer gets no gradient). Either way the gradient with respect to z1 is
+//! returned and the optimiser steps. [`UpperNet::export_with_head`] writes the ordinary
+//! trained-model artifact with the first-layer (and final-layer) weights supplied by their
+//! holders, so the select / encrypt / infer stages run on the result unchanged.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use burn::tensor::{Bytes, Device, Gradients, Tensor, TensorData};
 use privdnn_artifacts::{ModelSpec, NamedTensor, Normalization, TrainedModel};
 
 use crate::convert::tensor_values;
@@ -21,6 +26,33 @@ use crate::network::Network;
 use crate::weights::{export_tensors, import_tensors};
 
 static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Reads every float parameter once, which draws the lazily initialised ones.
+struct Materialise;
+
+impl ModuleVisitor for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// A fresh network initialised as the train stage initialises one with `seed`: the device is
+/// seeded and every initial value drawn, in module order, under one lock. burn draws a
+/// parameter's initial value on its first use from the device's global generator, so without
+/// the lock (and the eager draw) two networks built at once (threads, parallel tests) would
+/// interleave their draws. [`UpperNet::new`] and [`crate::TopNet::new`] both build through
+/// here, so the label holder's final layer equals the server's for the same seed.
+pub(crate) fn seeded_network(
+    spec: &ModelSpec,
+    seed: u64,
+    device: &Device,
+) -> Result<Network, ModelError> {
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let net = Network::new(spec, device)?;
+    net.visit(&mut Materialise);
+    Ok(net)
+}
 
 /// The optimiser of the upper network.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,6 +85,14 @@ pub struct UpperState {
     pub optimizer: Vec<u8>,
 }
 
+/// The autodiff graph of a forward pass awaiting its backward pass.
+struct Pending {
+    /// z1, with `require_grad`.
+    z: Tensor<4>,
+    /// The features computed from it, `[n, d]`.
+    h: Tensor<2>,
+}
+
 /// The server's network above conv1 with its optimiser (autodiff flex device).
 pub struct UpperNet {
     spec: ModelSpec,
@@ -61,9 +101,12 @@ pub struct UpperNet {
     kind: UpperOptimizer,
     weight_decay: f64,
     device: Device,
+    pending: Option<Pending>,
 }
 
-fn optimizer(kind: UpperOptimizer, weight_decay: f64) -> ModuleOptimizer {
+/// The optimiser of `kind` (Adam with ε = 1e-8, as the train stage), with `weight_decay` when
+/// positive. Shared by [`UpperNet`] and [`crate::TopNet`].
+pub(crate) fn optimizer(kind: UpperOptimizer, weight_decay: f64) -> ModuleOptimizer {
     let decay = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32));
     match kind {
         UpperOptimizer::Adam => AdamConfig::new()
@@ -84,13 +127,7 @@ impl UpperNet {
         weight_decay: f64,
     ) -> Result<Self, ModelError> {
         let device = backend_device(privdnn_config::Backend::Flex, true)?;
-        // burn's device generator is global: seeding and drawing under one lock keeps two
-        // networks built at once (threads, parallel tests) from interleaving their draws.
-        let net = {
-            let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-            device.seed(seed);
-            Network::new(spec, &device)?
-        };
+        let net = seeded_network(spec, seed, &device)?;
         Ok(Self {
             spec: spec.clone(),
             net,
@@ -98,6 +135,7 @@ impl UpperNet {
             kind,
             weight_decay,
             device,
+            pending: None,
         })
     }
 
@@ -158,19 +196,37 @@ impl UpperNet {
         Ok([c, h, w])
     }
 
-    /// One training step on `z1` (`n` images, `[n, c1, h1, w1]` row-major) with `labels`:
-    /// forward, loss, backward, optimiser step at learning rate `lr`.
-    pub fn step(&mut self, z1: Vec<f32>, labels: &[i64], lr: f64) -> Result<UpperStep, ModelError> {
+    /// z1 (`n` images, `[n, c1, h1, w1]` row-major) as a tensor on `device`.
+    fn z1_tensor(&self, z1: Vec<f32>, n: usize, device: &Device) -> Result<Tensor<4>, ModelError> {
         let [c, h, w] = self.z1_shape()?;
-        let n = labels.len();
         if n == 0 || z1.len() != n * c * h * w {
             return Err(ModelError::Input(format!(
-                "{} activations for {n} labels of [{c}, {h}, {w}]",
+                "{} activations for {n} images of [{c}, {h}, {w}]",
                 z1.len()
             )));
         }
-        let z =
-            Tensor::<4>::from_data(TensorData::new(z1, [n, c, h, w]), &self.device).require_grad();
+        Ok(Tensor::<4>::from_data(
+            TensorData::new(z1, [n, c, h, w]),
+            device,
+        ))
+    }
+
+    /// One optimiser step at learning rate `lr` with the parameter gradients in `grads`
+    /// (parameters without a gradient are left as they are).
+    fn apply(&mut self, grads: Gradients, lr: f64) -> Result<(), ModelError> {
+        let params = GradientsParams::from_grads(grads, &self.net);
+        let net = std::mem::replace(&mut self.net, Network::new(&self.spec, &self.device)?);
+        self.net = self.optim.step(lr, net, params);
+        Ok(())
+    }
+
+    /// One training step on `z1` (`n` images, `[n, c1, h1, w1]` row-major) with `labels`:
+    /// forward, loss, backward, optimiser step at learning rate `lr`. The combined reference of
+    /// [`UpperNet::forward`] → [`crate::TopNet::step`] → [`UpperNet::backward`].
+    pub fn step(&mut self, z1: Vec<f32>, labels: &[i64], lr: f64) -> Result<UpperStep, ModelError> {
+        let z = self
+            .z1_tensor(z1, labels.len(), &self.device)?
+            .require_grad();
         let y = label_tensor(labels.to_vec(), &self.device);
         let a1 = self.net.layer1(z.clone());
         let logits = self.net.tail(a1.clone(), self.net.conv2(a1));
@@ -187,9 +243,7 @@ impl UpperNet {
             .grad_remove(&mut grads)
             .ok_or_else(|| ModelError::Tensor("no gradient for z1".to_string()))?;
         let grad = tensor_values(grad, "z1 gradient")?;
-        let params = GradientsParams::from_grads(grads, &self.net);
-        let net = std::mem::replace(&mut self.net, Network::new(&self.spec, &self.device)?);
-        self.net = self.optim.step(lr, net, params);
+        self.apply(grads, lr)?;
         Ok(UpperStep {
             loss: loss_value,
             correct,
@@ -197,24 +251,88 @@ impl UpperNet {
         })
     }
 
-    /// Logits of `z1` (`[n, c1, h1, w1]`) without training (evaluation).
-    pub fn logits(&self, z1: Vec<f32>, n: usize) -> Result<Vec<f32>, ModelError> {
-        let [c, h, w] = self.z1_shape()?;
-        if z1.len() != n * c * h * w {
+    /// Width `d` of the features [`UpperNet::forward`] returns (the final layer's input).
+    pub fn feature_dim(&self) -> usize {
+        self.net.feature_dim()
+    }
+
+    /// Artifact names of the final layer's weight and bias (see [`Network::head_names`]).
+    pub fn head_names(&self) -> [&'static str; 2] {
+        self.net.head_names()
+    }
+
+    /// Training forward pass of the split protocol: `layer1 → conv2 → features` on `z1`
+    /// (`n` images, `[n, c1, h1, w1]` row-major). Returns the features `[n, d]` row-major for the
+    /// label holder's [`crate::TopNet::step`] and keeps the graph for [`UpperNet::backward`]
+    /// (a pending forward that was never finished is dropped).
+    pub fn forward(&mut self, z1: Vec<f32>, n: usize) -> Result<Vec<f32>, ModelError> {
+        self.pending = None;
+        let z = self.z1_tensor(z1, n, &self.device)?.require_grad();
+        let a1 = self.net.layer1(z.clone());
+        let h = self.net.features(a1.clone(), self.net.conv2(a1));
+        let values = tensor_values(h.clone(), "features")?;
+        self.pending = Some(Pending { z, h });
+        Ok(values)
+    }
+
+    /// Backward pass of the pending [`UpperNet::forward`]: back-propagates `grad_h`
+    /// (∂(mean loss)/∂h, `[n, d]` row-major, from [`crate::TopNet::step`]), steps the optimiser
+    /// at learning rate `lr` (the final layer and conv1 of this network get no gradient) and
+    /// returns ∂(mean loss)/∂z1, `[n, c1, h1, w1]` row-major.
+    pub fn backward(&mut self, grad_h: &[f32], lr: f64) -> Result<Vec<f32>, ModelError> {
+        let Some(pending) = self.pending.take() else {
+            return Err(ModelError::Input(
+                "backward without a pending forward: call UpperNet::forward first".to_string(),
+            ));
+        };
+        let [n, d] = pending.h.dims();
+        if grad_h.len() != n * d {
             return Err(ModelError::Input(format!(
-                "{} activations for {n} images",
-                z1.len()
+                "{} feature gradients for features of [{n}, {d}]; the forward is dropped, \
+                 call UpperNet::forward again",
+                grad_h.len()
             )));
         }
+        let g = Tensor::<2>::from_data(TensorData::new(grad_h.to_vec(), [n, d]), &self.device);
+        let mut grads = (pending.h * g).sum().backward();
+        let grad = pending
+            .z
+            .grad_remove(&mut grads)
+            .ok_or_else(|| ModelError::Tensor("no gradient for z1".to_string()))?;
+        let grad = tensor_values(grad, "z1 gradient")?;
+        self.apply(grads, lr)?;
+        Ok(grad)
+    }
+
+    /// Logits of `z1` (`[n, c1, h1, w1]`) without training (evaluation), through this
+    /// network's own final layer.
+    pub fn logits(&self, z1: Vec<f32>, n: usize) -> Result<Vec<f32>, ModelError> {
         let net = self.net.valid();
-        let device = backend_device(privdnn_config::Backend::Flex, false)?;
-        let z = Tensor::<4>::from_data(TensorData::new(z1, [n, c, h, w]), &device);
+        let z = self.z1_tensor(
+            z1,
+            n,
+            &backend_device(privdnn_config::Backend::Flex, false)?,
+        )?;
         let a1 = net.layer1(z);
         tensor_values(net.tail(a1.clone(), net.conv2(a1)), "logits")
     }
 
+    /// Features `[n, d]` of `z1` (`[n, c1, h1, w1]`) without training (evaluation), for the
+    /// label holder's [`crate::TopNet::logits`].
+    pub fn features_eval(&self, z1: Vec<f32>, n: usize) -> Result<Vec<f32>, ModelError> {
+        let net = self.net.valid();
+        let z = self.z1_tensor(
+            z1,
+            n,
+            &backend_device(privdnn_config::Backend::Flex, false)?,
+        )?;
+        let a1 = net.layer1(z);
+        tensor_values(net.features(a1.clone(), net.conv2(a1)), "features")
+    }
+
     /// The ordinary trained-model artifact: this network's tensors with conv1 replaced by
-    /// `conv1_weight` (`[c1, cin, k, k]`) and `conv1_bias` (`[c1]`).
+    /// `conv1_weight` (`[c1, cin, k, k]`) and `conv1_bias` (`[c1]`). Same as
+    /// [`UpperNet::export_with_head`] with no head tensors (this network's own final layer).
     pub fn export(
         &self,
         dataset: &str,
@@ -222,23 +340,45 @@ impl UpperNet {
         conv1_weight: &[f32],
         conv1_bias: &[f32],
     ) -> Result<TrainedModel, ModelError> {
+        self.export_with_head(dataset, normalization, conv1_weight, conv1_bias, &[])
+    }
+
+    /// The ordinary trained-model artifact: this network's tensors with conv1 replaced by
+    /// `conv1_weight` / `conv1_bias` and every tensor of `head` (the label holder's final layer,
+    /// [`crate::TopNet::tensors`]) replacing the tensor of the same name.
+    pub fn export_with_head(
+        &self,
+        dataset: &str,
+        normalization: &Normalization,
+        conv1_weight: &[f32],
+        conv1_bias: &[f32],
+        head: &[NamedTensor],
+    ) -> Result<TrainedModel, ModelError> {
         let (mut tensors, _) = export_tensors(&self.net.valid())?;
+        let mut given: Vec<(&str, &[f32])> =
+            vec![("conv1.weight", conv1_weight), ("conv1.bias", conv1_bias)];
+        for t in head {
+            if !tensors
+                .iter()
+                .any(|own| own.name == t.name && own.shape == t.shape)
+            {
+                return Err(self.mismatch(format!(
+                    "the network has no tensor `{}` of shape {:?}",
+                    t.name, t.shape
+                )));
+            }
+            given.push((t.name.as_str(), &t.values));
+        }
         for t in &mut tensors {
-            let values = match t.name.as_str() {
-                "conv1.weight" => conv1_weight,
-                "conv1.bias" => conv1_bias,
-                _ => continue,
+            let Some((_, values)) = given.iter().find(|(name, _)| *name == t.name) else {
+                continue;
             };
             if values.len() != t.values.len() {
-                return Err(ModelError::WeightMismatch {
-                    architecture: self.spec.architecture.name().to_string(),
-                    message: format!(
-                        "`{}` needs {} values, got {}",
-                        t.name,
-                        t.values.len(),
-                        values.len()
-                    ),
-                });
+                let (name, want) = (&t.name, t.values.len());
+                return Err(self.mismatch(format!(
+                    "`{name}` needs {want} values, got {}",
+                    values.len()
+                )));
             }
             t.values = values.to_vec();
         }
@@ -248,5 +388,12 @@ impl UpperNet {
             normalization: normalization.clone(),
             tensors,
         })
+    }
+
+    fn mismatch(&self, message: String) -> ModelError {
+        ModelError::WeightMismatch {
+            architecture: self.spec.architecture.name().to_string(),
+            message,
+        }
     }
 }

@@ -29,7 +29,7 @@ pub struct Vgg16 {
     blocks: Vec<ConvBnRelu>,
     fc1: Linear,
     fc2: Linear,
-    fc3: Linear,
+    pub(crate) fc3: Linear,
     dropout: Dropout,
 }
 
@@ -79,7 +79,8 @@ impl Vgg16 {
         self.dropout = DropoutConfig::new(prob).init();
     }
 
-    pub(crate) fn tail(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
+    /// The tail without fc3: fc2's activation after dropout (the input of the final layer).
+    pub(crate) fn features(&self, _a1: Tensor<4>, z2: Tensor<4>) -> Tensor<2> {
         let mut x = self
             .pool
             .forward(relu(self.bn2.forward(self.obscure.forward(z2))));
@@ -91,7 +92,6 @@ impl Vgg16 {
         }
         let x = x.flatten::<2>(1, 3);
         let x = self.dropout.forward(relu(self.fc1.forward(x)));
-        let x = self.dropout.forward(relu(self.fc2.forward(x)));
-        self.fc3.forward(x)
+        self.dropout.forward(relu(self.fc2.forward(x)))
     }
 }

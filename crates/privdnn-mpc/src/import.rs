@@ -36,7 +36,8 @@ pub struct QuantConfig {
     pub frac_bits: u32,
     /// Signed bits of the largest weight of each tail layer.
     pub weight_bits: u32,
-    /// Bits of precision of the requantisation multipliers.
+    /// Bits of precision of the requantisation multipliers (fewer where a large addend needs
+    /// the room: the addend at `2^(frac_bits + shift)` must fit in 62 bits).
     pub rescale_bits: u32,
     /// PrivDNN's `he.max_weight_bits` for the block.
     pub block_max_weight_bits: u32,
@@ -138,6 +139,19 @@ fn scale(bits: i64) -> f64 {
     (bits as f64).exp2()
 }
 
+/// `v` rounded to an integer below 2^62 in magnitude, or an error naming `what` (never the
+/// saturating `as i64` cast).
+fn fixed_i64(v: f64, what: &str) -> Result<i64> {
+    let r = v.round();
+    if r.is_finite() && r.abs() < scale(62) {
+        Ok(r as i64)
+    } else {
+        Err(MpcError::model(format!(
+            "{what} {v:e} does not fit in 62 bits: lower the quantisation's frac_bits"
+        )))
+    }
+}
+
 impl<'a> Tail<'a> {
     fn new(model: &'a TrainedModel, cfg: &'a QuantConfig, block: &IntBlock) -> Result<Self> {
         let (ops, shape) = block_ops(block)?;
@@ -180,19 +194,32 @@ impl<'a> Tail<'a> {
 
     /// Requantises the block output `Z` (optionally sum-pooled over `pooled` values) to fixed
     /// point, applying `gain·z + offset` per channel.
+    ///
+    /// The shift `k` gives the largest multiplier `rescale_bits` bits, but no more than lets the
+    /// addend `offset·2^(frac_bits + k)` fit in 62 bits: PrivDNN's `Z` is at a scale near 2^36,
+    /// so `k` alone can exceed 50, and an `f64 → i64` cast saturates silently (a trained GTSRB
+    /// AlexNet had `k = 54` and 44 of its 64 BN2 shifts clipped to ±0.125 that way).
     fn block_to_fixed(&mut self, gain: &[f64], offset: &[f64], pooled: f64) -> Result<()> {
         let fa = self.cfg.frac_bits as i64;
         let unit = scale(fa) / (self.out_scale * pooled);
         let max_gain = gain.iter().fold(1e-30f64, |m, g| m.max(g.abs())) * unit;
-        let k = (self.cfg.rescale_bits as i64 - max_gain.log2().ceil() as i64).clamp(0, 62);
-        let mul = gain
-            .iter()
-            .map(|g| (g * unit * scale(k)).round() as i64)
-            .collect();
+        let max_offset = offset.iter().fold(0f64, |m, o| m.max(o.abs()));
+        let k_add = if max_offset > 0.0 {
+            62 - fa - (max_offset.log2().floor() as i64 + 1)
+        } else {
+            62
+        };
+        let k = (self.cfg.rescale_bits as i64 - max_gain.log2().ceil() as i64)
+            .min(k_add)
+            .clamp(0, 62);
         let add = offset
             .iter()
-            .map(|o| (o * scale(fa + k)).round() as i64)
-            .collect();
+            .map(|o| fixed_i64(o * scale(fa + k), "block requantisation addend"))
+            .collect::<Result<Vec<i64>>>()?;
+        let mul = gain
+            .iter()
+            .map(|g| fixed_i64(g * unit * scale(k), "block requantisation multiplier"))
+            .collect::<Result<Vec<i64>>>()?;
         self.ops.push(Op::Rescale(Rescale {
             mul,
             add,
@@ -247,7 +274,7 @@ impl<'a> Tail<'a> {
                 .iter()
                 .map(|v| (v * scale(fw as i64)).round() as i64)
                 .collect(),
-            bias: self.bias(&b, fw),
+            bias: self.bias(&b, fw)?,
         };
         self.shape = layer.output();
         self.ops.push(Op::Conv(layer));
@@ -255,9 +282,9 @@ impl<'a> Tail<'a> {
         Ok(())
     }
 
-    fn bias(&self, b: &[f64], fw: u32) -> Vec<i64> {
+    fn bias(&self, b: &[f64], fw: u32) -> Result<Vec<i64>> {
         let s = scale(self.cfg.frac_bits as i64 + fw as i64);
-        b.iter().map(|v| (v * s).round() as i64).collect()
+        b.iter().map(|v| fixed_i64(v * s, "bias")).collect()
     }
 
     /// Fully connected `name` (burn stores the weight as `[in, out]`), then its rounding shift.
@@ -285,7 +312,7 @@ impl<'a> Tail<'a> {
                 weights[o * inputs + i] = (wt.values[i * outputs + o] as f64 * s).round() as i64;
             }
         }
-        let bias = self.bias(&b, fw);
+        let bias = self.bias(&b, fw)?;
         self.ops.push(Op::Fc(FcLayer {
             inputs,
             outputs,

@@ -104,3 +104,123 @@ fn resnet_is_refused_by_name() {
     let err = import_model(&m, &QuantConfig::default()).expect_err("resnet");
     assert!(err.to_string().contains("resnet18"), "{err}");
 }
+
+/// A small AlexNet (18×18 RGB, 4/6/4/4/4 channels, 5 classes) with BN2 = (1, 0, 0, 1).
+fn alexnet_model() -> TrainedModel {
+    let mut prg = MaskKey([7; 32]).stream("alexnet", &[]);
+    let t = |n: &str, s: Vec<usize>, a: f32, prg: &mut crate::Prg| tensor(n, s, prg, a);
+    let fill = |n: &str, v: f32| NamedTensor {
+        name: n.into(),
+        shape: vec![6],
+        values: vec![v; 6],
+    };
+    let mut tensors = vec![
+        t("conv1.weight", vec![4, 3, 5, 5], 0.3, &mut prg),
+        t("conv1.bias", vec![4], 0.1, &mut prg),
+        t("conv2.weight", vec![6, 4, 3, 3], 0.3, &mut prg),
+        t("conv2.bias", vec![6], 0.1, &mut prg),
+        fill("bn2.gamma", 1.0),
+        fill("bn2.beta", 0.0),
+        fill("bn2.running_mean", 0.0),
+        fill("bn2.running_var", 1.0),
+    ];
+    for (name, cin) in [("conv3", 6), ("conv4", 4), ("conv5", 4)] {
+        tensors.push(t(
+            &format!("{name}.weight"),
+            vec![4, cin, 3, 3],
+            0.3,
+            &mut prg,
+        ));
+        tensors.push(t(&format!("{name}.bias"), vec![4], 0.1, &mut prg));
+    }
+    for (name, i, o) in [("fc1", 16, 8), ("fc2", 8, 8), ("fc3", 8, 5)] {
+        tensors.push(t(&format!("{name}.weight"), vec![i, o], 0.3, &mut prg));
+        tensors.push(t(&format!("{name}.bias"), vec![o], 0.1, &mut prg));
+    }
+    TrainedModel {
+        dataset: "synthetic".into(),
+        spec: ModelSpec {
+            architecture: Architecture::Alexnet,
+            in_channels: 3,
+            image_size: 18,
+            num_classes: 5,
+            lenet_filters: [4, 6],
+            width: 1.0,
+        },
+        normalization: Normalization {
+            mean: vec![0.4, 0.45, 0.5],
+            std: vec![0.25, 0.22, 0.2],
+        },
+        tensors,
+    }
+}
+
+fn set_values(m: &mut TrainedModel, name: &str, values: Vec<f32>) {
+    let t = m.tensors.iter_mut().find(|t| t.name == name).expect(name);
+    t.values = values;
+}
+
+/// AlexNet's BN2 is folded into the requantisation of PrivDNN's block output, whose scale is
+/// near 2^36; with a trained model's statistics (conv2 reads squares, so |mean| ≫ std) the
+/// shift `β − μ·γ/σ` is several units, and its addend at `2^(frac_bits + k)` once saturated the
+/// i64 cast (shifts clipped to ±0.125: GTSRB quick's float/integer agreement fell to 65 %).
+/// The requantised values must equal `γ·(Z/out_scale − μ)/σ + β` to the fixed-point step.
+#[test]
+fn alexnet_bn2_requantisation_keeps_large_shifts() {
+    let raw_images: Vec<Vec<u8>> = {
+        let mut prg = MaskKey([8; 32]).stream("img", &[]);
+        (0..4)
+            .map(|_| prg.ring(3 * 18 * 18).into_iter().map(|v| v as u8).collect())
+            .collect()
+    };
+    let mut m = alexnet_model();
+    // conv2's statistics measured on the images, as training would leave them in BN2
+    let plain = import_model(&m, &QuantConfig::default()).expect("import");
+    let plane = 64;
+    let z: Vec<Vec<f64>> = raw_images
+        .iter()
+        .map(|raw| {
+            let tr = trace(&plain, raw).expect("trace");
+            let s = plain.block.out_scale;
+            tr[3]
+                .iter()
+                .map(|&v| ring::to_signed(v) as f64 / s)
+                .collect()
+        })
+        .collect();
+    let (mut mean, mut var) = (vec![0f32; 6], vec![0f32; 6]);
+    for c in 0..6 {
+        let vals: Vec<f64> = z
+            .iter()
+            .flat_map(|x| x[c * plane..(c + 1) * plane].to_vec())
+            .collect();
+        let mu = vals.iter().sum::<f64>() / vals.len() as f64;
+        let v = vals.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / vals.len() as f64;
+        (mean[c], var[c]) = (mu as f32, v as f32);
+    }
+    let (gamma, beta) = (
+        vec![0.5, 1.0, 2.0, 1.5, 0.8, 1.2],
+        vec![1.5, -1.0, 0.3, -1.5, 0.0, 2.0],
+    );
+    set_values(&mut m, "bn2.running_mean", mean.clone());
+    set_values(&mut m, "bn2.running_var", var.clone());
+    set_values(&mut m, "bn2.gamma", gamma.clone());
+    set_values(&mut m, "bn2.beta", beta.clone());
+    let model = import_model(&m, &QuantConfig::default()).expect("import");
+    assert_eq!(
+        model.block, plain.block,
+        "BN2 must not touch PrivDNN's block"
+    );
+    let mut worst = 0f64;
+    for raw in &raw_images {
+        let tr = trace(&model, raw).expect("trace");
+        for (j, (&zi, &yi)) in tr[3].iter().zip(&tr[4]).enumerate() {
+            let c = j / plane;
+            let zf = ring::to_signed(zi) as f64 / model.block.out_scale;
+            let sd = (var[c] as f64 + 1e-5).sqrt();
+            let want = (zf - mean[c] as f64) / sd * gamma[c] as f64 + beta[c] as f64;
+            worst = worst.max((ring::decode_fixed(yi, model.frac_bits) - want).abs());
+        }
+    }
+    assert!(worst < 4.0 / 4096.0, "BN2 requantisation off by {worst}");
+}

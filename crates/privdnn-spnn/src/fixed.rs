@@ -8,7 +8,7 @@
 //! (SecureML-style: ±1 LSB, and a wrong result with probability ≈ |value| / 2^63).
 
 use privdnn_mpc::ir::{ConvLayer, TensorShape};
-use privdnn_mpc::{linear, ring};
+use privdnn_mpc::ring;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpnnError;
@@ -145,48 +145,117 @@ impl Geometry {
         }
     }
 
+    /// Output columns `[ox0, ox1)` whose input column `ox·stride + kx − pad` lies inside the
+    /// image (the rest read padding zeros).
+    fn valid_columns(&self, kx: usize) -> (usize, usize) {
+        let (s, pad, w, out) = (self.stride, self.pad, self.input.w, self.output().w);
+        let lo = pad.saturating_sub(kx).div_ceil(s);
+        let hi = (w + pad).saturating_sub(kx).div_ceil(s);
+        (lo.min(out), hi.min(out))
+    }
+
+    /// Input row of output row `oy` and tap row `ky` (None: padding).
+    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+        (oy * self.stride + ky)
+            .checked_sub(self.pad)
+            .filter(|iy| *iy < self.input.h)
+    }
+
     /// conv(w, x) + bias over the ring for every image of `x` (`n × image`), no truncation.
+    /// Direct convolution: for every weight, a wrapping multiply-add of an input row into an
+    /// output row (contiguous at stride 1, so it vectorises); equal to `privdnn_mpc::linear::conv`
+    /// (a unit test checks it).
     pub fn conv(&self, w: &[u64], bias: Option<&[u64]>, x: &[u64]) -> Result<Vec<u64>, SpnnError> {
-        let b = match bias {
-            Some(b) => ring::to_signed_vec(b),
-            None => vec![0; self.cout],
-        };
-        let layer = self.layer(ring::to_signed_vec(w), b);
-        let mut out = Vec::with_capacity(x.len() / self.image().max(1) * self.output().len());
-        for img in x.chunks(self.image()) {
-            out.extend(linear::conv(&layer, img)?);
+        let (inp, out) = (self.input, self.output());
+        if w.len() != self.weights()
+            || !x.len().is_multiple_of(self.image().max(1))
+            || bias.is_some_and(|b| b.len() != self.cout)
+        {
+            return Err(SpnnError::protocol(format!(
+                "conv of {} weights (expected {}) over {} values of {}-value images",
+                w.len(),
+                self.weights(),
+                x.len(),
+                self.image()
+            )));
         }
-        Ok(out)
+        let (k, plane) = (self.k, out.plane());
+        let mut y = vec![0u64; x.len() / self.image().max(1) * out.len()];
+        for (img, yo) in x.chunks(self.image()).zip(y.chunks_mut(out.len())) {
+            for co in 0..self.cout {
+                let yplane = &mut yo[co * plane..(co + 1) * plane];
+                if let Some(b) = bias {
+                    yplane.fill(b[co]);
+                }
+                for ci in 0..inp.c {
+                    let xplane = &img[ci * inp.plane()..(ci + 1) * inp.plane()];
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let wv = w[((co * inp.c + ci) * k + ky) * k + kx];
+                            self.axpy_rows(wv, xplane, yplane, ky, kx);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(y)
+    }
+
+    /// y[oy, ox] += wv · x[oy·s + ky − pad, ox·s + kx − pad] over the valid rows and columns.
+    fn axpy_rows(&self, wv: u64, xplane: &[u64], yplane: &mut [u64], ky: usize, kx: usize) {
+        let (ow, iw, s) = (self.output().w, self.input.w, self.stride);
+        let (ox0, ox1) = self.valid_columns(kx);
+        if ox0 >= ox1 {
+            return;
+        }
+        let ix0 = ox0 * s + kx - self.pad;
+        for oy in 0..self.output().h {
+            let Some(iy) = self.input_row(oy, ky) else {
+                continue;
+            };
+            let yrow = &mut yplane[oy * ow + ox0..oy * ow + ox1];
+            let xrow = &xplane[iy * iw + ix0..(iy + 1) * iw];
+            if s == 1 {
+                // contiguous: a plain zip vectorises (step_by would not)
+                for (yv, xv) in yrow.iter_mut().zip(xrow) {
+                    *yv = yv.wrapping_add(wv.wrapping_mul(*xv));
+                }
+            } else {
+                for (yv, xv) in yrow.iter_mut().zip(xrow.iter().step_by(s)) {
+                    *yv = yv.wrapping_add(wv.wrapping_mul(*xv));
+                }
+            }
+        }
     }
 
     /// Σ over images and positions of δ[n, co, p] · x[n, ci, p + tap]: the weight gradient
     /// `[cout, c, k, k]` (bilinear, so it runs on a share of `x` with a public `δ`).
     pub fn weight_gradient(&self, x: &[u64], delta: &[u64]) -> Vec<u64> {
         let (inp, out) = (self.input, self.output());
+        let (k, s, ow, iw) = (self.k, self.stride, out.w, inp.w);
         let mut g = vec![0u64; self.weights()];
         for (img, d) in x.chunks(self.image()).zip(delta.chunks(out.len())) {
             for co in 0..self.cout {
                 let dplane = &d[co * out.plane()..(co + 1) * out.plane()];
                 for ci in 0..inp.c {
                     let xplane = &img[ci * inp.plane()..(ci + 1) * inp.plane()];
-                    for ky in 0..self.k {
-                        for kx in 0..self.k {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (ox0, ox1) = self.valid_columns(kx);
+                            if ox0 >= ox1 {
+                                continue;
+                            }
+                            let ix0 = ox0 * s + kx - self.pad;
                             let mut acc = 0u64;
                             for oy in 0..out.h {
-                                let iy = (oy * self.stride + ky) as isize - self.pad as isize;
-                                if iy < 0 || iy as usize >= inp.h {
+                                let Some(iy) = self.input_row(oy, ky) else {
                                     continue;
-                                }
-                                let row = &xplane[iy as usize * inp.w..(iy as usize + 1) * inp.w];
-                                let drow = &dplane[oy * out.w..(oy + 1) * out.w];
-                                for (ox, dv) in drow.iter().enumerate() {
-                                    let ix = (ox * self.stride + kx) as isize - self.pad as isize;
-                                    if ix >= 0 && (ix as usize) < inp.w {
-                                        acc = acc.wrapping_add(dv.wrapping_mul(row[ix as usize]));
-                                    }
-                                }
+                                };
+                                let drow = &dplane[oy * ow + ox0..oy * ow + ox1];
+                                let xrow = &xplane[iy * iw + ix0..(iy + 1) * iw];
+                                acc = acc.wrapping_add(dot(drow, xrow, s));
                             }
-                            let idx = ((co * inp.c + ci) * self.k + ky) * self.k + kx;
+                            let idx = ((co * inp.c + ci) * k + ky) * k + kx;
                             g[idx] = g[idx].wrapping_add(acc);
                         }
                     }
@@ -209,6 +278,28 @@ impl Geometry {
         }
         g
     }
+}
+
+/// Wrapping Σ a[i]·b[i·stride] (four accumulators at stride 1, so the loop vectorises).
+fn dot(a: &[u64], b: &[u64], stride: usize) -> u64 {
+    if stride != 1 {
+        return a
+            .iter()
+            .zip(b.iter().step_by(stride))
+            .fold(0u64, |s, (x, y)| s.wrapping_add(x.wrapping_mul(*y)));
+    }
+    let mut acc = [0u64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b[..a.len().min(b.len())].chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..4 {
+            acc[i] = acc[i].wrapping_add(x[i].wrapping_mul(y[i]));
+        }
+    }
+    let head = acc.iter().fold(0u64, |s, v| s.wrapping_add(*v));
+    ra.iter()
+        .zip(rb)
+        .fold(head, |s, (x, y)| s.wrapping_add(x.wrapping_mul(*y)))
 }
 
 /// Fixed-point pixels of holder `party`'s columns of `n` images given as raw bytes
@@ -292,10 +383,41 @@ mod tests {
         Geometry::new(TensorShape::new(2, 7, 6), 3, 3, 1, 0, 2).expect("geometry")
     }
 
+    /// Shapes with and without padding and stride.
+    fn geometries() -> Vec<Geometry> {
+        vec![
+            geometry(),
+            Geometry::new(TensorShape::new(3, 9, 8), 2, 3, 1, 1, 3).expect("pad"),
+            Geometry::new(TensorShape::new(1, 11, 10), 2, 5, 2, 1, 5).expect("stride"),
+            Geometry::new(TensorShape::new(1, 12, 12), 3, 5, 1, 0, 6).expect("lenet-like"),
+        ]
+    }
+
+    #[test]
+    fn direct_convolution_equals_the_mpc_kernel() {
+        let mut prg = MaskKey([4; 32]).stream("t", &[]);
+        for g in geometries() {
+            let x = prg.ring(3 * g.image());
+            let w = prg.ring(g.weights());
+            let b = prg.ring(g.cout);
+            let layer = g.layer(ring::to_signed_vec(&w), ring::to_signed_vec(&b));
+            let want: Vec<u64> = x
+                .chunks(g.image())
+                .flat_map(|img| privdnn_mpc::linear::conv(&layer, img).expect("mpc conv"))
+                .collect();
+            assert_eq!(g.conv(&w, Some(&b), &x).expect("conv"), want, "{g:?}");
+        }
+    }
+
     #[test]
     fn weight_gradient_is_the_adjoint_of_the_convolution() {
-        // <conv(W, x), δ> = <W, grad(x, δ)> for every W: check on unit weights.
-        let g = geometry();
+        for g in geometries() {
+            adjoint(g);
+        }
+    }
+
+    /// <conv(W, x), δ> = <W, grad(x, δ)> for every W: checked on unit weights.
+    fn adjoint(g: Geometry) {
         let mut prg = MaskKey([5; 32]).stream("t", &[]);
         let x: Vec<u64> = prg.ring(2 * g.image()).iter().map(|v| v % 9).collect();
         let d: Vec<u64> = prg

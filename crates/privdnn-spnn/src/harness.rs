@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use privdnn_artifacts::{DatasetSplit, TrainedModel, codec};
-use privdnn_model::{Network, UpperNet, backend_device, evaluate, import_tensors};
+use privdnn_model::{Network, TopNet, UpperNet, backend_device, evaluate, import_tensors};
 use privdnn_mpc::ring;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,7 @@ use crate::server::Server;
 use crate::session::{
     Checkpoint, EpochRecord, Settings, Task, geometry, initial, keys, open_weights, root_key,
 };
+use crate::top::top_step;
 
 /// Payload bytes per link, summed over steps.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,24 +53,27 @@ impl LinkBytes {
             + self.dealer_to_b
     }
 
-    /// The analytic payload count of one step of `n` images (ring vectors of 8 bytes plus
-    /// the codec's small framing of each message: step varint and length prefixes, ≤ 32 bytes).
-    pub fn analytic(g: &Geometry, n: usize) -> Self {
+    /// The analytic payload count of one step of `n` images with `d` top features (ring
+    /// vectors of 8 bytes, features of 4, plus the codec's small framing of each message: step
+    /// varint and length prefixes, ≤ 32 bytes).
+    pub fn analytic(g: &Geometry, n: usize, d: usize) -> Self {
         let (w, x, z) = (g.weights(), g.image(), g.output().len());
         let opening = 8 * (w + n * x) as u64;
         let zb = 8 * (n * z) as u64;
+        let hb = 4 * (n * d) as u64;
         Self {
             a_to_b: opening,
             b_to_a: opening,
             a_to_server: zb,
-            b_to_server: zb + 2 * n as u64,
+            b_to_server: zb + hb,
             server_to_a: zb,
-            server_to_b: zb,
+            server_to_b: zb + hb,
             dealer_to_b: zb,
         }
     }
 
-    fn add(&mut self, o: &LinkBytes) {
+    /// Adds `o` link by link.
+    pub fn add(&mut self, o: &LinkBytes) {
         self.a_to_b += o.a_to_b;
         self.b_to_a += o.b_to_a;
         self.a_to_server += o.a_to_server;
@@ -80,9 +84,10 @@ impl LinkBytes {
     }
 }
 
-/// Sequential message flights per step: openings (A↔B, in parallel), activations (→ server),
-/// gradient (→ holders); the dealer's correction is sent ahead of the step (offline).
-pub const ROUNDS_PER_STEP: u64 = 3;
+/// Sequential message flights per step: openings (A → B, then B → A), activations (→ server),
+/// features (→ holder B), feature gradient (→ server), δ (→ holders); the dealer's correction
+/// is sent ahead of the step (offline).
+pub const ROUNDS_PER_STEP: u64 = 6;
 
 /// The result of a harness run.
 pub struct Outcome {
@@ -106,6 +111,7 @@ pub struct Harness {
     holders: [Holder; 2],
     dealer: Dealer,
     server: Server,
+    top: TopNet,
     /// Audit every forward against the shadow.
     pub audit: bool,
     history: Vec<EpochRecord>,
@@ -123,7 +129,7 @@ impl Harness {
         settings: Settings,
         checkpoint: Option<&Checkpoint>,
     ) -> Result<Self, SpnnError> {
-        let (mut upper, w0, b0) = initial(&task, &settings)?;
+        let (mut upper, mut top, w0, b0) = initial(&task, &settings)?;
         let geometry = geometry(&task.spec, b0.len(), None)?;
         let [ka, kb] = keys(&root_key(settings.seed));
         let dealer = Dealer::new(geometry, ka.dealer.clone(), kb.dealer.clone());
@@ -139,6 +145,12 @@ impl Harness {
                 settings.weight_decay,
                 &c.upper,
             )?;
+            top = TopNet::restore(
+                &task.spec,
+                settings.optimizer,
+                settings.weight_decay,
+                &c.top,
+            )?;
             for (h, s) in holders.iter_mut().zip(&c.holders) {
                 h.state = s.clone();
             }
@@ -150,6 +162,7 @@ impl Harness {
         }
         Ok(Self {
             server: Server::new(upper, settings.encoding),
+            top,
             task,
             settings,
             geometry,
@@ -209,6 +222,7 @@ impl Harness {
             steps_done: self.steps_done,
             holders: [self.holders[0].state.clone(), self.holders[1].state.clone()],
             upper: self.server.upper.state()?,
+            top: self.top.state()?,
             history: self.history.clone(),
         })
     }
@@ -221,10 +235,13 @@ impl Harness {
             &self.holders[1].state,
         );
         let t = &self.task;
-        Ok(self
-            .server
-            .upper
-            .export(&t.dataset, &t.normalization, &w, &b)?)
+        Ok(self.server.upper.export_with_head(
+            &t.dataset,
+            &t.normalization,
+            &w,
+            &b,
+            &self.top.tensors()?,
+        )?)
     }
 
     fn epoch(
@@ -287,23 +304,16 @@ impl Harness {
         let z0 = self.holders[0].forward(&triples[0], &o0, &o1)?;
         let z1 = self.holders[1].forward(&triples[1], &o1, &o0)?;
         let labels: Vec<u16> = chunk.iter().map(|&i| train.labels[i]).collect();
-        let a0 = Activations {
-            step,
-            z: z0.into(),
-            labels: Vec::new(),
-        };
-        let a1 = Activations {
-            step,
-            z: z1.into(),
-            labels,
-        };
+        let a0 = Activations { step, z: z0.into() };
+        let a1 = Activations { step, z: z1.into() };
         r.crypto_seconds += t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let out = self.server.step(&a0, &a1, lr)?;
+        let fwd = self.server.forward(&a0, &a1)?;
+        let top = top_step(&mut self.top, &fwd.features, &labels, lr)?;
+        let grad = self.server.backward(&top.grad, lr)?;
         r.server_seconds += t1.elapsed().as_secs_f64();
-        let exact = self.audit.then(|| self.shadow(&x, &out.z1)).transpose()?;
+        let exact = self.audit.then(|| self.shadow(&x, &fwd.z1)).transpose()?;
         let t2 = Instant::now();
-        let grad = &out.gradient;
         for (h, xs) in self.holders.iter_mut().zip(&x) {
             h.update(step, xs, &grad.delta.0, lr1)?;
         }
@@ -312,12 +322,12 @@ impl Harness {
             a_to_b: len(&o0)?,
             b_to_a: len(&o1)?,
             a_to_server: len(&a0)?,
-            b_to_server: len(&a1)?,
-            server_to_a: len(grad)?,
-            server_to_b: len(grad)?,
+            b_to_server: len(&a1)? + len(&top.grad)?,
+            server_to_a: len(&grad)?,
+            server_to_b: len(&grad)? + len(&fwd.features)?,
             dealer_to_b: len(&correction)?,
         };
-        Ok((bytes, exact, out.outcome.loss, out.outcome.correct))
+        Ok((bytes, exact, top.loss, top.correct))
     }
 
     /// The integer shadow of the step: conv(W, X) + b on the opened shares, compared with the

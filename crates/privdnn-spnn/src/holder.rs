@@ -126,6 +126,11 @@ impl Holder {
         })
     }
 
+    /// The keys (a checkpoint keeps them).
+    pub fn keys(&self) -> &HolderKeys {
+        &self.keys
+    }
+
     /// 0 = A, 1 = B.
     pub fn party(&self) -> usize {
         self.state.party
@@ -186,7 +191,7 @@ impl Holder {
     }
 
     /// This holder's share of z1 = conv(W, X) + b from both holders' openings:
-    /// [C] + conv(E, [B]) + conv([A], F) (+ conv(E, F) at holder A) + [b].
+    /// [C] + conv(E, [B]) + conv([A], F) (+ conv(E, F) at holder A, folded into the first) + [b].
     pub fn forward(
         &self,
         t: &TripleShare,
@@ -207,11 +212,14 @@ impl Holder {
             return Err(SpnnError::protocol("triple C does not fit the batch"));
         }
         let mut z = t.c.clone();
-        ring::add_assign(&mut z, &g.conv(&e, Some(&self.state.bias.0), &t.b)?);
+        // conv(E, [B]) + conv(E, F) at holder A is one conv(E, [B] + F) (bilinear)
+        let eb = if self.party() == 0 {
+            g.conv(&e, Some(&self.state.bias.0), &ring::add(&t.b, &f))?
+        } else {
+            g.conv(&e, Some(&self.state.bias.0), &t.b)?
+        };
+        ring::add_assign(&mut z, &eb);
         ring::add_assign(&mut z, &g.conv(&t.a, None, &f)?);
-        if self.party() == 0 {
-            ring::add_assign(&mut z, &g.conv(&e, None, &f)?);
-        }
         Ok(z)
     }
 

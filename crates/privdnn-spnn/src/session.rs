@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use privdnn_artifacts::{Architecture, ModelSpec, Normalization, codec};
-use privdnn_model::{UpperNet, UpperOptimizer, UpperState};
+use privdnn_model::{TopNet, TopState, UpperNet, UpperOptimizer, UpperState};
 use privdnn_mpc::ir::TensorShape;
 use privdnn_mpc::{MaskKey, ring};
 use serde::{Deserialize, Serialize};
@@ -173,6 +173,8 @@ pub struct Checkpoint {
     pub holders: [HolderState; 2],
     /// The server's network and optimiser.
     pub upper: UpperState,
+    /// Holder B's top layer and optimiser.
+    pub top: TopState,
     /// Records of the finished epochs.
     pub history: Vec<EpochRecord>,
 }
@@ -206,9 +208,15 @@ pub struct Task {
     pub dataset: String,
 }
 
-/// A fresh upper network and the initial conv1 weights / bias of `settings.seed`.
-pub fn initial(task: &Task, s: &Settings) -> Result<(UpperNet, Vec<f32>, Vec<f32>), SpnnError> {
+/// A fresh server network, holder B's fresh top layer, and the initial conv1 weights / bias,
+/// all as the train stage initialises a network with `settings.seed`.
+#[allow(clippy::type_complexity)]
+pub fn initial(
+    task: &Task,
+    s: &Settings,
+) -> Result<(UpperNet, TopNet, Vec<f32>, Vec<f32>), SpnnError> {
     let upper = UpperNet::new(&task.spec, s.seed, s.optimizer, s.weight_decay)?;
+    let top = TopNet::new(&task.spec, s.seed, s.optimizer, s.weight_decay)?;
     let (w, b) = upper.conv1()?;
-    Ok((upper, w.values, b.values))
+    Ok((upper, top, w.values, b.values))
 }

@@ -46,6 +46,7 @@ fn settings(epochs: usize) -> Settings {
 fn forwards_are_exact_and_bytes_match_the_analytic_count() {
     let _one = ONE_TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let (task, train, test) = task();
+    let task_spec = task.spec.clone();
     let mut h = Harness::new(task, settings(2), None).expect("harness");
     let g = *h.geometry();
     let out = h.train(&train, &test, None, usize::MAX).expect("train");
@@ -54,13 +55,17 @@ fn forwards_are_exact_and_bytes_match_the_analytic_count() {
         assert_eq!(r.forwards_checked, 3);
         assert_eq!(r.forwards_exact, 3, "{r:?}");
     }
-    let analytic = LinkBytes::analytic(&g, 16);
+    let d = privdnn_model::UpperNet::new(&task_spec, 7, privdnn_model::UpperOptimizer::Adam, 0.0)
+        .expect("net")
+        .feature_dim();
+    let analytic = LinkBytes::analytic(&g, 16, d);
     let per_step = |v: u64| v as f64 / out.steps as f64;
     for (got, want) in [
         (out.bytes.a_to_b, analytic.a_to_b),
         (out.bytes.b_to_server, analytic.b_to_server),
         (out.bytes.dealer_to_b, analytic.dealer_to_b),
         (out.bytes.server_to_a, analytic.server_to_a),
+        (out.bytes.server_to_b, analytic.server_to_b),
     ] {
         let rel = (per_step(got) - want as f64).abs() / want as f64;
         assert!(rel < 0.01, "{got} vs {want} per step");

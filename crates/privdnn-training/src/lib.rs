@@ -13,4 +13,4 @@ mod run;
 
 pub use error::TrainError;
 pub use metrics::TrainMetrics;
-pub use run::{Observer, QuietObserver, TrainInputs, TrainOutcome, run};
+pub use run::{Observer, QuietObserver, TrainInputs, TrainOutcome, model_spec, run};

@@ -13,10 +13,13 @@
 //! - two-edge masking: `baselines/edge/metrics.json` (`cargo xtask baseline edge <pipeline>`);
 //! - two-server GC: `baselines/twoserver/metrics.json` (`cargo xtask baseline twoserver <pipeline>`
 //!   or the in-process `RunMetrics` of `privdnn-twoserver`);
-//! - split training: `baselines/spnn/metrics.json` (no implementation writes it yet).
+//! - split training: a training protocol, so no per-image inference numbers: its rows point to
+//!   the training table of [`training`] (`spnn_training`, from `baselines/spnn/metrics.json` and
+//!   `attack/spnn_leakage.json` of the quick MNIST / Fashion-MNIST runs).
 
 pub mod figure;
 pub mod table;
+pub mod training;
 
 #[cfg(test)]
 mod tests;
@@ -117,7 +120,8 @@ pub const MODELS: [(&str, &str); 3] = [
     ("CIFAR-10 quick", "cifar10-quick"),
 ];
 
-/// The baseline files of a run (PrivDNN owner-keyed is the run's `infer` input).
+/// The baseline files of a run (PrivDNN owner-keyed is the run's `infer` input; split training
+/// is read by [`training`]).
 #[derive(Debug)]
 pub struct SystemFiles {
     /// `variants/user-keyed/infer/metrics.json`.
@@ -126,8 +130,6 @@ pub struct SystemFiles {
     pub two_edge: Input<Value>,
     /// `baselines/twoserver/metrics.json`.
     pub two_server: Input<Value>,
-    /// `baselines/spnn/metrics.json`.
-    pub split_training: Input<Value>,
 }
 
 impl SystemFiles {
@@ -138,7 +140,6 @@ impl SystemFiles {
             user_keyed: load(System::UserKeyed),
             two_edge: load(System::TwoEdge),
             two_server: load(System::TwoServer),
-            split_training: load(System::SplitTraining),
         }
     }
 }
@@ -420,7 +421,7 @@ pub fn measured(system: System, run: &Run) -> Option<Measured> {
         System::UserKeyed => user_keyed(run.systems.user_keyed.get()?),
         System::TwoEdge => run.systems.two_edge.get().map(two_edge),
         System::TwoServer => run.systems.two_server.get().map(two_server),
-        // no schema yet: shown as measured only once a writer exists
+        // a training protocol: its numbers are in the training table (`training`)
         System::SplitTraining => None,
     }
 }
