@@ -293,7 +293,7 @@ fn spnn_variants(cfg: &ResolvedConfig, run_dir: &Path) -> Result<Vec<VariantRun>
     let mut variants = Vec::new();
     for (dir, name) in VARIANTS {
         let dir = base.join(dir);
-        let view_path = dir.join(SERVER_VIEW_FILE);
+        let view_path = dir.join("server").join(SERVER_VIEW_FILE);
         if !view_path.exists() {
             continue;
         }
@@ -315,7 +315,13 @@ fn spnn_variants(cfg: &ResolvedConfig, run_dir: &Path) -> Result<Vec<VariantRun>
     if variants.is_empty() {
         let missing: Vec<String> = VARIANTS
             .iter()
-            .map(|(d, _)| base.join(d).join(SERVER_VIEW_FILE).display().to_string())
+            .map(|(d, _)| {
+                base.join(d)
+                    .join("server")
+                    .join(SERVER_VIEW_FILE)
+                    .display()
+                    .to_string()
+            })
             .collect();
         bail!(
             "no SPNN server view: {} missing; run `{command}` first",

@@ -401,7 +401,9 @@ fn spnn_run(variants: &[&str], indices: &[usize]) -> tempfile::TempDir {
             shape: [c1, h1, w1],
             z1: z1.clone(),
         };
-        view.write(&dir.join(SERVER_VIEW_FILE)).expect("write view");
+        std::fs::create_dir_all(dir.join("server")).expect("server dir");
+        view.write(&dir.join("server").join(SERVER_VIEW_FILE))
+            .expect("write view");
     }
     root
 }

@@ -30,6 +30,9 @@ const VARIANTS: [(&str, &str, &str); 2] = [
     ),
 ];
 
+/// The roles of a variant, by directory.
+const ROLES: [&str; 4] = ["holder-a", "holder-b", "server", "dealer"];
+
 /// What each party learns (fixed text).
 fn learns() -> Value {
     json!({
@@ -52,6 +55,18 @@ pub fn report(args: &SpnnArgs) -> Result<()> {
     for (sub, name, label) in VARIANTS {
         let vdir = dir.join(sub);
         if last_epoch(&vdir.join("server")) == 0 {
+            continue;
+        }
+        let unfinished: Vec<&str> = ROLES
+            .into_iter()
+            .filter(|r| !vdir.join(r).join("stats.json").exists())
+            .collect();
+        if !unfinished.is_empty() {
+            eprintln!(
+                "{}: skipped, {} not finished (resume with `cargo xtask baseline spnn`)",
+                vdir.display(),
+                unfinished.join(", ")
+            );
             continue;
         }
         let mut v = variant(args, &vdir, &train, &test)
@@ -217,7 +232,7 @@ fn variant(
     let mean = |k: &str| {
         epochs.iter().filter_map(|r| r[k].as_f64()).sum::<f64>() / epochs.len().max(1) as f64
     };
-    let roles = ["holder-a", "holder-b", "server", "dealer"]
+    let roles = ROLES
         .iter()
         .map(|r| Ok((r.replace('-', "_"), read_stats(&vdir.join(r))?)))
         .collect::<Result<Vec<_>>>()?;

@@ -15,6 +15,8 @@ use privdnn_partial::wire::{
     DecryptReply, DecryptRequest, FileData, FileEntry, FileId, KeyedAck, KeyedPart,
     KeyedReplyFrame, Message, ServerStats, ServiceInfo,
 };
+use privdnn_spnn::messages::{Activations, FeatureGrad, Features, Gradient, Opening};
+use privdnn_spnn::wire::{Hello, Msg as SpnnMessage, Role};
 
 use super::{Target, codec_bound, he};
 use crate::Exec;
@@ -203,6 +205,37 @@ fn edge_messages() -> Vec<EdgeMessage> {
     ]
 }
 
+/// One message of each SPNN kind (PDSP).
+fn spnn_messages() -> Vec<SpnnMessage> {
+    let v = RingVec(vec![1, u64::MAX, 3]);
+    vec![
+        SpnnMessage::Hello(Hello {
+            role: Role::HolderB,
+            settings: 7,
+            epochs_done: 2,
+        }),
+        SpnnMessage::Opening(Opening {
+            step: 3,
+            e: v.clone(),
+            f: v.clone(),
+        }),
+        SpnnMessage::Activations(Activations {
+            step: 3,
+            z: v.clone(),
+        }),
+        SpnnMessage::Features(Features {
+            step: 3,
+            h: vec![0.5, -1.0],
+        }),
+        SpnnMessage::FeatureGrad(FeatureGrad {
+            step: 3,
+            grad: vec![0.25],
+        }),
+        SpnnMessage::Gradient(Gradient { step: 3, delta: v }),
+        SpnnMessage::Done,
+    ]
+}
+
 /// Seeds for a stream target: every message alone, and each next to the following one.
 fn stream_seeds<M: WireMessage>(msgs: &[M]) -> anyhow::Result<Vec<Vec<u8>>> {
     let frames = msgs
@@ -242,6 +275,15 @@ pub fn targets() -> anyhow::Result<Vec<Target>> {
             seeds: stream_seeds(&edge_messages())?,
             run: Box::new(|input: &[u8], cx: &mut Exec| {
                 read_stream::<EdgeMessage>(input, cx, |_: &EdgeMessage, _: &mut Exec| true)
+            }),
+            fixup: None,
+        },
+        Target {
+            name: "pdsp-frames",
+            weight: 32,
+            seeds: stream_seeds(&spnn_messages())?,
+            run: Box::new(|input: &[u8], cx: &mut Exec| {
+                read_stream::<SpnnMessage>(input, cx, |_: &SpnnMessage, _: &mut Exec| true)
             }),
             fixup: None,
         },
