@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use privdnn_artifacts::{Architecture, ModelSpec, Normalization, codec};
+use privdnn_artifacts::{Architecture, ModelSpec, Normalization};
 use privdnn_model::{TopNet, TopState, UpperNet, UpperOptimizer, UpperState};
 use privdnn_mpc::ir::TensorShape;
 use privdnn_mpc::{MaskKey, ring};
@@ -180,20 +180,14 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Writes the checkpoint atomically (temporary file, then rename).
+    /// Writes the checkpoint atomically (mode 0600: it holds both holders' shares).
     pub fn write(&self, path: &Path) -> Result<(), SpnnError> {
-        let bytes = codec::encode(self)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| SpnnError::config(format!("{}: {e}", path.display())))
+        crate::process::write_state(path, self)
     }
 
     /// Reads a checkpoint.
     pub fn read(path: &Path) -> Result<Self, SpnnError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| SpnnError::config(format!("{}: {e}", path.display())))?;
-        Ok(codec::decode(&bytes, "spnn checkpoint")?)
+        crate::process::read_state(path, "spnn checkpoint")
     }
 }
 

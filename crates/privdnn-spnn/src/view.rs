@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use privdnn_artifacts::codec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpnnError;
@@ -32,22 +31,18 @@ pub struct ServerView {
 impl ServerView {
     /// Writes the view atomically.
     pub fn write(&self, path: &Path) -> Result<(), SpnnError> {
-        let bytes = codec::encode(self)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| SpnnError::config(format!("{}: {e}", path.display())))
+        crate::process::write_state(path, self)
     }
 
     /// Reads a view written by [`ServerView::write`].
     pub fn read(path: &Path) -> Result<Self, SpnnError> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            SpnnError::config(format!(
-                "{}: {e} (run `cargo xtask baseline spnn <pipeline>` first)",
+        if !path.exists() {
+            return Err(SpnnError::config(format!(
+                "{}: no server view (run `cargo xtask baseline spnn <pipeline>` first)",
                 path.display()
-            ))
-        })?;
-        let view: Self = codec::decode(&bytes, "spnn server view")?;
+            )));
+        }
+        let view: Self = crate::process::read_state(path, "spnn server view")?;
         let per: usize = view.shape.iter().product();
         if view.z1.len() != view.indices.len() * per {
             return Err(SpnnError::config(format!(

@@ -2,45 +2,11 @@
 //! the model trains, bytes match the analytic count, resume gives identical weights, noise
 //! changes the weights, and the result is an ordinary model artifact.
 
-use privdnn_artifacts::{Architecture, DatasetSplit, ModelSpec, Normalization};
 use privdnn_spnn::harness::accuracy;
-use privdnn_spnn::{Checkpoint, Harness, LinkBytes, Settings, Task};
+use privdnn_spnn::{Checkpoint, Harness, LinkBytes};
 
-/// The tests of this file train one at a time: with two trainings at once in this process the
-/// bit-exact resume comparison failed about one run in two (float rounding or random draws of
-/// burn's shared CPU pool and generator); one at a time it passed 6 of 6.
-static ONE_TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn task() -> (Task, DatasetSplit, DatasetSplit) {
-    let (train, test) = privdnn_data::synthetic(48, 20, 16, 1, 3);
-    let spec = ModelSpec {
-        architecture: Architecture::Lenet5,
-        in_channels: 1,
-        image_size: 16,
-        num_classes: train.num_classes(),
-        lenet_filters: [2, 4],
-        width: 1.0,
-    };
-    let task = Task {
-        spec,
-        normalization: Normalization {
-            mean: vec![0.5],
-            std: vec![0.25],
-        },
-        dataset: "tiny".to_string(),
-    };
-    (task, train, test)
-}
-
-fn settings(epochs: usize) -> Settings {
-    Settings {
-        epochs,
-        batch_size: 16,
-        learning_rate: 0.01,
-        seed: 7,
-        ..Settings::default()
-    }
-}
+mod common;
+use common::{ONE_TRAINING, settings, task};
 
 #[test]
 fn forwards_are_exact_and_bytes_match_the_analytic_count() {

@@ -3,45 +3,13 @@
 //! own columns), each holder's update uses its own columns only, the run trains (loss
 //! decreases), bytes match the analytic count, and σ > 0 is refused.
 
-use privdnn_artifacts::{Architecture, DatasetSplit, ModelSpec, Normalization};
+use privdnn_artifacts::DatasetSplit;
 use privdnn_mpc::ring;
 use privdnn_spnn::fixed::Geometry;
 use privdnn_spnn::naive::{NaiveHolder, NaiveRun, naive_analytic};
-use privdnn_spnn::{Settings, Task};
 
-/// One training at a time in this process (burn's shared generator, as in tests/harness.rs).
-static ONE_TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn task() -> (Task, DatasetSplit, DatasetSplit) {
-    let (train, test) = privdnn_data::synthetic(48, 20, 16, 1, 3);
-    let spec = ModelSpec {
-        architecture: Architecture::Lenet5,
-        in_channels: 1,
-        image_size: 16,
-        num_classes: train.num_classes(),
-        lenet_filters: [2, 4],
-        width: 1.0,
-    };
-    let task = Task {
-        spec,
-        normalization: Normalization {
-            mean: vec![0.5],
-            std: vec![0.25],
-        },
-        dataset: "tiny".to_string(),
-    };
-    (task, train, test)
-}
-
-fn settings(epochs: usize) -> Settings {
-    Settings {
-        epochs,
-        batch_size: 16,
-        learning_rate: 0.01,
-        seed: 7,
-        ..Settings::default()
-    }
-}
+mod common;
+use common::{ONE_TRAINING, settings, task};
 
 /// Holder `party`'s fixed-point pixel (ci, y, x) of image `i`, zero outside its columns.
 fn pixel(

@@ -6,52 +6,20 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use privdnn_artifacts::{Architecture, DatasetSplit, ModelSpec, Normalization, TrainedModel};
+use privdnn_artifacts::{DatasetSplit, TrainedModel};
 use privdnn_spnn::audit::{audit_epoch, open_model};
 use privdnn_spnn::process::holder::{HolderFile, PeerHolder, run_holder};
 use privdnn_spnn::process::server::{ServerFile, run_server};
 use privdnn_spnn::process::{RunSetup, dealer::run_dealer, epoch_file, read_state};
-use privdnn_spnn::{Harness, SERVER_VIEW_FILE, ServerView, Settings, Task};
+use privdnn_spnn::{Harness, SERVER_VIEW_FILE, ServerView, Task};
 
-/// One training at a time in this process (burn's generator and pool are shared).
-static ONE_TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn task() -> (Task, DatasetSplit, DatasetSplit) {
-    let (train, test) = privdnn_data::synthetic(48, 20, 16, 1, 3);
-    let spec = ModelSpec {
-        architecture: Architecture::Lenet5,
-        in_channels: 1,
-        image_size: 16,
-        num_classes: train.num_classes(),
-        lenet_filters: [2, 4],
-        width: 1.0,
-    };
-    let normalization = Normalization {
-        mean: vec![0.5],
-        std: vec![0.25],
-    };
-    let task = Task {
-        spec,
-        normalization,
-        dataset: "tiny".to_string(),
-    };
-    (task, train, test)
-}
-
-fn settings() -> Settings {
-    Settings {
-        epochs: 2,
-        batch_size: 16,
-        learning_rate: 0.01,
-        seed: 7,
-        ..Settings::default()
-    }
-}
+mod common;
+use common::{ONE_TRAINING, settings, task};
 
 fn setup(task: &Task, train: &DatasetSplit, dir: &Path, role: &str, max_epochs: usize) -> RunSetup {
     RunSetup {
         task: task.clone(),
-        settings: settings(),
+        settings: settings(2),
         train_len: train.len(),
         dir: dir.join(role),
         derived_keys: true,
@@ -122,7 +90,7 @@ fn tcp_roles_train_like_the_harness_and_every_forward_is_exact() {
     }
     let (a, b, srv) = files(&dir, 2);
     let tcp = open_model(&s, &a, &b, &srv).expect("model");
-    let reference = Harness::new(task, settings(), None)
+    let reference = Harness::new(task, settings(2), None)
         .expect("harness")
         .train(&train, &test, None, usize::MAX)
         .expect("harness train")
