@@ -308,26 +308,31 @@ impl UpperNet {
     /// network's own final layer.
     pub fn logits(&self, z1: Vec<f32>, n: usize) -> Result<Vec<f32>, ModelError> {
         let net = self.net.valid();
-        let z = self.z1_tensor(
-            z1,
-            n,
-            &backend_device(privdnn_config::Backend::Flex, false)?,
-        )?;
-        let a1 = net.layer1(z);
-        tensor_values(net.tail(a1.clone(), net.conv2(a1)), "logits")
+        let h = self.eval_features(&net, z1, n)?;
+        tensor_values(net.head(h), "logits")
     }
 
     /// Features `[n, d]` of `z1` (`[n, c1, h1, w1]`) without training (evaluation), for the
     /// label holder's [`crate::TopNet::logits`].
     pub fn features_eval(&self, z1: Vec<f32>, n: usize) -> Result<Vec<f32>, ModelError> {
         let net = self.net.valid();
+        tensor_values(self.eval_features(&net, z1, n)?, "features")
+    }
+
+    /// layer1 → conv2 → features of `z1` on the evaluation copy `net`.
+    fn eval_features(
+        &self,
+        net: &Network,
+        z1: Vec<f32>,
+        n: usize,
+    ) -> Result<Tensor<2>, ModelError> {
         let z = self.z1_tensor(
             z1,
             n,
             &backend_device(privdnn_config::Backend::Flex, false)?,
         )?;
         let a1 = net.layer1(z);
-        tensor_values(net.features(a1.clone(), net.conv2(a1)), "features")
+        Ok(net.features(a1.clone(), net.conv2(a1)))
     }
 
     /// The ordinary trained-model artifact: this network's tensors with conv1 replaced by
