@@ -97,7 +97,7 @@ pub(crate) fn reap_all(children: Vec<(Child, String)>, failed: bool) -> Result<(
 /// Runs the whole edge baseline.
 pub fn edge(root: &Path, a: &EdgeRun) -> Result<()> {
     // one feature set for every binary (as `stages::run_binary`): no second burn build
-    crate::stages::cargo(&["build", "--release", "--workspace", "--bins", "-q"])?;
+    crate::stages::build_binaries()?;
     let cfg = privdnn_config::load_pipeline(root, &a.pipeline, a.profile.as_deref())?;
     let dir: PathBuf = cfg
         .results_dir(&root.join("results"))
@@ -209,7 +209,7 @@ fn start_server(dir: &Path, role: &str, peer: Option<&str>) -> Result<(Child, St
 
 /// Runs the whole two-server baseline: reference, both servers, owner, dealer, client, report.
 pub fn twoserver(root: &Path, a: &TwoServerRun) -> Result<()> {
-    crate::stages::cargo(&["build", "--release", "--workspace", "--bins", "-q"])?;
+    crate::stages::build_binaries()?;
     let cfg = privdnn_config::load_pipeline(root, &a.pipeline, a.profile.as_deref())?;
     let dir: PathBuf = cfg
         .results_dir(&root.join("results"))

@@ -158,7 +158,7 @@ fn variant(a: &SpnnRun, dir: &Path, name: &str, noise: f64) -> Result<()> {
 
 /// Runs the whole SPNN baseline.
 pub fn spnn(root: &Path, a: &SpnnRun) -> Result<()> {
-    crate::stages::cargo(&["build", "--release", "--workspace", "--bins", "-q"])?;
+    crate::stages::build_binaries()?;
     let cfg = privdnn_config::load_pipeline(root, &a.pipeline, a.profile.as_deref())?;
     let dir = cfg
         .results_dir(&root.join("results"))

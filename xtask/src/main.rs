@@ -5,6 +5,10 @@
 
 mod baseline;
 mod baseline_spnn;
+mod estimate;
+mod estimate_compare;
+mod estimate_model;
+mod estimate_stages;
 mod fuzz;
 mod party;
 mod rules;
@@ -73,6 +77,10 @@ enum Command {
         /// Override `select.algorithm`.
         #[arg(long)]
         algorithm: Option<String>,
+        /// `exhaustive`: the split to select and rank on (`validation`, the default, or `test`,
+        /// the reference's setting).
+        #[arg(long)]
+        split: Option<String>,
     },
     /// Benchmarks: `train` (images/s per model and CPU backend), `he` (HE kernels against fhe's
     /// own operations, then the MNIST {"1":[0],"2":[0]} encrypted run on 5,000 images).
@@ -132,6 +140,28 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Predict each stage's wall time, peak memory and bytes written/sent for a pipeline, from
+    /// a short calibration on this machine (cached in results/calibration.json); `--compare`
+    /// sets them against the run's recorded reports (results/tables/estimate_<run>.md).
+    Estimate {
+        /// Pipeline name (pipelines/<name>.toml).
+        name: String,
+        /// Config profile, e.g. `quick`.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Compare with results/<run>/ (predicted at the calibration's load unless --load).
+        #[arg(long)]
+        compare: bool,
+        /// Calibrate again even when results/calibration.json has a matching entry.
+        #[arg(long)]
+        recalibrate: bool,
+        /// Load average of other processes to predict for (default: now).
+        #[arg(long)]
+        load: Option<f64>,
+        /// Use the stage binaries as built (skip `cargo build --workspace --bins`).
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Check the architecture rules on `cargo metadata` (layers, where burn, fhe and bincode may
     /// appear, what analyze and encrypt may build); lists every violation.
     CheckRules,
@@ -184,6 +214,7 @@ fn main() -> Result<()> {
             profile,
             selection,
             algorithm,
+            split,
         } => {
             if !["sweep", "exhaustive", "evaluate"].contains(&what.as_str()) {
                 bail!(
@@ -195,6 +226,7 @@ fn main() -> Result<()> {
                 ("--profile", &profile),
                 ("--selection", &selection),
                 ("--algorithm", &algorithm),
+                ("--split", &split),
             ] {
                 if let Some(v) = value {
                     args.extend([flag, v.as_str()]);
@@ -231,6 +263,22 @@ fn main() -> Result<()> {
             images,
             args,
         } => party::client(&pipeline, &images, &args),
+        Command::Estimate {
+            name,
+            profile,
+            compare,
+            recalibrate,
+            load,
+            no_build,
+        } => {
+            let opts = estimate::Options {
+                compare,
+                recalibrate,
+                load,
+                build: !no_build,
+            };
+            estimate::run(&root, &name, profile.as_deref(), &opts)
+        }
         Command::CheckRules => rules::run(),
         Command::Fuzz {
             minutes,

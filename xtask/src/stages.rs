@@ -29,7 +29,7 @@ pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>>
 /// Builds every stage binary (one `--workspace` build, so all binaries share one compiled burn
 /// with the tests) and runs `target/release/<binary> <args>`.
 pub fn run_binary(binary: &str, args: &[&str]) -> Result<()> {
-    cargo(&["build", "--release", "--workspace", "--bins", "-q"])?;
+    build_binaries()?;
     let path = Path::new("target/release").join(binary);
     let status = Command::new(&path)
         .args(args)
@@ -39,6 +39,18 @@ pub fn run_binary(binary: &str, args: &[&str]) -> Result<()> {
         bail!("`{binary} {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// Builds every binary of the workspace in release mode with cargo's own progress, after a line
+/// saying what is built and how long it takes when the binaries are not there yet.
+pub fn build_binaries() -> Result<()> {
+    if !Path::new("target/release/privdnn-train").exists() {
+        eprintln!(
+            "building the privdnn binaries (release: burn, fhe and the workspace's crates; a first \
+             build takes 10–20 minutes on 2 cores, later builds seconds) …"
+        );
+    }
+    cargo(&["build", "--release", "--workspace", "--bins"])
 }
 
 /// Runs `cargo <args>` in the workspace, failing when it fails.
@@ -180,7 +192,9 @@ pub fn run_pipeline(
         cfg.profile,
         layout.run_dir().display()
     );
+    let mut estimates = crate::estimate::Announcer::new(root, &cfg, profile);
     for stage in plan {
+        estimates.announce(stage);
         let started = std::time::Instant::now();
         match *stage {
             "data" => {
@@ -198,13 +212,21 @@ pub fn run_pipeline(
                 )?;
                 log::info!("data: ready ({})", paths.train.display());
             }
-            "train" => {
+            // training and the attack stage resume from their checkpoints unless forced
+            "train" | "attack" => {
                 let fresh: &[&str] = if force { &["--fresh"] } else { &[] };
-                run_stage(&layout, &cfg, "train", target, force, fresh)?;
+                run_stage(
+                    &layout,
+                    &cfg,
+                    stage,
+                    target,
+                    force || *stage == "attack",
+                    fresh,
+                )?;
             }
             "select" | "encrypt" => run_stage(&layout, &cfg, stage, target, force, &[])?,
-            // Measurements (infer; attack, spec §4): no up-to-date artifact, always re-run.
-            "infer" | "attack" => run_stage(&layout, &cfg, stage, target, true, &[])?,
+            // Measurements (infer, spec §4): no up-to-date artifact, always re-run.
+            "infer" => run_stage(&layout, &cfg, stage, target, true, &[])?,
             other => bail!("stage `{other}` is not implemented yet"),
         }
         log::info!("{stage}: {:.1}s", started.elapsed().as_secs_f64());

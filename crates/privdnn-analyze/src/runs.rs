@@ -204,6 +204,9 @@ pub struct Run {
     pub sweep: Input<Vec<SelectionRecord>>,
     /// `select/exhaustive.json`.
     pub exhaustive: Input<Vec<GroupSummary>>,
+    /// `select/exhaustive_test.json` (selected and ranked on the test split, the reference's
+    /// setting).
+    pub exhaustive_test: Input<Vec<GroupSummary>>,
     /// `infer/metrics.json`.
     pub infer: Input<InferMetrics>,
     /// `attack/metrics.json`.
@@ -235,6 +238,11 @@ impl Run {
             select: Input::load(dir.join("select/metrics.json"), problems, parse_typed),
             sweep: Input::load(dir.join("select/sweep.json"), problems, parse_typed),
             exhaustive: Input::load(dir.join("select/exhaustive.json"), problems, parse_typed),
+            exhaustive_test: Input::load(
+                dir.join("select/exhaustive_test.json"),
+                problems,
+                parse_typed,
+            ),
             infer: Input::load(dir.join("infer/metrics.json"), problems, infer::parse),
             attack: Input::load(dir.join("attack/metrics.json"), problems, attack::parse),
             systems: SystemFiles::load(dir, problems),

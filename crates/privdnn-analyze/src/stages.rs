@@ -79,6 +79,9 @@ pub struct AlgorithmRank {
     pub selection: serde_json::Value,
     /// Rank (1 = best point), `None` when the choice is outside the group.
     pub rank: Option<usize>,
+    /// Rank with ties counted against the choice (absent in files before it was recorded).
+    #[serde(default)]
+    pub worst_rank: Option<usize>,
     /// Wall seconds of the algorithm.
     pub seconds: f64,
     /// Random draws (random only).
@@ -105,6 +108,9 @@ pub struct GroupSummary {
     pub worst_scores: [f64; 3],
     /// Each algorithm's rank.
     pub ranks: Vec<AlgorithmRank>,
+    /// Greedy's choice made on the other split, ranked in this group (absent in older files).
+    #[serde(default)]
+    pub greedy_other_split: Option<AlgorithmRank>,
     /// Expected best rank of random search with random's number of draws.
     pub expected_random_rank: f64,
 }

@@ -84,6 +84,18 @@ const EXHAUSTIVE: &str = r#"[
    "expected_random_rank": 90.5}
 ]"#;
 
+/// `exhaustive_test.json`: group (1, 1) selected and ranked on the test split, with a tie and
+/// the validation choice's held-out rank (the (1, 2) group is left out: its rows say so).
+const EXHAUSTIVE_TEST: &str = r#"[
+  {"sizes": [1, 1], "selections": 96, "seconds": 2.5, "split": "test",
+   "best": {"1": [4], "2": [12]}, "best_scores": [98.4, 90.1, 0.21],
+   "worst": {"1": [5], "2": [7]}, "worst_scores": [83.1, 85.2, -0.61],
+   "ranks": [
+     {"algorithm": "greedy", "selection": {"1": [4], "2": [3]}, "rank": 2, "worst_rank": 3, "seconds": 2.3, "draws": 0}],
+   "greedy_other_split": {"algorithm": "greedy", "selection": {"1": [4], "2": [12]}, "rank": 1, "worst_rank": 1, "seconds": 2.4, "draws": 0},
+   "expected_random_rank": 10.9}
+]"#;
+
 const INFER: &str = r#"{"mode_reports": [
   {"mode": "separate", "selection": [[0], [0]], "images": 5000, "accuracy": 95.6, "exact_match_rate": 1.0,
    "phases_s": {"keygen": 0.5, "user_eval": 9.65, "owner_decrypt": 0.11},
@@ -149,6 +161,11 @@ fn fixture(root: &Path) -> PathBuf {
         ),
     );
     write(&results, "mnist/select/exhaustive.json", EXHAUSTIVE);
+    write(
+        &results,
+        "mnist/select/exhaustive_test.json",
+        EXHAUSTIVE_TEST,
+    );
     let mut csv = String::from("s1_size,s2_size,layer1,layer2,separate,removed,point\n");
     for i in 0..96 {
         csv.push_str(&format!(

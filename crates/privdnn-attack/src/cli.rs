@@ -59,6 +59,11 @@ pub struct RunArgs {
     /// Owner service attacked by `key_recovery` (default: one started here on loopback).
     #[arg(long)]
     pub server: Option<String>,
+    /// Start over: by default a full run (no `--only`) whose inputs (attack config, trained
+    /// model, selection) equal those of an interrupted earlier run skips the experiments that
+    /// run finished and keeps the finished points of `samples` and `sweep`.
+    #[arg(long)]
+    pub fresh: bool,
     /// Encryption variant whose owner service `key_recovery` starts and scores against (e.g.
     /// `user-keyed`, with `PRIVDNN_HE__MODE=user-keyed`); default: the run's own files.
     #[arg(long)]
@@ -127,6 +132,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
         args.only.clone()
     };
     check_names(&experiments)?;
+    let same_inputs = stage.prior_resume_key.as_deref() == Some(stage.resume_key.as_str());
+    stage.resume = same_inputs && args.only.is_empty() && !args.fresh;
+    if !same_inputs || (args.fresh && args.only.is_empty()) {
+        // earlier completion marks belong to other inputs
+        stage.metrics.remove("seconds");
+        stage.put("seconds", json!({}))?;
+    }
+    let finished = stage.finished_experiments();
     let original = accuracy(
         &stage.model,
         &stage.eval,
@@ -148,7 +161,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
         serde_json::to_value(&stage.cfg.pipeline.attack)?,
     )?;
     stage.put("config_hash", json!(stage.cfg.stage_hash("attack")))?;
+    stage.put("resume_key", json!(stage.resume_key))?;
     for e in &experiments {
+        if finished.contains(e) {
+            log::info!(
+                "{e}: finished by an earlier run with the same inputs (skipped; `--fresh` reruns)"
+            );
+            continue;
+        }
         let clock = Instant::now();
         match e.as_str() {
             "recover" => stage.run_recover()?,

@@ -131,8 +131,18 @@ impl Stage {
     /// `samples`: the recovery and A_t versus the attacker's sample count.
     pub fn run_samples(&mut self) -> Result<()> {
         let sel = self.selection.clone();
+        let prior = self.prior_points("sample_curve");
         let mut curve = Vec::new();
         for &n in &self.cfg.pipeline.attack.sample_counts.clone() {
+            let count = json!(self.samples(n).len());
+            let selection = sel.to_reference_json();
+            if let Some(m) = prior.iter().find(|m| {
+                m.get("samples") == Some(&count) && m.get("selection") == Some(&selection)
+            }) {
+                log::info!("sample curve: {n} samples kept from the interrupted run");
+                curve.push(Value::Object(m.clone()));
+                continue;
+            }
             // the `recover` experiment is this very point (same samples, seed and settings)
             let reuse = self
                 .metrics
@@ -161,8 +171,17 @@ impl Stage {
     /// `sweep`: A_s, A_r, A_rec (both) per selection percent.
     pub fn run_sweep(&mut self) -> Result<()> {
         let n = self.cfg.pipeline.attack.samples;
+        let prior = self.prior_points("points");
         let mut points = Vec::new();
         for (percent, sel, scores) in self.sweep_selections()? {
+            let selection = sel.to_reference_json();
+            if let Some(m) = prior.iter().find(|m| {
+                m.get("percent") == Some(&json!(percent)) && m.get("selection") == Some(&selection)
+            }) {
+                log::info!("sweep: {percent} % kept from the interrupted run");
+                points.push(Value::Object(m.clone()));
+                continue;
+            }
             let mut m = self.recovery_point(&sel, n, false, &format!("{percent} %"))?;
             let (a_s, a_r) = match scores {
                 Some(s) => s,

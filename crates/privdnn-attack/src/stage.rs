@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use privdnn_artifacts::{
-    DatasetSplit, NeuronSelection, RunLayout, TrainedModel, read_artifact, write_json_atomic,
+    DatasetSplit, NeuronSelection, RunLayout, TrainedModel, file_sha256, read_artifact,
+    write_json_atomic,
 };
 use privdnn_config::ResolvedConfig;
 use privdnn_data::Splits;
@@ -47,6 +48,14 @@ pub struct Stage {
     pub metrics: serde_json::Map<String, Value>,
     /// `settings` of the run that wrote the existing `metrics.json`, if any.
     pub prior_settings: Option<Value>,
+    /// Digest of what the experiments depend on: the attack stage's config hash, the trained
+    /// model file and the default selection.
+    pub resume_key: String,
+    /// `resume_key` of the run that wrote the existing `metrics.json`, if any.
+    pub prior_resume_key: Option<String>,
+    /// Whether this run continues an interrupted one with the same inputs: finished
+    /// experiments are skipped and the finished points of `samples` and `sweep` kept.
+    pub resume: bool,
 }
 
 fn training(cfg: &ResolvedConfig) -> AttackTraining {
@@ -129,8 +138,21 @@ pub fn load(args: &RunArgs) -> Result<Stage> {
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
     let prior_settings = metrics.get("settings").cloned();
+    let prior_resume_key = metrics
+        .get("resume_key")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let resume_key = format!(
+        "{} {} {}",
+        cfg.stage_hash("attack"),
+        file_sha256(&model_path)?,
+        selection.to_reference_json()
+    );
     Ok(Stage {
         prior_settings,
+        prior_resume_key,
+        resume_key,
+        resume: false,
         training: training(&cfg),
         cfg,
         model,
@@ -160,6 +182,32 @@ impl Stage {
         self.metrics.insert(key.to_string(), value);
         write_json_atomic(&self.out.join("metrics.json"), &self.metrics)?;
         Ok(())
+    }
+
+    /// The objects of list `key` written by the interrupted run this one resumes (empty when
+    /// not resuming); read before the list is rewritten.
+    pub fn prior_points(&self, key: &str) -> Vec<serde_json::Map<String, Value>> {
+        if !self.resume {
+            return Vec::new();
+        }
+        self.metrics
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_object).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Experiments a resumed run skips: those whose time an earlier run with the same inputs
+    /// recorded (the time is written when an experiment finishes).
+    pub fn finished_experiments(&self) -> Vec<String> {
+        if !self.resume {
+            return Vec::new();
+        }
+        self.metrics
+            .get("seconds")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The attacker's `n` labelled validation samples (seeded, as the reference: seed 0).

@@ -304,9 +304,8 @@ fn psnr_and_ssim_of_identical_and_different_images() {
     assert!(crate::invert::ssim(&a, &b, 3, 16) < 0.5);
 }
 
-#[test]
-fn stage_writes_every_experiment_on_the_tiny_pipeline() {
-    // an untrained tiny model stands in for the train stage's output
+/// A tiny pipeline root whose train stage output is an untrained tiny model.
+fn tiny_root() -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("tempdir");
     let pipelines = root.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).expect("mkdir");
@@ -319,22 +318,70 @@ fn stage_writes_every_experiment_on_the_tiny_pipeline() {
     let train = root.path().join("results/tiny/train");
     std::fs::create_dir_all(&train).expect("mkdir");
     privdnn_artifacts::write_artifact(&train.join("model.bin"), &m).expect("write model");
-    let args = crate::cli::RunArgs {
-        target: privdnn_config::PipelineArgs::new("tiny", root.path()),
-        only: vec![
-            "recover".into(),
-            "sweep".into(),
-            "extract".into(),
-            "invert".into(),
-        ],
-        set: vec![
-            "epochs=1".into(),
-            "scratch_epochs=1".into(),
-            "invert_steps=20".into(),
-        ],
+    root
+}
+
+/// Attack-stage arguments on the tiny root with one-epoch trainings.
+fn tiny_args(root: &std::path::Path, only: &[&str], set: &[&str]) -> crate::cli::RunArgs {
+    let fixed = ["epochs=1", "scratch_epochs=1", "invert_steps=20"];
+    crate::cli::RunArgs {
+        target: privdnn_config::PipelineArgs::new("tiny", root),
+        only: only.iter().map(|s| s.to_string()).collect(),
+        set: fixed.iter().chain(set).map(|s| s.to_string()).collect(),
+        fresh: false,
         server: None,
         variant: None,
-    };
+    }
+}
+
+fn read_metrics(root: &std::path::Path) -> serde_json::Value {
+    let path = root.join("results/tiny/attack/metrics.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("metrics")).expect("json")
+}
+
+#[test]
+fn an_interrupted_stage_resumes_and_fresh_starts_over() {
+    let root = tiny_root();
+    let set = [r#"experiments=["recover","sweep"]"#];
+    crate::cli::run(&tiny_args(root.path(), &[], &set)).expect("first run");
+    // an interruption during `sweep`: one point written, no time for the experiment; sentinels
+    // show what a rerun keeps
+    let mut v = read_metrics(root.path());
+    v["recovery"]["sentinel"] = serde_json::json!(true);
+    v["points"].as_array_mut().expect("points").truncate(1);
+    v["points"][0]["sentinel"] = serde_json::json!(true);
+    v["seconds"]
+        .as_object_mut()
+        .expect("seconds")
+        .remove("sweep");
+    let path = root.path().join("results/tiny/attack/metrics.json");
+    std::fs::write(&path, serde_json::to_string(&v).expect("json")).expect("write");
+    crate::cli::run(&tiny_args(root.path(), &[], &set)).expect("resumed run");
+    let v = read_metrics(root.path());
+    assert_eq!(v["recovery"]["sentinel"], true, "finished `recover` rerun");
+    let points = v["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2, "the sweep was not completed");
+    assert_eq!(points[0]["sentinel"], true, "the finished point was redone");
+    assert!(points[1].get("sentinel").is_none() && points[1]["recovered_freeze"].is_number());
+    assert!(v["seconds"]["sweep"].is_number());
+    let mut fresh = tiny_args(root.path(), &[], &set);
+    fresh.fresh = true;
+    crate::cli::run(&fresh).expect("fresh run");
+    let v = read_metrics(root.path());
+    assert!(
+        v["recovery"].get("sentinel").is_none(),
+        "--fresh kept an old record"
+    );
+    assert!(
+        v["points"][0].get("sentinel").is_none(),
+        "--fresh kept an old point"
+    );
+}
+
+#[test]
+fn stage_writes_every_experiment_on_the_tiny_pipeline() {
+    let root = tiny_root();
+    let args = tiny_args(root.path(), &["recover", "sweep", "extract", "invert"], &[]);
     crate::cli::run(&args).expect("attack stage");
     let out = root.path().join("results/tiny/attack");
     let text = std::fs::read_to_string(out.join("metrics.json")).expect("metrics");
@@ -416,6 +463,7 @@ fn spnn_args(root: &std::path::Path) -> crate::cli::RunArgs {
             "invert_steps=300".into(),
             "invert_learning_rate=0.05".into(),
         ],
+        fresh: false,
         server: None,
         variant: None,
     }

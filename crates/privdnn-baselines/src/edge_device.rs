@@ -78,6 +78,13 @@ impl Offline {
         Ok(pads)
     }
 
+    /// Adds a part prepared elsewhere.
+    fn add(&mut self, part: &Offline) {
+        self.cpu += part.cpu;
+        self.wall += part.wall;
+        self.pads += part.pads;
+    }
+
     fn json(&self, n: usize) -> Value {
         let n = n.max(1) as f64;
         json!({
@@ -145,8 +152,11 @@ fn single(
 }
 
 /// Every image in batches; a second thread prepares the pads through EdgeB while this one runs
-/// the batches through EdgeA (both edges compute at once). Returns wall seconds, online CPU
-/// seconds of this thread, and the online results.
+/// the batches through EdgeA (both edges compute at once). The pad thread prepares what it is
+/// asked for: before each batch runs, the next batch's pads (its images, the expected hidden
+/// tests and a margin, less what the pool keeps), so EdgeB works ahead by one batch and
+/// prepares no pad past the last one. Returns wall seconds, online CPU seconds of this thread,
+/// and the online results.
 fn batched(
     device: &Device,
     test: &DatasetSplit,
@@ -156,12 +166,13 @@ fn batched(
 ) -> Result<(f64, f64, Online)> {
     let (a, b) = conns;
     let (n, batch) = (test.len(), batch.max(1));
-    let counts = chunk(batch, device.test_probability(), device.linear_layers());
+    let (p, layers) = (device.test_probability(), device.linear_layers());
     let preparer = device.preparer();
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Pads, Offline)>>(1);
+        let (ask, asked) = std::sync::mpsc::channel::<Vec<usize>>();
+        let (tx, rx) = std::sync::mpsc::channel::<Result<(Pads, Offline)>>();
         let worker = s.spawn(move || {
-            loop {
+            for counts in asked {
                 let mut part = Offline::default();
                 let made = part.prepare(&preparer, &counts, b).map(|p| (p, part));
                 let stop = made.is_err();
@@ -173,25 +184,46 @@ fn batched(
         let (clock, cpu) = (Instant::now(), thread_cpu_seconds());
         let mut pool = Pads::default();
         let mut online = Online::default();
+        let mut in_flight = 0usize;
         let run = (|| -> Result<()> {
             for start in (0..n).step_by(batch) {
-                let imgs: Vec<&[u8]> = (start..(start + batch).min(n))
-                    .map(|i| test.image(i))
-                    .collect();
+                let end = (start + batch).min(n);
+                let imgs: Vec<&[u8]> = (start..end).map(|i| test.image(i)).collect();
                 let plan = device.plan(imgs.len());
-                while !pool.covers(&plan.needs()) {
+                let needs = plan.needs();
+                while !pool.covers(&needs) {
+                    if in_flight == 0 {
+                        ask.send(pool.shortfall(&needs))
+                            .context("pad preparer stopped")?;
+                        in_flight += 1;
+                    }
                     let (pads, part) = rx.recv().context("pad preparer stopped")??;
+                    in_flight -= 1;
                     pool.extend(pads);
-                    offline.cpu += part.cpu;
-                    offline.wall += part.wall;
-                    offline.pads += part.pads;
+                    offline.add(&part);
+                }
+                let next = (n - end).min(batch);
+                if next > 0 && in_flight == 0 {
+                    let want = chunk(next, p, layers);
+                    let left = |l: usize| pool.available(l).saturating_sub(needs[l]);
+                    let counts: Vec<usize> = (0..layers)
+                        .map(|l| want[l].saturating_sub(left(l)))
+                        .collect();
+                    if counts.iter().any(|&c| c > 0) {
+                        ask.send(counts).context("pad preparer stopped")?;
+                        in_flight += 1;
+                    }
                 }
                 online.add(device.run(&plan, &imgs, &mut pool, a)?);
             }
             Ok(())
         })();
         let (wall, cpu) = (clock.elapsed().as_secs_f64(), thread_cpu_seconds() - cpu);
-        drop(rx);
+        drop(ask);
+        // a chunk still in flight (a failed batch) is waited for and counted
+        for (_, part) in rx.iter().flatten() {
+            offline.add(&part);
+        }
         worker
             .join()
             .map_err(|_| anyhow::anyhow!("pad preparer panicked"))?;

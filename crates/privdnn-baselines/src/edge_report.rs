@@ -227,7 +227,8 @@ fn device_section(inputs: &Inputs) -> Value {
         "offline_pads_per_image": device["batched"]["device_offline"]["pads_per_image"],
         "offline_cpu_fraction_of_alone": ratio(offline),
         "total_cpu_fraction_of_alone": ratio(dev_cpu + offline),
-        "counting": "online = the device's query thread CPU (masking with prepared pads, unmasking, non-linear steps, encoding, socket I/O); offline = its pad thread CPU (PRG, S_in − r, exchange with the second server, d = L(S_in − r) − S_out), query-independent, done ahead",
+        "counting": "online = the device's query thread CPU (masking with prepared pads, unmasking fused with the non-linear steps, encoding, socket I/O); offline = its pad thread CPU (PRG, S_in − r, exchange with the second server, d = L(S_in − r) − S_out), query-independent, done ahead",
+        "alone_counting": "the integer shadow (privdnn_mpc::shadow::logits) on one thread: the same Z_2^64 kernels the edges run (conv as im2col + wrapping u64 dot products, vectorised), thread CPU per image",
         "peak_rss_bytes": device["peak_rss_bytes"],
     })
 }

@@ -11,14 +11,15 @@
 //!
 //! This module works only from the device's own bundle: it holds no linear layer.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use privdnn_mpc::shadow::center;
-use privdnn_mpc::{TensorShape, ring};
+use privdnn_mpc::{Op, TensorShape, ring};
 use rand::RngCore;
 
-use crate::clear::apply_in_place;
-use crate::frames::{FrameWriter, ReplyReader, words};
+use crate::clear::{apply_in_place, unmask_run};
+use crate::frames::{FrameWriter, PART_BYTES, ReplyReader, words};
 use crate::messages::DeviceBundle;
 use crate::pads::{Pad, Pads, Preparer, check_header};
 use crate::{EdgeError, Result};
@@ -26,8 +27,13 @@ use crate::{EdgeError, Result};
 /// The device's connection to one edge: one request frame (header + payload) out, the reply's
 /// payload back (an error frame or a closed connection is an error).
 pub trait EdgeLink {
-    /// Sends `frame` and returns the reply payload (valid until the next call).
+    /// Sends `frame` and returns the reply payload (valid until the next call). After
+    /// [`EdgeLink::send_part`] calls, `frame` is the request's last part.
     fn round_trip(&mut self, frame: &[u8]) -> Result<&[u8]>;
+
+    /// Sends a leading part of a request frame (header first); the rest follows in more parts
+    /// and [`EdgeLink::round_trip`].
+    fn send_part(&mut self, part: &[u8]) -> Result<()>;
 }
 
 /// The device's connections to both edges: EdgeA answers queries online, EdgeB prepares pads.
@@ -94,6 +100,16 @@ impl Plan {
 pub struct Device {
     bundle: DeviceBundle,
     shapes: Vec<TensorShape>,
+    /// Op indices of the linear layers.
+    linear: Vec<usize>,
+    scratch: Mutex<Scratch>,
+}
+
+/// Buffers reused from batch to batch: the request frame and the activation vectors.
+#[derive(Default)]
+struct Scratch {
+    frame: FrameWriter,
+    free: Vec<Vec<u64>>,
 }
 
 impl Device {
@@ -122,7 +138,12 @@ impl Device {
                 )));
             }
         }
-        Ok(Self { bundle, shapes })
+        Ok(Self {
+            bundle,
+            shapes,
+            linear,
+            scratch: Mutex::default(),
+        })
     }
 
     /// Number of classes.
@@ -221,38 +242,16 @@ impl Device {
         }
         let mut out = BatchOutcome::default();
         let mut clock = Instant::now();
-        let widest = self.shapes.iter().map(TensorShape::len).max().unwrap_or(0);
-        let mut xs = images
-            .iter()
-            .map(|raw| {
-                center(&self.bundle.model, raw).map(|x| {
-                    let mut v = Vec::with_capacity(widest);
-                    v.extend_from_slice(&x);
-                    v
-                })
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut frame = FrameWriter::default();
-        let mut layer = 0usize;
-        let ops = &self.bundle.model.ops;
-        for (i, op) in ops.iter().enumerate() {
-            if !op.is_linear() {
-                // a run of non-linear ops is applied image by image (the tensor stays in cache)
-                if i == 0 || ops[i - 1].is_linear() {
-                    let end = (i..ops.len())
-                        .find(|&j| ops[j].is_linear())
-                        .unwrap_or(ops.len());
-                    for x in xs.iter_mut() {
-                        for (run_op, &shape) in ops[i..end].iter().zip(&self.shapes[i..end]) {
-                            apply_in_place(run_op, shape, x)?;
-                        }
-                    }
-                }
-                continue;
-            }
-            let items = &plan.items[layer];
+        let mut scratch = self
+            .scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Scratch { frame, free } = &mut *scratch;
+        let mut xs = self.centred(images, free)?;
+        for (layer, items) in plan.items.iter().enumerate() {
             let used = pads.take(layer, items.len())?;
-            frame.begin(plan.nonce[0], layer as u32, items.len());
+            let len = self.bundle.keys[layer].s_in.len();
+            frame.begin_sized(plan.nonce[0], layer as u32, items.len(), len)?;
             for (item, pad) in items.iter().zip(&used) {
                 let x = match *item {
                     Item::Real(k) => &xs[k],
@@ -266,12 +265,17 @@ impl Device {
                     )));
                 }
                 frame.item_zip(x, &pad.r, true);
+                if frame.part().len() >= PART_BYTES {
+                    link.send_part(frame.part())?;
+                    frame.part_sent();
+                }
             }
             out.device_seconds += clock.elapsed().as_secs_f64();
             let reply = link.round_trip(frame.finish()?)?;
             clock = Instant::now();
             out.rounds += 1;
             let failed = self.unmask((plan.nonce[0], layer), items, &used, reply, &mut xs)?;
+            pads.recycle(used);
             out.tests += items
                 .iter()
                 .filter(|it| matches!(it, Item::Test(_)))
@@ -280,15 +284,47 @@ impl Device {
             if failed > 0 {
                 out.failed_layers.push(layer as u32);
             }
-            layer += 1;
         }
         out.logits = xs.iter().map(|x| ring::to_signed_vec(x)).collect();
+        free.extend(xs);
         out.device_seconds += clock.elapsed().as_secs_f64();
         Ok(out)
     }
 
+    /// The non-linear ops after linear layer `l` up to the next linear one (for `l = None`:
+    /// those before the first), with their input shapes.
+    fn run_after(&self, l: Option<usize>) -> (&[Op], &[TensorShape]) {
+        let start = l.map_or(0, |l| self.linear[l] + 1);
+        let end = l
+            .map_or(self.linear.first(), |l| self.linear.get(l + 1))
+            .copied()
+            .unwrap_or(self.bundle.model.ops.len());
+        (&self.bundle.model.ops[start..end], &self.shapes[start..end])
+    }
+
+    /// Every image centred, with the ops before the first linear layer applied (each in a
+    /// vector with room for the widest tensor, reused layer after layer and from `free`, the
+    /// vectors of earlier batches).
+    fn centred(&self, images: &[&[u8]], free: &mut Vec<Vec<u64>>) -> Result<Vec<Vec<u64>>> {
+        let widest = self.shapes.iter().map(TensorShape::len).max().unwrap_or(0);
+        let (run, shapes) = self.run_after(None);
+        images
+            .iter()
+            .map(|raw| {
+                let mut v = free.pop().unwrap_or_else(|| Vec::with_capacity(widest));
+                v.clear();
+                v.extend_from_slice(&center(&self.bundle.model, raw)?);
+                for (op, &s) in run.iter().zip(shapes) {
+                    apply_in_place(op, s, &mut v)?;
+                }
+                Ok(v)
+            })
+            .collect()
+    }
+
     /// Recovers every item's `L(x)` from EdgeA's reply and the pads, checks the tests, and
-    /// stores the real outputs in `xs`. Returns the number of failed tests.
+    /// stores the real outputs in `xs` with the non-linear ops up to the next linear layer
+    /// applied (fused with the unmasking, [`unmask_run`]). Returns the number of failed tests.
     fn unmask(
         &self,
         (batch, l): (u64, usize),
@@ -298,20 +334,17 @@ impl Device {
         xs: &mut [Vec<u64>],
     ) -> Result<u64> {
         let len = self.bundle.keys[l].s_out.len();
+        let (run, shapes) = self.run_after(Some(l));
         let mut rd = ReplyReader::new(reply);
         check_header(rd.header()?, (batch, l, items.len()))?;
         let mut failed = 0;
         for (item, pad) in items.iter().zip(used) {
-            let y = words(rd.item(len)?)
-                .zip(&pad.d)
-                .map(|(v, d)| v.wrapping_add(*d));
+            let bytes = rd.item(len)?;
             match *item {
-                Item::Real(i) => {
-                    xs[i].clear();
-                    xs[i].extend(y);
-                }
+                Item::Real(i) => unmask_run(bytes, &pad.d, run, shapes, &mut xs[i])?,
                 Item::Test(t) => {
                     let want = &self.bundle.tests[l][t].output.0;
+                    let y = words(bytes).zip(&pad.d).map(|(v, d)| v.wrapping_add(*d));
                     failed += u64::from(!y.eq(want.iter().copied()));
                 }
             }

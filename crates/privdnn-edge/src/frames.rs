@@ -39,10 +39,24 @@ fn varint_bytes(v: u64) -> ([u8; 9], usize) {
 
 /// A request frame (header + payload) built in place. The buffer only grows: its bytes are
 /// overwritten frame after frame (no zero fill per frame), `len` marks the frame's end.
+///
+/// A frame begun with [`FrameWriter::begin_sized`] declares its length up front and can be sent
+/// in parts ([`FrameWriter::part`], [`FrameWriter::part_sent`]): the buffer then holds only the
+/// part not sent yet, so it stays in cache while the kernel copies it.
 #[derive(Default)]
 pub struct FrameWriter {
     buf: Vec<u8>,
     len: usize,
+    /// Frame bytes declared in the header (sized frames) and already sent.
+    sized: Option<(usize, usize)>,
+}
+
+/// Bytes of a frame part worth a write of its own (half of a 2 MiB L2 cache).
+pub const PART_BYTES: usize = 1 << 20;
+
+/// Length of `v` as a bincode varint.
+fn varint_len(v: u64) -> usize {
+    varint_bytes(v).1
 }
 
 impl FrameWriter {
@@ -65,10 +79,42 @@ impl FrameWriter {
     /// Starts a request frame for `layer` of `batch` with `items` items.
     pub fn begin(&mut self, batch: u64, layer: u32, items: usize) {
         self.len = 0;
+        self.sized = None;
         self.grow(HEADER_LEN);
         self.varint(batch);
         self.varint(u64::from(layer));
         self.varint(items as u64);
+    }
+
+    /// Starts a request frame of `items` items of `len` ring elements each, its header written
+    /// at once (so the frame can leave in parts).
+    pub fn begin_sized(&mut self, batch: u64, layer: u32, items: usize, len: usize) -> Result<()> {
+        let item = varint_len((len * 8) as u64) + len * 8;
+        let payload = [batch, u64::from(layer), items as u64]
+            .iter()
+            .map(|&v| varint_len(v))
+            .sum::<usize>()
+            + items * item;
+        let declared = u32::try_from(payload)
+            .map_err(|_| EdgeError::protocol("request frame longer than 4 GiB"))?;
+        self.begin(batch, layer, items);
+        let header = EdgeMessage::PROTOCOL.header(crate::wire::REQUEST_KIND, declared);
+        self.buf[..HEADER_LEN].copy_from_slice(&header);
+        self.sized = Some((HEADER_LEN + payload, 0));
+        Ok(())
+    }
+
+    /// The bytes written and not sent yet (sized frames: a part to send now).
+    pub fn part(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Marks [`FrameWriter::part`] as sent (sized frames); the next bytes start a new part.
+    pub fn part_sent(&mut self) {
+        if let Some((_, sent)) = self.sized.as_mut() {
+            *sent += self.len;
+            self.len = 0;
+        }
     }
 
     /// Appends one item of `len` ring elements, the `k`-th being `f(k)`.
@@ -77,6 +123,12 @@ impl FrameWriter {
         for (k, dst) in self.grow(len * 8).chunks_exact_mut(8).enumerate() {
             dst.copy_from_slice(&f(k).to_le_bytes());
         }
+    }
+
+    /// Appends one item of `len` ring elements and returns its bytes to be written.
+    pub fn item_bytes(&mut self, len: usize) -> &mut [u8] {
+        self.varint((len * 8) as u64);
+        self.grow(len * 8)
     }
 
     /// Appends one item `a[k] op b[k]` (`add`: wrapping sum, else wrapping difference).
@@ -94,8 +146,19 @@ impl FrameWriter {
         }
     }
 
-    /// The finished frame: header (magic, version, request kind, payload length) + payload.
+    /// The finished frame: header (magic, version, request kind, payload length) + payload;
+    /// for a sized frame, the part not sent yet (an error unless the items written add up to
+    /// the declared length).
     pub fn finish(&mut self) -> Result<&[u8]> {
+        if let Some((declared, sent)) = self.sized {
+            if sent + self.len != declared {
+                return Err(EdgeError::protocol(format!(
+                    "request frame of {} bytes, {declared} declared",
+                    sent + self.len
+                )));
+            }
+            return Ok(&self.buf[..self.len]);
+        }
         let len = u32::try_from(self.len - HEADER_LEN)
             .map_err(|_| EdgeError::protocol("request frame longer than 4 GiB"))?;
         let header = EdgeMessage::PROTOCOL.header(crate::wire::REQUEST_KIND, len);
@@ -220,6 +283,20 @@ mod tests {
                 w.item(it.len(), |k| it.0[k]);
             }
             let frame = w.finish().expect("frame").to_vec();
+            if lens.iter().all(|&n| n == lens[0]) {
+                let mut parts = FrameWriter::default();
+                parts
+                    .begin_sized(batch, layer, items.len(), lens[0])
+                    .expect("sized");
+                let mut sent = Vec::new();
+                for it in &items {
+                    parts.item(it.len(), |k| it.0[k]);
+                    sent.extend_from_slice(parts.part());
+                    parts.part_sent();
+                }
+                sent.extend_from_slice(parts.finish().expect("rest"));
+                assert_eq!(sent, frame, "a sized frame sent in parts");
+            }
             let req = LayerRequest {
                 batch,
                 layer,

@@ -20,6 +20,8 @@ pub struct InProcessEdge {
     /// Every request payload received, when recording (the edge's whole view).
     pub view: Option<Vec<Vec<u8>>>,
     reply: Vec<u8>,
+    /// Parts of a request sent in pieces, joined before decoding.
+    parts: Vec<u8>,
 }
 
 impl InProcessEdge {
@@ -31,12 +33,26 @@ impl InProcessEdge {
             bytes_out: 0,
             view: None,
             reply: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }
 
 impl EdgeLink for InProcessEdge {
+    fn send_part(&mut self, part: &[u8]) -> Result<()> {
+        self.parts.extend_from_slice(part);
+        Ok(())
+    }
+
     fn round_trip(&mut self, frame: &[u8]) -> Result<&[u8]> {
+        let joined;
+        let frame = if self.parts.is_empty() {
+            frame
+        } else {
+            self.parts.extend_from_slice(frame);
+            joined = std::mem::take(&mut self.parts);
+            &joined[..]
+        };
         let payload = frame
             .get(HEADER_LEN..)
             .ok_or_else(|| EdgeError::protocol("frame shorter than its header"))?;

@@ -4,7 +4,7 @@
 //! the offline pads; the two connections can be used from two threads, so both edges compute at
 //! once).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
@@ -101,6 +101,8 @@ pub struct EdgeConn {
     reply: Vec<u8>,
     /// Reply frames and their bytes read here (beside the channel's own counters).
     replies: (u64, u64),
+    /// Request bytes sent here as leading parts of a frame (beside the channel's counters).
+    parts: u64,
 }
 
 impl EdgeConn {
@@ -114,6 +116,7 @@ impl EdgeConn {
             who,
             reply: Vec::new(),
             replies: (0, 0),
+            parts: 0,
         })
     }
 
@@ -123,6 +126,7 @@ impl EdgeConn {
         t.frames_received += self.replies.0;
         t.bytes_received += self.replies.1;
         t.round_trips += self.replies.0;
+        t.bytes_sent += self.parts;
         t
     }
 
@@ -182,6 +186,15 @@ impl EdgeConn {
 }
 
 impl EdgeLink for EdgeConn {
+    fn send_part(&mut self, part: &[u8]) -> Result<()> {
+        let mut stream: &TcpStream = self.ch.get_ref();
+        stream.write_all(part).map_err(|e| {
+            EdgeError::Transport(format!("edge {}: writing a request: {e}", self.who))
+        })?;
+        self.parts += part.len() as u64;
+        Ok(())
+    }
+
     fn round_trip(&mut self, frame: &[u8]) -> Result<&[u8]> {
         self.ch.write_frame(frame).map_err(net)?;
         let who = self.who;

@@ -53,6 +53,10 @@ pub struct GcConfig {
     pub batch: usize,
     /// AES driving mode ([`AesMode::Batched`] by default; `PerBlock` is the naive baseline).
     pub aes: AesMode,
+    /// Threads that garble / evaluate the gates of one chunk (1..=64; 1 by default). The batches
+    /// of a chunk are split into this many contiguous runs; the input labels, random-OT answers
+    /// and the bytes produced do not depend on it.
+    pub threads: usize,
 }
 
 impl Default for GcConfig {
@@ -60,6 +64,7 @@ impl Default for GcConfig {
         GcConfig {
             batch: 16,
             aes: AesMode::Batched,
+            threads: 1,
         }
     }
 }
@@ -72,8 +77,38 @@ impl GcConfig {
                 self.batch
             )));
         }
+        if self.threads == 0 || self.threads > 64 {
+            return Err(GcError::param(format!(
+                "threads {} not in 1..=64",
+                self.threads
+            )));
+        }
         Ok(())
     }
+
+    /// Splits `n` instances into at most `threads` contiguous instance ranges whose bounds are
+    /// multiples of the batch size (so every worker sees the same batches as one thread would).
+    pub(crate) fn ranges(&self, n: usize) -> Vec<(usize, usize)> {
+        let batches = n.div_ceil(self.batch);
+        let parts = self.threads.min(batches).max(1);
+        (0..parts)
+            .map(|j| {
+                let (a, b) = (batches * j / parts, batches * (j + 1) / parts);
+                (a * self.batch, (b * self.batch).min(n))
+            })
+            .collect()
+    }
+}
+
+/// Splits `buf` into consecutive pieces of `lens` bytes each (the sum must not exceed its length).
+pub(crate) fn split_lens<'a, T>(mut buf: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(lens.len());
+    for &l in lens {
+        let (head, tail) = buf.split_at_mut(l);
+        out.push(head);
+        buf = tail;
+    }
+    out
 }
 
 /// Reads the `i`-th 16-byte little-endian label of `buf` (caller guarantees the range).

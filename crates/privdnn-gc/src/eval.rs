@@ -3,7 +3,7 @@
 
 use crate::bits::unpack_bits;
 use crate::chunk::{
-    GarbledChunk, GcConfig, expected_sizes, lsb_mask, read_label, run_gates, tweak,
+    GarbledChunk, GcConfig, expected_sizes, lsb_mask, read_label, run_gates, split_lens, tweak,
 };
 use crate::circuit::{Bit, Circuit};
 use crate::error::GcError;
@@ -12,12 +12,29 @@ use crate::ot::EvaluatorRots;
 
 /// Evaluates chunks of garbled circuit instances.
 pub struct Evaluator {
-    hash: TccrHash,
     cfg: GcConfig,
     next_gate: u64,
+    /// Active labels of the chunk's input wires, batch after batch (wire-major inside a batch).
+    inputs: Vec<u128>,
+    /// One scratch space per thread.
+    workers: Vec<Worker>,
+}
+
+/// One thread's scratch space.
+struct Worker {
+    hash: TccrHash,
     labels: Vec<u128>,
     hx: Vec<u128>,
     tw: Vec<u128>,
+}
+
+/// What every worker of a chunk shares.
+struct GateJob<'a> {
+    circuit: &'a Circuit,
+    chunk: &'a GarbledChunk,
+    inputs: &'a [u128],
+    decode: &'a [bool],
+    batch: usize,
 }
 
 impl Evaluator {
@@ -25,12 +42,17 @@ impl Evaluator {
     pub fn new(cfg: GcConfig) -> Result<Self, GcError> {
         cfg.validate()?;
         Ok(Evaluator {
-            hash: TccrHash::new(cfg.aes),
             cfg,
             next_gate: 0,
-            labels: Vec::new(),
-            hx: Vec::new(),
-            tw: Vec::new(),
+            inputs: Vec::new(),
+            workers: (0..cfg.threads)
+                .map(|_| Worker {
+                    hash: TccrHash::new(cfg.aes),
+                    labels: Vec::new(),
+                    hx: Vec::new(),
+                    tw: Vec::new(),
+                })
+                .collect(),
         })
     }
 
@@ -41,7 +63,7 @@ impl Evaluator {
 
     #[cfg(test)]
     pub(crate) fn labels(&self) -> &[u128] {
-        &self.labels
+        &self.workers[0].labels
     }
 
     fn check(&self, c: &Circuit, chunk: &GarbledChunk, bits: usize) -> Result<usize, GcError> {
@@ -87,76 +109,123 @@ impl Evaluator {
     ) -> Result<(), GcError> {
         let n = self.check(circuit, chunk, evaluator_bits.len())?;
         let decode = unpack_bits(&chunk.decode, n * circuit.outputs().len())?;
+        self.input_labels(circuit, chunk, evaluator_bits, rots)?;
+        let job = GateJob {
+            circuit,
+            chunk,
+            inputs: &self.inputs,
+            decode: &decode,
+            batch: self.cfg.batch,
+        };
         outputs.clear();
-        for start in (0..n).step_by(self.cfg.batch) {
-            let nb = self.cfg.batch.min(n - start);
-            self.eval_batch(circuit, chunk, evaluator_bits, start, nb, rots)?;
-            for k in 0..nb {
-                for (oi, o) in circuit.outputs().iter().enumerate() {
-                    outputs.push(match *o {
-                        Bit::Wire(w) => {
-                            (self.labels[w as usize * nb + k] & 1 == 1)
-                                ^ decode[(start + k) * circuit.outputs().len() + oi]
-                        }
-                        Bit::Const(v) => v,
-                    });
-                }
-            }
-        }
+        outputs.resize(n * circuit.outputs().len(), false);
+        eval_gates(&job, &self.cfg, &mut self.workers, outputs);
         self.next_gate += (n * circuit.and_count()) as u64;
         Ok(())
     }
 
-    fn eval_batch(
+    /// The active labels of every input wire of the chunk: the garbler's from the chunk, this
+    /// party's through the random OTs (in instance order, as one thread would).
+    fn input_labels(
         &mut self,
         c: &Circuit,
         chunk: &GarbledChunk,
         bits: &[bool],
-        start: usize,
-        nb: usize,
         rots: &mut EvaluatorRots,
     ) -> Result<(), GcError> {
-        let (g, e) = (c.garbler_inputs(), c.evaluator_inputs());
-        self.labels.resize(c.wire_count() * nb, 0);
-        for k in 0..nb {
-            for i in 0..g {
-                self.labels[i * nb + k] = read_label(&chunk.garbler_labels, (start + k) * g + i);
-            }
-            for i in 0..e {
-                let idx = (start + k) * e + i;
-                let (y0, y1) = (
-                    read_label(&chunk.ot_replies, 2 * idx),
-                    read_label(&chunk.ot_replies, 2 * idx + 1),
-                );
-                self.labels[(g + i) * nb + k] = rots.receive(bits[idx], y0, y1)?;
+        let (g, e, n) = (
+            c.garbler_inputs(),
+            c.evaluator_inputs(),
+            chunk.instances as usize,
+        );
+        self.inputs.clear();
+        self.inputs.resize((g + e) * n, 0);
+        for start in (0..n).step_by(self.cfg.batch) {
+            let nb = self.cfg.batch.min(n - start);
+            let seg = &mut self.inputs[(g + e) * start..(g + e) * (start + nb)];
+            for k in 0..nb {
+                for i in 0..g {
+                    seg[i * nb + k] = read_label(&chunk.garbler_labels, (start + k) * g + i);
+                }
+                for i in 0..e {
+                    let idx = (start + k) * e + i;
+                    let (y0, y1) = (
+                        read_label(&chunk.ot_replies, 2 * idx),
+                        read_label(&chunk.ot_replies, 2 * idx + 1),
+                    );
+                    seg[(g + i) * nb + k] = rots.receive(bits[idx], y0, y1)?;
+                }
             }
         }
-        let (first, ands) = (chunk.first_gate, c.and_count());
-        let (hash, hx, tw, tables) = (&mut self.hash, &mut self.hx, &mut self.tw, &chunk.tables);
+        Ok(())
+    }
+}
+
+/// Evaluates every instance of `job`, the instance ranges of [`GcConfig::ranges`] on one thread
+/// each, into `outputs` (instance-major, already sized).
+fn eval_gates(job: &GateJob<'_>, cfg: &GcConfig, workers: &mut [Worker], outputs: &mut [bool]) {
+    let ranges = cfg.ranges(job.chunk.instances as usize);
+    let per = job.circuit.outputs().len();
+    let lens: Vec<usize> = ranges.iter().map(|(a, b)| (b - a) * per).collect();
+    let mut parts = split_lens(outputs, &lens);
+    if let ([range], [part]) = (ranges.as_slice(), parts.as_mut_slice()) {
+        eval_range(job, *range, &mut workers[0], part);
+    } else {
+        std::thread::scope(|s| {
+            for ((range, part), w) in ranges.iter().zip(parts).zip(workers.iter_mut()) {
+                s.spawn(move || eval_range(job, *range, w, part));
+            }
+        });
+    }
+}
+
+/// Evaluates instances `a..b` (batch-aligned) and decodes their outputs into `out`.
+fn eval_range(job: &GateJob<'_>, (a, b): (usize, usize), w: &mut Worker, out: &mut [bool]) {
+    let c = job.circuit;
+    let (ge, ands, first, tables) = (
+        c.garbler_inputs() + c.evaluator_inputs(),
+        c.and_count(),
+        job.chunk.first_gate,
+        &job.chunk.tables,
+    );
+    let outs = c.outputs().len();
+    for start in (a..b).step_by(job.batch) {
+        let nb = job.batch.min(b - start);
+        w.labels.resize(c.wire_count() * nb, 0);
+        w.labels[..ge * nb].copy_from_slice(&job.inputs[ge * start..ge * (start + nb)]);
+        let (hash, hx, tw) = (&mut w.hash, &mut w.hx, &mut w.tw);
         run_gates(
             c.gates(),
-            &mut self.labels,
-            g + e,
+            &mut w.labels,
+            ge,
             nb,
             0,
-            |lo, dst, a, b, and_idx| {
+            |lo, dst, x, y, and_idx| {
                 hx.clear();
                 tw.clear();
                 for k in 0..nb {
                     let j = tweak(first, start + k, ands, and_idx);
-                    hx.extend_from_slice(&[lo[a + k], lo[b + k]]);
+                    hx.extend_from_slice(&[lo[x + k], lo[y + k]]);
                     tw.extend_from_slice(&[j, j | 1]);
                 }
                 hash.hash_batch(hx, tw);
                 for (k, (h, o)) in hx.chunks_exact(2).zip(dst.iter_mut()).enumerate() {
-                    let (la, lb) = (lo[a + k], lo[b + k]);
+                    let (la, lb) = (lo[x + k], lo[y + k]);
                     let t = 2 * ((start + k) * ands + and_idx);
                     let (tg, te) = (read_label(tables, t), read_label(tables, t + 1));
                     *o = (h[0] ^ (lsb_mask(la) & tg)) ^ (h[1] ^ (lsb_mask(lb) & (te ^ la)));
                 }
             },
         );
-        Ok(())
+        for k in 0..nb {
+            for (oi, o) in c.outputs().iter().enumerate() {
+                let at = (start + k) * outs + oi;
+                out[at - a * outs] = match *o {
+                    Bit::Wire(wire) => (w.labels[wire as usize * nb + k] & 1 == 1) ^ job.decode[at],
+                    Bit::Const(v) => v,
+                };
+            }
+        }
     }
 }
 

@@ -106,6 +106,66 @@ fn receive_before_flip_and_out_of_order_chunks_fail() {
         )
         .is_err()
     );
+    assert!(
+        Evaluator::new(GcConfig {
+            threads: 0,
+            ..GcConfig::default()
+        })
+        .is_err()
+    );
+}
+
+/// Garbling with 1, 2 or 5 threads gives the same chunk byte for byte (same seed, same batch),
+/// and an evaluator with any thread count decodes it to the same outputs.
+#[test]
+fn threads_change_neither_bytes_nor_outputs() {
+    let spec = ReshareSpec::relu(64, 12);
+    let c = spec.build().expect("builds");
+    let n = 203;
+    let mut rng = ChaCha12Rng::seed_from_u64(4);
+    let gb: Vec<bool> = (0..n * c.garbler_inputs()).map(|_| rng.random()).collect();
+    let eb: Vec<bool> = (0..n * c.evaluator_inputs())
+        .map(|_| rng.random())
+        .collect();
+    let (gs, es) = Dealer::new([7; 32]).deal_rots((n * c.evaluator_inputs()) as u64);
+    let flips = EvaluatorRots::new(es.clone())
+        .expect("setup")
+        .flips(&eb)
+        .expect("enough");
+    let cfg = |threads| GcConfig {
+        threads,
+        ..GcConfig::default()
+    };
+    let mut chunks = Vec::new();
+    for threads in [1, 2, 5] {
+        let mut g = Garbler::new([12; 16], cfg(threads)).expect("cfg");
+        let mut chunk = GarbledChunk::default();
+        g.garble_chunk(&c, n, &gb, &flips, &mut GarblerRots::new(&gs), &mut chunk)
+            .expect("garbles");
+        chunks.push(chunk);
+    }
+    assert_eq!(chunks[0], chunks[1]);
+    assert_eq!(chunks[0], chunks[2]);
+    let mut outs = Vec::new();
+    for threads in [1, 2, 5] {
+        let mut erots = EvaluatorRots::new(es.clone()).expect("setup");
+        erots.flips(&eb).expect("enough");
+        let mut ev = Evaluator::new(cfg(threads)).expect("cfg");
+        let mut out = Vec::new();
+        ev.evaluate_chunk(&c, &chunks[0], &eb, &mut erots, &mut out)
+            .expect("evaluates");
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+    let plain: Vec<bool> = (0..n)
+        .flat_map(|k| {
+            let g = &gb[k * c.garbler_inputs()..][..c.garbler_inputs()];
+            let e = &eb[k * c.evaluator_inputs()..][..c.evaluator_inputs()];
+            c.eval_plain(g, e).expect("plain")
+        })
+        .collect();
+    assert_eq!(outs[0], plain);
 }
 
 #[test]
@@ -119,7 +179,7 @@ fn output_independent_of_chunk_and_batch_size_and_labels_fresh() {
         .map(|_| rng.random())
         .collect();
     let base = run_local(&c, &gb, &eb, n, n, GcConfig::default(), 1).expect("runs");
-    for (chunk, batch) in [(1, 1), (50, 3), (128, 64), (333, 16)] {
+    for (chunk, batch, threads) in [(1, 1, 1), (50, 3, 2), (128, 64, 3), (333, 16, 2)] {
         let run = run_local(
             &c,
             &gb,
@@ -128,12 +188,16 @@ fn output_independent_of_chunk_and_batch_size_and_labels_fresh() {
             chunk,
             GcConfig {
                 batch,
+                threads,
                 ..GcConfig::default()
             },
             2,
         )
         .expect("runs");
-        assert_eq!(run.outputs, base.outputs, "chunk {chunk} batch {batch}");
+        assert_eq!(
+            run.outputs, base.outputs,
+            "chunk {chunk} batch {batch} threads {threads}"
+        );
     }
     // Same inputs, different garbler seeds: different tables (fresh labels per session).
     let (gs, es) = Dealer::new([1; 32]).deal_rots((n * c.evaluator_inputs()) as u64);

@@ -90,6 +90,7 @@ fn other_widths_batches_and_naive_aes() {
         GcConfig {
             batch: 7,
             aes: AesMode::Batched,
+            threads: 2,
         },
     );
     check_spec(
@@ -98,6 +99,7 @@ fn other_widths_batches_and_naive_aes() {
         GcConfig {
             batch: 1,
             aes: AesMode::PerBlock,
+            threads: 1,
         },
     );
     check_spec(
@@ -109,6 +111,7 @@ fn other_widths_batches_and_naive_aes() {
         GcConfig {
             batch: 33,
             aes: AesMode::Batched,
+            threads: 3,
         },
     );
 }

@@ -45,6 +45,9 @@ enum Command {
         #[arg(long)]
         kernels_only: bool,
     },
+    /// HE unit costs, block shape and memory plans of a pipeline as JSON on stdout
+    /// (`cargo xtask estimate` reads them).
+    Calibrate(crate::calibrate::CalibrateArgs),
 }
 
 /// Options shared by the commands.
@@ -80,7 +83,7 @@ pub struct InferReport {
 
 /// Most weights per packed ciphertext of the 100 %-block baseline (expanded one at a time within
 /// the memory budget; the expansion costs about the same number of key switches either way).
-const FULL_BLOCK_CHUNK: usize = 128;
+pub(crate) const FULL_BLOCK_CHUNK: usize = 128;
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
@@ -300,5 +303,10 @@ pub fn main() -> Result<()> {
     match Cli::parse_from(std::env::args_os()).command {
         Command::Run(common) => run(&common).map(|_| ()),
         Command::Bench { root, kernels_only } => crate::bench::run(&root, kernels_only),
+        Command::Calibrate(args) => {
+            let report = crate::calibrate::run_calibration(&args)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
     }
 }

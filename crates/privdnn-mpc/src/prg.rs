@@ -73,6 +73,12 @@ impl Prg {
         }
     }
 
+    /// Fills `out` with uniform bytes: the same stream as [`Prg::fill`], as little-endian words
+    /// (`fill_bytes` of the block generator, no per-word call).
+    pub fn fill_bytes(&mut self, out: &mut [u8]) {
+        self.0.fill_bytes(out);
+    }
+
     /// One uniform ring element.
     #[inline]
     pub fn next_ring(&mut self) -> u64 {
@@ -110,5 +116,13 @@ mod tests {
             .map(|v| (v >> 63) as u32)
             .sum();
         assert!((1900..2200).contains(&bits), "{bits}");
+        // the byte stream is the word stream, little endian
+        let mut bytes = vec![0u8; 8 * 37];
+        k.stream("mask", &[3]).fill_bytes(&mut bytes);
+        let words: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(words, k.stream("mask", &[3]).ring(37));
     }
 }

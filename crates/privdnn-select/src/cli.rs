@@ -42,7 +42,15 @@ enum Command {
     /// Selection sweep: percent points (large models) or every group and algorithm (LeNet5).
     Sweep(Common),
     /// Exhaustive ground truth and the rank of every algorithm in each group.
-    Exhaustive(Common),
+    Exhaustive {
+        #[command(flatten)]
+        common: Common,
+        /// Split the algorithms select on and the groups are ranked on: `validation` (default;
+        /// the test half stays held out) or `test` (the reference's setting, for comparison:
+        /// writes `exhaustive_test.*` beside the default files).
+        #[arg(long, value_enum, default_value_t = RankSplit::Validation)]
+        split: RankSplit,
+    },
     /// A_s and A_r of a given selection (reference JSON: {"1": [..], "2": [..]}).
     Evaluate {
         #[command(flatten)]
@@ -51,6 +59,34 @@ enum Command {
         #[arg(long)]
         selection: PathBuf,
     },
+}
+
+/// The split an exhaustive experiment selects and ranks on (both halves of the official test
+/// set).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankSplit {
+    /// The validation half; the test half stays held out (the clean default).
+    Validation,
+    /// The test half, as the reference selected and ranked (selection sees the report images).
+    Test,
+}
+
+impl RankSplit {
+    /// Name written into the outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RankSplit::Validation => "validation",
+            RankSplit::Test => "test",
+        }
+    }
+
+    /// Suffix of the output files (`exhaustive{suffix}.json`).
+    fn suffix(self) -> &'static str {
+        match self {
+            RankSplit::Validation => "",
+            RankSplit::Test => "_test",
+        }
+    }
 }
 
 /// Options shared by every command.
@@ -157,9 +193,14 @@ pub fn load(common: &Common) -> Result<Loaded> {
 
 impl Loaded {
     fn context(&self) -> Context<'_> {
+        self.context_on(&self.validation)
+    }
+
+    /// The algorithms' inputs with `evaluator` as the selection split.
+    fn context_on<'a>(&'a self, evaluator: &'a Evaluator) -> Context<'a> {
         Context {
             model: &self.model,
-            evaluator: &self.validation,
+            evaluator,
             train: &self.splits.train,
             config: &self.cfg.pipeline.select,
             device: &self.device,
@@ -340,12 +381,17 @@ struct GroupSummary {
     sizes: [usize; 2],
     selections: usize,
     seconds: f64,
+    /// Split the group is scored on and the algorithms selected on.
+    split: &'static str,
     best: serde_json::Value,
     best_scores: [f64; 3],
     worst: serde_json::Value,
     worst_scores: [f64; 3],
     /// (algorithm, selection, rank, seconds, random draws)
     ranks: Vec<AlgorithmRank>,
+    /// Greedy's choice made on the other split, ranked in this group (with `--split test`: the
+    /// rank on held-out images of the selection the pipeline makes).
+    greedy_other_split: AlgorithmRank,
     /// Expected best rank of random search with as many draws as random made in greedy's time.
     expected_random_rank: f64,
 }
@@ -354,12 +400,31 @@ struct GroupSummary {
 struct AlgorithmRank {
     algorithm: String,
     selection: serde_json::Value,
+    /// Rank with ties sharing the better rank.
     rank: Option<usize>,
+    /// Rank with ties counted against the choice (members with a point at least as high).
+    worst_rank: Option<usize>,
+    /// The choice's point in this group.
+    point: Option<f64>,
     seconds: f64,
     draws: usize,
 }
 
-fn summary(group: &Group, choices: &[Choice]) -> GroupSummary {
+fn rank_entry(group: &Group, c: &Choice) -> AlgorithmRank {
+    let (l1, l2) = (&c.selection.layer1, &c.selection.layer2);
+    let span = group.rank_span(l1, l2);
+    AlgorithmRank {
+        algorithm: c.selection.algorithm.clone(),
+        selection: c.selection.to_reference_json(),
+        rank: span.map(|s| s.0),
+        worst_rank: span.map(|s| s.1),
+        point: group.member(l1, l2).map(|m| m.point),
+        seconds: c.seconds,
+        draws: c.draws,
+    }
+}
+
+fn summary(group: &Group, choices: &[Choice], cross: &Choice, split: RankSplit) -> GroupSummary {
     let as_json = |m: &crate::exhaustive::Scored| serde_json::json!({"1": m.layer1, "2": m.layer2});
     let best = &group.members[0];
     let worst = &group.members[group.members.len() - 1];
@@ -372,97 +437,119 @@ fn summary(group: &Group, choices: &[Choice]) -> GroupSummary {
         sizes: group.sizes,
         selections: group.members.len(),
         seconds: group.seconds,
+        split: split.name(),
         best: as_json(best),
         best_scores: [best.separate, best.removed, best.point],
         worst: as_json(worst),
         worst_scores: [worst.separate, worst.removed, worst.point],
-        ranks: choices
-            .iter()
-            .map(|c| AlgorithmRank {
-                algorithm: c.selection.algorithm.clone(),
-                selection: c.selection.to_reference_json(),
-                rank: group.rank_of(&c.selection.layer1, &c.selection.layer2),
-                seconds: c.seconds,
-                draws: c.draws,
-            })
-            .collect(),
+        ranks: choices.iter().map(|c| rank_entry(group, c)).collect(),
+        greedy_other_split: rank_entry(group, cross),
         expected_random_rank: group.expected_random_rank(random_draws),
     }
 }
 
-/// `exhaustive`: every group up to `select.max_group`, with ranks.
-pub fn exhaustive(common: &Common) -> Result<PathBuf> {
+/// Every algorithm's choice for `group` on `on`, and greedy's on `other`, summarised.
+fn group_summary(
+    l: &Loaded,
+    group: &Group,
+    split: RankSplit,
+    (on, other): (&Evaluator, &Evaluator),
+) -> Result<GroupSummary> {
+    let (ctx, sizes, none) = (l.context_on(on), group.sizes, [vec![], vec![]]);
+    let greedy = choose(&ctx, SelectAlgorithm::Greedy, sizes, &none, 0.0)?;
+    let mut choices = vec![greedy.clone()];
+    for algorithm in SelectAlgorithm::ALL.into_iter().skip(1) {
+        let budget = l.random_seconds(greedy.seconds);
+        choices.push(choose(&ctx, algorithm, sizes, &none, budget)?);
+    }
+    let cross = choose(
+        &l.context_on(other),
+        SelectAlgorithm::Greedy,
+        sizes,
+        &none,
+        0.0,
+    )?;
+    Ok(summary(group, &choices, &cross, split))
+}
+
+fn print_group(sum: &GroupSummary) {
+    let ranks: Vec<String> = sum
+        .ranks
+        .iter()
+        .map(|r| format!("{} {:?}", r.algorithm, r.rank.unwrap_or(0)))
+        .collect();
+    println!(
+        "group {:?} on {}: {} selections in {:.1}s; best {} ({:.2}/{:.2}); ranks: {}; greedy chosen on the other split {:?}; random expected {:.1}",
+        sum.sizes,
+        sum.split,
+        sum.selections,
+        sum.seconds,
+        sum.best,
+        sum.best_scores[0],
+        sum.best_scores[1],
+        ranks.join(", "),
+        sum.greedy_other_split.rank.unwrap_or(0),
+        sum.expected_random_rank
+    )
+}
+
+fn append_points(csv: &mut String, group: &Group) {
+    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(" ");
+    for m in &group.members {
+        csv.push_str(&format!(
+            "{},{},{},{},{:.4},{:.4},{:.6}\n",
+            group.sizes[0],
+            group.sizes[1],
+            join(&m.layer1),
+            join(&m.layer2),
+            m.separate,
+            m.removed,
+            m.point
+        ));
+    }
+}
+
+/// `exhaustive`: every group up to `select.max_group`, with ranks, scored and selected on
+/// `split`.
+pub fn exhaustive(common: &Common, split: RankSplit) -> Result<PathBuf> {
     let l = load(common)?;
-    let s = &l.cfg.pipeline.select;
-    let channels = l.validation.channels();
-    let all = groups(s.max_group, channels);
+    let (on, other) = match split {
+        RankSplit::Validation => (&l.validation, &l.test),
+        RankSplit::Test => (&l.test, &l.validation),
+    };
+    let channels = on.channels();
+    let all = groups(l.cfg.pipeline.select.max_group, channels);
     let total: u128 = all.iter().map(|g| group_size(channels, *g)).sum();
     if total > 5_000_000 {
         bail!(
             "the exhaustive search up to {:?} has {total} selections; lower `select.max_group`",
-            s.max_group
+            l.cfg.pipeline.select.max_group
         );
     }
-    let ctx = l.context();
+    let file = |stem: &str, ext: &str| l.out.join(format!("{stem}{}.{ext}", split.suffix()));
     let progress = bar(total as u64, "exhaustive");
     let done = AtomicUsize::new(0);
     let mut summaries = Vec::new();
     let mut csv = String::from("s1_size,s2_size,layer1,layer2,separate,removed,point\n");
     for sizes in all {
-        let group = score_group(&l.validation, sizes, &|n| {
+        let group = score_group(on, sizes, &|n| {
             let d = done.fetch_add(n, Ordering::Relaxed) + n;
             if d.is_multiple_of(64) {
                 progress.set_position(d as u64);
             }
         });
-        let greedy = choose(&ctx, SelectAlgorithm::Greedy, sizes, &[vec![], vec![]], 0.0)?;
-        let mut choices = vec![greedy.clone()];
-        for algorithm in SelectAlgorithm::ALL.into_iter().skip(1) {
-            choices.push(choose(
-                &ctx,
-                algorithm,
-                sizes,
-                &[vec![], vec![]],
-                l.random_seconds(greedy.seconds),
-            )?);
-        }
-        let sum = summary(&group, &choices);
-        progress.suspend(|| {
-            let ranks: Vec<String> = sum.ranks.iter().map(|r| format!("{} {:?}", r.algorithm, r.rank.unwrap_or(0))).collect();
-            println!(
-                "group {:?}: {} selections in {:.1}s; best {} ({:.2}/{:.2}); ranks: {}; random expected {:.1}",
-                sizes,
-                sum.selections,
-                sum.seconds,
-                sum.best,
-                sum.best_scores[0],
-                sum.best_scores[1],
-                ranks.join(", "),
-                sum.expected_random_rank
-            )
-        });
-        for m in &group.members {
-            let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(" ");
-            csv.push_str(&format!(
-                "{},{},{},{},{:.4},{:.4},{:.6}\n",
-                sizes[0],
-                sizes[1],
-                join(&m.layer1),
-                join(&m.layer2),
-                m.separate,
-                m.removed,
-                m.point
-            ));
-        }
+        let sum = group_summary(&l, &group, split, (on, other))?;
+        progress.suspend(|| print_group(&sum));
+        append_points(&mut csv, &group);
         summaries.push(sum);
-        write_json_atomic(&l.out.join("exhaustive.json"), &summaries)?;
+        write_json_atomic(&file("exhaustive", "json"), &summaries)?;
     }
     progress.finish_and_clear();
-    write_bytes_atomic(&l.out.join("exhaustive_points.csv"), csv.as_bytes())?;
+    write_bytes_atomic(&file("exhaustive_points", "csv"), csv.as_bytes())?;
     let table = rank_table(&summaries);
     println!("{table}");
-    write_bytes_atomic(&l.out.join("exhaustive_ranks.md"), table.as_bytes())?;
-    Ok(l.out.join("exhaustive.json"))
+    write_bytes_atomic(&file("exhaustive_ranks", "md"), table.as_bytes())?;
+    Ok(file("exhaustive", "json"))
 }
 
 /// The reference's Tables 2–3: rank of each algorithm's choice within its group.
@@ -535,7 +622,7 @@ pub fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(c) => run_default(&c).map(|_| ()),
         Command::Sweep(c) => sweep(&c).map(|_| ()),
-        Command::Exhaustive(c) => exhaustive(&c).map(|_| ()),
+        Command::Exhaustive { common, split } => exhaustive(&common, split).map(|_| ()),
         Command::Evaluate { common, selection } => evaluate_file(&common, &selection),
     }
 }

@@ -60,20 +60,33 @@ impl Group {
     /// Rank (1 = best) of a selection: one plus the number of members with a strictly higher
     /// point. `None` when the selection is not in the group.
     pub fn rank_of(&self, layer1: &[usize], layer2: &[usize]) -> Option<usize> {
+        self.rank_span(layer1, layer2).map(|(best, _)| best)
+    }
+
+    /// The scored member with these filters (in any order), if it is in the group.
+    pub fn member(&self, layer1: &[usize], layer2: &[usize]) -> Option<&Scored> {
         let (mut a, mut b) = (layer1.to_vec(), layer2.to_vec());
         a.sort_unstable();
         b.sort_unstable();
-        let member = self
+        self.members.iter().find(|m| m.layer1 == a && m.layer2 == b)
+    }
+
+    /// Best and worst rank a selection can have under any tie rule: one plus the members with a
+    /// strictly higher point, and the members with a point at least as high. `None` when the
+    /// selection is not in the group.
+    pub fn rank_span(&self, layer1: &[usize], layer2: &[usize]) -> Option<(usize, usize)> {
+        let member = self.member(layer1, layer2)?;
+        let higher = self
             .members
             .iter()
-            .find(|m| m.layer1 == a && m.layer2 == b)?;
-        Some(
-            1 + self
-                .members
-                .iter()
-                .filter(|m| m.point > member.point)
-                .count(),
-        )
+            .filter(|m| m.point > member.point)
+            .count();
+        let at_least = self
+            .members
+            .iter()
+            .filter(|m| m.point >= member.point)
+            .count();
+        Some((1 + higher, at_least))
     }
 
     /// Expected best rank of `draws` uniform draws with replacement:
@@ -200,6 +213,12 @@ mod tests {
         assert_eq!(g.rank_of(&[0], &[0]), Some(2), "ties share the better rank");
         assert_eq!(g.rank_of(&[0], &[3]), Some(4));
         assert_eq!(g.rank_of(&[1], &[3]), None);
+        assert_eq!(
+            g.rank_span(&[0], &[0]),
+            Some((2, 3)),
+            "a tie spans ranks 2 to 3"
+        );
+        assert_eq!(g.rank_span(&[0], &[3]), Some((4, 4)));
         // one draw: mean of ranks (1 + 2 + 2 + 4) / 4
         assert!((g.expected_random_rank(1) - 2.25).abs() < 1e-12);
         assert!(g.expected_random_rank(50) < 1.001);

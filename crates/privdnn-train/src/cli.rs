@@ -28,6 +28,9 @@ enum Command {
     Run(RunArgs),
     /// Measure training images/s of every model on every compiled-in backend.
     Bench(crate::bench::BenchArgs),
+    /// Unit costs of this pipeline's training and selection on this machine, as JSON on stdout
+    /// (`cargo xtask estimate` reads them).
+    Calibrate(crate::calibrate::CalibrateArgs),
 }
 
 /// Which pipeline to run, and where.
@@ -149,6 +152,11 @@ pub fn main() -> Result<()> {
         Command::Run(args) => run_stage(&args).map(|_| ()),
         Command::Bench(args) => {
             print!("{}", crate::bench::run(&args)?);
+            Ok(())
+        }
+        Command::Calibrate(args) => {
+            let report = crate::calibrate::run_calibration(&args)?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
     }

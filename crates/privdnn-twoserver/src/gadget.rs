@@ -1,13 +1,28 @@
 //! Inputs of a gadget step: the shares of every instance (one value, or the 4 of a 2×2 window),
 //! and the circuits of a schedule.
 
-use privdnn_gc::Circuit;
+use privdnn_gc::{Circuit, GcConfig};
 
 use crate::plan::{Step, pool_windows};
 use crate::{Result, TwoServerError};
 
-/// Instances garbled per streamed chunk.
-pub const CHUNK_INSTANCES: usize = 1024;
+/// Instances garbled per streamed chunk: small enough that server 2 evaluates one chunk while
+/// server 1 garbles the next (a 256-value LeNet5 gadget is two chunks).
+pub const CHUNK_INSTANCES: usize = 128;
+
+/// Threads each server garbles / evaluates a chunk with (privdnn-gc can split a chunk's batches
+/// over several). One: on the shared 2-core machine the two servers already overlap (server 2
+/// evaluates chunk k while server 1 garbles chunk k + 1), and 2 threads each were slower there
+/// (`tests/mnist_tcp.rs`: 49–66 ms/image against 41–42 ms/image with one, load 9–10).
+pub const GC_THREADS: usize = 1;
+
+/// The garbling engine's settings of both servers.
+pub(crate) fn gc_config() -> GcConfig {
+    GcConfig {
+        threads: GC_THREADS,
+        ..GcConfig::default()
+    }
+}
 
 /// The circuit of every gadget step (`None` for the other steps).
 pub(crate) fn circuits(steps: &[Step]) -> Result<Vec<Option<Circuit>>> {

@@ -4,14 +4,14 @@
 //! dealer's `A`/`a` and the OT flip bits.
 
 use privdnn_gc::bits::unpack_bits;
-use privdnn_gc::{Circuit, GarbledChunk, Garbler, GarblerRots, GcConfig};
+use privdnn_gc::{Circuit, GarbledChunk, Garbler, GarblerRots};
 use privdnn_mpc::MaskKey;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 use crate::client::LABEL_INPUT;
 use crate::core::Core;
-use crate::gadget::{CHUNK_INSTANCES, circuits, for_each_instance};
+use crate::gadget::{CHUNK_INSTANCES, circuits, for_each_instance, gc_config};
 use crate::messages::{DealerSeed, DealerToS1, Flips, Garbled, InputSeed, LogitShare, ModelShare};
 use crate::plan::Step;
 use crate::{Result, TwoServerError};
@@ -62,7 +62,7 @@ impl ServerOne {
         let x = MaskKey(input.seed).stream(LABEL_INPUT, &[]).ring(n);
         let mut gseed = [0u8; 16];
         self.rng.fill_bytes(&mut gseed);
-        self.garbler = Some(Garbler::new(gseed, GcConfig::default())?);
+        self.garbler = Some(Garbler::new(gseed, gc_config())?);
         self.rots = Some(GarblerRots::new(&dealer.rots));
         self.run = None;
         self.core.start(input.query, x, Vec::new())

@@ -4,10 +4,10 @@
 //! dealer's `A`/`a`, garbled labels and tables.
 
 use privdnn_gc::bits::{pack_bits, word_from_bits};
-use privdnn_gc::{Circuit, Evaluator, EvaluatorRots, GcConfig};
+use privdnn_gc::{Circuit, Evaluator, EvaluatorRots};
 
 use crate::core::Core;
-use crate::gadget::{circuits, for_each_instance};
+use crate::gadget::{circuits, for_each_instance, gc_config};
 use crate::messages::{DealerSeed, DealerToS2, Flips, Garbled, InputShare, LogitShare, ModelShare};
 use crate::plan::{ELL, Step};
 use crate::{Result, TwoServerError};
@@ -51,7 +51,7 @@ impl ServerTwo {
                 "client and dealer name different queries",
             ));
         }
-        self.evaluator = Some(Evaluator::new(GcConfig::default())?);
+        self.evaluator = Some(Evaluator::new(gc_config())?);
         self.rots = Some(EvaluatorRots::new(dealer.rots)?);
         self.run = None;
         self.core

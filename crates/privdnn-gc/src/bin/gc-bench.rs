@@ -1,5 +1,6 @@
 //! Benchmark: AND gates garbled + evaluated per second on one core (single thread), batched AES
-//! against a naive one-block-per-call baseline, on the fused reshare gadgets at ℓ = 64.
+//! against a naive one-block-per-call baseline, on the fused reshare gadgets at ℓ = 64; one row
+//! with 2 threads per party (its CPU column is process CPU time, all threads).
 //!
 //! `cargo run --release -p privdnn-gc --bin gc-bench [-- INSTANCES]` (default 20,000 instances).
 
@@ -24,6 +25,20 @@ impl Row {
     fn cpu_rate(&self) -> f64 {
         self.ands as f64 / self.cpu_s
     }
+}
+
+/// This process's CPU time in seconds (user + system, /proc/self/stat, 10 ms ticks): counts the
+/// worker threads of a multi-threaded row.
+fn process_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(f64::NAN)
 }
 
 /// This thread's on-CPU time in seconds (first field of /proc/thread-self/schedstat, in ns): on a
@@ -51,9 +66,14 @@ fn bench(spec: &ReshareSpec, n: usize, cfg: GcConfig, name: &str) -> Result<Row,
         spec.push_evaluator_bits(&s2, &mut eb)?;
         want.push(spec.reference(&s1, &s2, r)?);
     }
-    let cpu0 = thread_cpu_s();
+    let clock = if cfg.threads > 1 {
+        process_cpu_s
+    } else {
+        thread_cpu_s
+    };
+    let cpu0 = clock();
     let run = run_local(&c, &gb, &eb, n, 4096, cfg, 7)?;
-    let cpu_s = thread_cpu_s() - cpu0;
+    let cpu_s = clock() - cpu0;
     let got: Vec<u64> = run
         .outputs
         .chunks(spec.ell as usize)
@@ -97,12 +117,13 @@ fn main() -> Result<(), GcError> {
     let naive = GcConfig {
         batch: 1,
         aes: AesMode::PerBlock,
+        threads: 1,
     };
     let mut rows = Vec::new();
     for batch in [1usize, 8, 16, 32] {
         let cfg = GcConfig {
             batch,
-            aes: AesMode::Batched,
+            ..GcConfig::default()
         };
         rows.push(bench(
             &relu,
@@ -116,6 +137,15 @@ fn main() -> Result<(), GcError> {
         n / 4,
         GcConfig::default(),
         "pool4 batched AES, batch 16",
+    )?);
+    rows.push(bench(
+        &relu,
+        n,
+        GcConfig {
+            threads: 2,
+            ..GcConfig::default()
+        },
+        "relu  batched AES, batch 16, 2 threads",
     )?);
     rows.push(bench(
         &relu,
