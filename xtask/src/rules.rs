@@ -7,7 +7,6 @@
 //! missing from [`CRATES`] is itself a violation. The check lists every violation, then fails.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -330,7 +329,7 @@ pub fn check(meta: &Metadata) -> Vec<Violation> {
 
 /// Runs `cargo metadata` in the workspace and checks it; fails when any rule is broken.
 pub fn run() -> Result<()> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let output = crate::stages::cargo_command()
         .args(["metadata", "--format-version", "1"])
         .output()
         .context("running cargo metadata")?;

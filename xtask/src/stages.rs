@@ -53,9 +53,30 @@ pub fn build_binaries() -> Result<()> {
     cargo(&["build", "--release", "--workspace", "--bins"])
 }
 
+/// A `cargo` command without the package variables `cargo run` gave xtask itself
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …): build scripts such as ring's rerun when they
+/// change, so an inner build would otherwise recompile ring, rustls and every crate above them
+/// (about 4 minutes on 2 cores) each time a user alternates `cargo xtask …` and `cargo test`.
+pub fn cargo_command() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let from_run = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if from_run {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
+
 /// Runs `cargo <args>` in the workspace, failing when it fails.
 pub fn cargo(args: &[&str]) -> Result<()> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+    let status = cargo_command()
         .args(args)
         .status()
         .context("starting cargo")?;

@@ -4,6 +4,7 @@
 //! crate never encrypts anything.
 
 pub mod cli;
+pub mod exhaustive_run;
 
 pub use privdnn_model::partition as transform;
 pub use privdnn_model::partition::{evaluator, score};
