@@ -56,7 +56,7 @@ pub fn build_binaries() -> Result<()> {
 /// A `cargo` command without the package variables `cargo run` gave xtask itself
 /// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …): build scripts such as ring's rerun when they
 /// change, so an inner build would otherwise recompile ring, rustls and every crate above them
-/// (about 4 minutes on 2 cores) each time a user alternates `cargo xtask …` and `cargo test`.
+/// (about 4 minutes on 2 cores) each time a user alternates `cargo xtask …` and `cargo build`.
 pub fn cargo_command() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
     for (key, _) in std::env::vars_os() {

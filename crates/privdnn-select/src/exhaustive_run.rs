@@ -125,9 +125,9 @@ fn group_summary(
 ) -> Result<GroupSummary> {
     let (ctx, sizes, none) = (l.context_on(on), group.sizes, [vec![], vec![]]);
     let greedy = choose(&ctx, SelectAlgorithm::Greedy, sizes, &none, 0.0)?;
+    let budget = l.random_seconds(greedy.seconds);
     let mut choices = vec![greedy.clone()];
     for algorithm in SelectAlgorithm::ALL.into_iter().skip(1) {
-        let budget = l.random_seconds(greedy.seconds);
         choices.push(choose(&ctx, algorithm, sizes, &none, budget)?);
     }
     let cross = choose(
