@@ -9,6 +9,7 @@
 pub mod codec;
 mod envelope;
 mod error;
+mod heap;
 mod layout;
 mod manifest;
 mod meter;
@@ -19,6 +20,7 @@ pub use envelope::{
     read_artifact, write_artifact,
 };
 pub use error::ArtifactError;
+pub use heap::release_free_heap;
 pub use layout::RunLayout;
 pub use manifest::{
     InputRecord, Manifest, file_sha256, git_revision, manifest_path, peak_rss_bytes,

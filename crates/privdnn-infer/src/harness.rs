@@ -235,6 +235,8 @@ pub fn run_he(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ModeReport, InferError> {
     let ops = OpCounter::default();
+    // Earlier modes' freed memory back to the system, so that this mode's peak is its own.
+    privdnn_artifacts::release_free_heap();
     let mode_peak = reset_peak_rss();
     let mut phases = BTreeMap::new();
     let mut clock = Instant::now();
