@@ -506,9 +506,6 @@ pub fn blind<R: RngCore + CryptoRng>(
             .collect::<Result<Vec<_>>>()?;
         cts.push(c);
         masks.push(seeds);
-        // The residue's squares and lifted weights are gone: hand their pages back before the
-        // next residue allocates its own (bounded user memory, issue 19).
-        privdnn_artifacts::release_free_heap();
     }
     Ok((Request { cts }, Masks(masks)))
 }
