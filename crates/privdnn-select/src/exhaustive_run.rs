@@ -2,14 +2,16 @@
 //! `select.max_group`, every algorithm's choice ranked in it (with the tie span and the point),
 //! greedy's choice made on the other split, and the reference's rank table. Writes
 //! `exhaustive{,_test}.json`, `exhaustive_points{,_test}.csv` and `exhaustive_ranks{,_test}.md`.
+//! Both files are rewritten after every group and double as the checkpoint: a rerun on the same
+//! model, split and scoring images keeps the finished groups and scores only the others.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Result, bail};
-use privdnn_artifacts::{write_bytes_atomic, write_json_atomic};
+use privdnn_artifacts::{Manifest, write_bytes_atomic, write_json_atomic};
 use privdnn_config::SelectAlgorithm;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::choose::{Choice, choose};
 use crate::cli::{Common, Loaded, bar, load};
@@ -44,13 +46,17 @@ impl RankSplit {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct GroupSummary {
+    /// What the group was scored with: the trained model's SHA-256, the split and its images
+    /// (a rerun resumes only groups with the same key).
+    #[serde(default)]
+    key: String,
     sizes: [usize; 2],
     selections: usize,
     seconds: f64,
     /// Split the group is scored on and the algorithms selected on.
-    split: &'static str,
+    split: String,
     best: serde_json::Value,
     best_scores: [f64; 3],
     worst: serde_json::Value,
@@ -64,7 +70,7 @@ struct GroupSummary {
     expected_random_rank: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct AlgorithmRank {
     algorithm: String,
     selection: serde_json::Value,
@@ -92,7 +98,12 @@ fn rank_entry(group: &Group, c: &Choice) -> AlgorithmRank {
     }
 }
 
-fn summary(group: &Group, choices: &[Choice], cross: &Choice, split: RankSplit) -> GroupSummary {
+fn summary(
+    group: &Group,
+    choices: &[Choice],
+    cross: &Choice,
+    (split, key): (RankSplit, &str),
+) -> GroupSummary {
     let as_json = |m: &crate::exhaustive::Scored| serde_json::json!({"1": m.layer1, "2": m.layer2});
     let best = &group.members[0];
     let worst = &group.members[group.members.len() - 1];
@@ -102,10 +113,11 @@ fn summary(group: &Group, choices: &[Choice], cross: &Choice, split: RankSplit) 
         .map(|c| c.draws)
         .unwrap_or(1);
     GroupSummary {
+        key: key.to_string(),
         sizes: group.sizes,
         selections: group.members.len(),
         seconds: group.seconds,
-        split: split.name(),
+        split: split.name().to_string(),
         best: as_json(best),
         best_scores: [best.separate, best.removed, best.point],
         worst: as_json(worst),
@@ -120,7 +132,7 @@ fn summary(group: &Group, choices: &[Choice], cross: &Choice, split: RankSplit) 
 fn group_summary(
     l: &Loaded,
     group: &Group,
-    split: RankSplit,
+    split: (RankSplit, &str),
     (on, other): (&Evaluator, &Evaluator),
 ) -> Result<GroupSummary> {
     let (ctx, sizes, none) = (l.context_on(on), group.sizes, [vec![], vec![]]);
@@ -195,29 +207,95 @@ pub fn exhaustive(common: &Common, split: RankSplit) -> Result<PathBuf> {
         );
     }
     let file = |stem: &str, ext: &str| l.out.join(format!("{stem}{}.{ext}", split.suffix()));
+    let (json, points) = (file("exhaustive", "json"), file("exhaustive_points", "csv"));
+    let key = checkpoint_key(&l, split);
+    let (mut summaries, mut csv) = resume(&json, &points, &key);
+    let finished: u128 = summaries.iter().map(|s| s.selections as u128).sum();
     let progress = bar(total as u64, "exhaustive");
-    let done = AtomicUsize::new(0);
-    let mut summaries = Vec::new();
-    let mut csv = String::from("s1_size,s2_size,layer1,layer2,separate,removed,point\n");
+    progress.set_position(finished as u64);
+    let done = AtomicUsize::new(finished as usize);
     for sizes in all {
+        if summaries.iter().any(|s| s.sizes == sizes) {
+            continue;
+        }
         let group = score_group(on, sizes, &|n| {
             let d = done.fetch_add(n, Ordering::Relaxed) + n;
             if d.is_multiple_of(64) {
                 progress.set_position(d as u64);
             }
         });
-        let sum = group_summary(&l, &group, split, (on, other))?;
+        let sum = group_summary(&l, &group, (split, &key), (on, other))?;
         progress.suspend(|| print_group(&sum));
         append_points(&mut csv, &group);
         summaries.push(sum);
-        write_json_atomic(&file("exhaustive", "json"), &summaries)?;
+        // points first: a summary on disk always has its points (see `resume`)
+        write_bytes_atomic(&points, csv.as_bytes())?;
+        write_json_atomic(&json, &summaries)?;
     }
     progress.finish_and_clear();
-    write_bytes_atomic(&file("exhaustive_points", "csv"), csv.as_bytes())?;
     let table = rank_table(&summaries);
     println!("{table}");
     write_bytes_atomic(&file("exhaustive_ranks", "md"), table.as_bytes())?;
-    Ok(file("exhaustive", "json"))
+    Ok(json)
+}
+
+/// Header of `exhaustive_points*.csv`.
+const POINTS_HEADER: &str = "s1_size,s2_size,layer1,layer2,separate,removed,point\n";
+
+/// What the groups are scored with: the trained model's SHA-256 (from its manifest), the split
+/// and its images. Empty (nothing resumes) when the model has no readable manifest.
+fn checkpoint_key(l: &Loaded, split: RankSplit) -> String {
+    let images = match split {
+        RankSplit::Validation => l.cfg.pipeline.select.eval_images,
+        RankSplit::Test => 0,
+    };
+    Manifest::read_beside(&l.model_path)
+        .map(|m| format!("{}:{}:{images}", m.output_sha256, split.name()))
+        .unwrap_or_default()
+}
+
+/// The finished groups of an earlier run with the same `key` and their points (a group whose
+/// points are not all in the CSV is scored again); nothing when the files are absent, unreadable
+/// or from another model, split or image count.
+fn resume(json: &Path, points: &Path, key: &str) -> (Vec<GroupSummary>, String) {
+    let fresh = (Vec::new(), POINTS_HEADER.to_string());
+    let Some(mut done) = std::fs::read(json)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<GroupSummary>>(&b).ok())
+    else {
+        return fresh;
+    };
+    let text = std::fs::read_to_string(points).unwrap_or_default();
+    let sizes_of = |line: &str| -> Option<[usize; 2]> {
+        let mut f = line.split(',').map(|v| v.parse::<usize>().ok());
+        Some([f.next()??, f.next()??])
+    };
+    done.retain(|s| {
+        !key.is_empty()
+            && s.key == key
+            && text
+                .lines()
+                .filter(|l| sizes_of(l) == Some(s.sizes))
+                .count()
+                == s.selections
+    });
+    if done.is_empty() {
+        return fresh;
+    }
+    let mut csv = POINTS_HEADER.to_string();
+    for line in text
+        .lines()
+        .filter(|l| sizes_of(l).is_some_and(|g| done.iter().any(|s| s.sizes == g)))
+    {
+        csv.push_str(line);
+        csv.push('\n');
+    }
+    log::info!(
+        "resuming {}: {} groups already scored with this model and split",
+        json.display(),
+        done.len()
+    );
+    (done, csv)
 }
 
 /// The reference's Tables 2–3: rank of each algorithm's choice within its group.
@@ -253,4 +331,61 @@ fn rank_table(summaries: &[GroupSummary]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(sizes: [usize; 2], selections: usize, key: &str) -> GroupSummary {
+        let rank = || AlgorithmRank {
+            algorithm: "greedy".into(),
+            selection: serde_json::json!({"1": [0], "2": [0]}),
+            rank: Some(1),
+            worst_rank: Some(1),
+            point: Some(0.5),
+            seconds: 0.1,
+            draws: 0,
+        };
+        GroupSummary {
+            key: key.into(),
+            sizes,
+            selections,
+            seconds: 1.0,
+            split: "validation".into(),
+            best: serde_json::json!({}),
+            best_scores: [0.0; 3],
+            worst: serde_json::json!({}),
+            worst_scores: [0.0; 3],
+            ranks: vec![rank()],
+            greedy_other_split: rank(),
+            expected_random_rank: 1.0,
+        }
+    }
+
+    #[test]
+    fn resume_keeps_only_complete_groups_of_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (json, csv) = (dir.path().join("e.json"), dir.path().join("e.csv"));
+        assert!(resume(&json, &csv, "k").0.is_empty(), "no files: fresh");
+        // (1, 1) has both of its points, (1, 2) only two of its three
+        let groups = vec![group([1, 1], 2, "k"), group([1, 2], 3, "k")];
+        write_json_atomic(&json, &groups).expect("json");
+        let rows =
+            "1,1,0,0,90,10,0.5\n1,1,1,0,91,11,0.6\n1,2,0,0 1,92,12,0.7\n1,2,0,1 2,93,13,0.8\n";
+        std::fs::write(&csv, format!("{POINTS_HEADER}{rows}")).expect("csv");
+        let (done, points) = resume(&json, &csv, "k");
+        assert_eq!(done.iter().map(|g| g.sizes).collect::<Vec<_>>(), [[1, 1]]);
+        assert_eq!(
+            points,
+            format!("{POINTS_HEADER}1,1,0,0,90,10,0.5\n1,1,1,0,91,11,0.6\n")
+        );
+        // another model, split or image count (another key), or no key: nothing resumes
+        assert!(resume(&json, &csv, "other").0.is_empty());
+        assert!(resume(&json, &csv, "").0.is_empty());
+        // an unreadable checkpoint starts over instead of failing
+        std::fs::write(&json, "{ not json").expect("json");
+        let (done, points) = resume(&json, &csv, "k");
+        assert!(done.is_empty() && points == POINTS_HEADER);
+    }
 }

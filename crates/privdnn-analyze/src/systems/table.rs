@@ -8,6 +8,9 @@ use crate::table::{NA, Table, count, mib, num, secs};
 /// What a row shows for a system whose file does not exist.
 pub const NOT_MEASURED: &str = "not yet measured";
 
+/// What the split-training rows show: a training protocol has no per-image inference numbers.
+pub const NOT_APPLICABLE: &str = "n/a (training protocol)";
+
 /// The source cell of the split-training rows: SPNN is measured in training, not inference.
 pub const TRAINING_POINTER: &str = "training protocol, no per-image inference: see the training table `spnn_training` (results/<run>/baselines/spnn/metrics.json)";
 
@@ -49,12 +52,13 @@ pub fn systems_comparison(runs: &[Run]) -> Table {
                 run.map(|r| r.name.clone())
                     .unwrap_or_else(|| NA.to_string()),
             ];
+            let missing = match system {
+                System::SplitTraining => NOT_APPLICABLE,
+                _ => NOT_MEASURED,
+            };
             match &values {
                 Some(m) => row.extend(cells(m)),
-                None => row.extend(std::iter::repeat_n(
-                    NOT_MEASURED.to_string(),
-                    MEASURED_COLUMNS,
-                )),
+                None => row.extend(std::iter::repeat_n(missing.to_string(), MEASURED_COLUMNS)),
             }
             row.push(system.threat_model().to_string());
             row.push(match system {
@@ -113,5 +117,5 @@ fn notes(t: &mut Table) {
     t.note("Per-image bytes and CPU are averages over the batched run; rounds are those of one query; latency is one image end to end on this machine (loopback or in-process).");
     t.note("\"as reconstructed\": the baseline protocols were rebuilt from their papers' text (the algorithms were not readable); the numbers are those of our reconstruction, not the papers'.");
     t.note("PrivDNN owner-keyed: `infer/metrics.json` records wall seconds per phase, not CPU: client = user_he_eval + user_unblind + plain_tail, server = owner_decrypt, marked (wall); one request/reply round per query; both parties ran in one process (one peak). PrivDNN user-keyed: CPU seconds per party (client includes its plaintext tail). Two-edge: device bytes over both edge links, server CPU = both edges. Two-server: bytes of the client's links (up / down) plus both directions between the servers; server CPU = both servers, the dealer's offline work not counted (in-process runs: compute seconds, wall).");
-    t.note(format!("{NOT_MEASURED}: the system's file does not exist for that run (run `cargo xtask pipeline <name>` for PrivDNN, `cargo xtask baseline edge <name>` / `cargo xtask baseline twoserver <name>` for the baselines); split training (SPNN) is a training protocol: its accuracy, time per epoch, traffic and leakage are in the training table `spnn_training`, not in these per-image inference columns. {NA}: the file does not record that quantity."));
+    t.note(format!("{NOT_MEASURED}: the system's file does not exist for that run (run `cargo xtask pipeline <name>` for PrivDNN, `cargo xtask baseline edge <name>` / `cargo xtask baseline twoserver <name>` for the baselines). {NOT_APPLICABLE}: split training (SPNN) is a training protocol: its accuracy, time per epoch, traffic and leakage are in the training table `spnn_training`, not in these per-image inference columns. {NA}: the file does not record that quantity."));
 }
