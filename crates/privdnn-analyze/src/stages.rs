@@ -82,6 +82,9 @@ pub struct AlgorithmRank {
     /// Rank with ties counted against the choice (absent in files before it was recorded).
     #[serde(default)]
     pub worst_rank: Option<usize>,
+    /// The choice's point in the group (absent in files before it was recorded).
+    #[serde(default)]
+    pub point: Option<f64>,
     /// Wall seconds of the algorithm.
     pub seconds: f64,
     /// Random draws (random only).
@@ -130,6 +133,8 @@ pub fn selection_text(v: &serde_json::Value) -> String {
 /// One row of `exhaustive_points.csv` (scores on the selection split).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
+    /// Selected conv1 channels, ascending.
+    pub layer1: Vec<usize>,
     /// A_s, percent.
     pub separate: f64,
     /// A_r, percent.
@@ -186,7 +191,19 @@ pub fn parse_group_points(
                 format!("line {}: expected 7 fields, found {}", i + 1, fields.len()),
             ));
         }
+        let mut layer1: Vec<usize> = fields[2]
+            .split_whitespace()
+            .map(|v| v.parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                AnalyzeError::malformed(
+                    path,
+                    format!("line {}: field 3 is not a channel list: `{line}`", i + 1),
+                )
+            })?;
+        layer1.sort_unstable();
         out.push(Point {
+            layer1,
             separate: number(4)?,
             removed: number(5)?,
             point: number(6)?,
@@ -209,6 +226,7 @@ mod tests {
         let p = parse_group_points(Path::new("p.csv"), text, [2, 2]).expect("parse");
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].separate, 92.0);
+        assert_eq!(p[0].layer1, [0, 1]);
         assert_eq!(p[1].removed, 70.0);
     }
 

@@ -2,9 +2,11 @@
 //! [`Table`]; a run whose input is missing gets a note saying which file and which command
 //! produces it (only for canonical run folders: renamed variants are shown with what they have).
 //! One file per table family: [`accuracy`] (Tables 1 and 7), [`selection`] (Tables 2–5),
-//! [`he`] (HE costs and operation counts), [`reference_comparison`] (ours vs the reference).
+//! [`greedy_layer1`] (greedy's rank split into its conv1 and conv2 steps), [`he`] (HE costs and
+//! operation counts), [`reference_comparison`] (ours vs the reference).
 
 pub mod accuracy;
+pub mod greedy_layer1;
 pub mod he;
 pub mod reference_comparison;
 pub mod selection;
@@ -22,6 +24,7 @@ pub fn all(runs: &[Run]) -> Vec<Table> {
     vec![
         table1(runs),
         ranks(runs),
+        greedy_layer1::greedy_layer1(runs),
         selection_time(runs),
         algorithms(runs),
         recovery(runs),

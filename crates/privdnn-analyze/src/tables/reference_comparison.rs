@@ -118,6 +118,11 @@ pub fn reference_comparison(runs: &[Run]) -> Table {
     let mut t = c.t;
     t.note("Reference numbers: spec §7 (from the reference repository; the paper's tables were not found). Ours: the representative run of each dataset (the default output folder first, a real dataset before a stand-in).");
     t.note("Selections are made on the validation split here (the reference selected on test); exhaustive scores are validation-split numbers. The MNIST rows `reference setting (test split)` select and rank on the test split as the reference did (`cargo xtask select exhaustive mnist --split test`); `chosen on validation, ranked on test` is the rank of the pipeline's own choice on held-out images. Greedy's rank moves with the trained model and with the images it is scored on (compare the three MNIST rows of a group; README, \"Why greedy's ranks differ\").");
+    if let Some(line) =
+        representative(runs, RefDataset::Mnist).and_then(super::greedy_layer1::summary_line)
+    {
+        t.note(line);
+    }
     t
 }
 
@@ -149,7 +154,9 @@ fn group_note(
 ) -> String {
     match (has_groups, group) {
         (false, _) => missing.to_string(),
-        (true, None) => "group not in our exhaustive.json (raise `select.max_group`)".into(),
+        (true, None) => {
+            "group not in our exhaustive.json: an unfinished run resumes when rerun, or raise `select.max_group`".into()
+        }
         _ => found.to_string(),
     }
 }
