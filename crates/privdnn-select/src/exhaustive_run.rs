@@ -5,6 +5,7 @@
 //! Both files are rewritten after every group and double as the checkpoint: a rerun on the same
 //! model, split and scoring images keeps the finished groups and scores only the others.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -270,15 +271,11 @@ fn resume(json: &Path, points: &Path, key: &str) -> (Vec<GroupSummary>, String) 
         let mut f = line.split(',').map(|v| v.parse::<usize>().ok());
         Some([f.next()??, f.next()??])
     };
-    done.retain(|s| {
-        !key.is_empty()
-            && s.key == key
-            && text
-                .lines()
-                .filter(|l| sizes_of(l) == Some(s.sizes))
-                .count()
-                == s.selections
-    });
+    let mut rows: HashMap<[usize; 2], usize> = HashMap::new();
+    for sizes in text.lines().filter_map(sizes_of) {
+        *rows.entry(sizes).or_default() += 1;
+    }
+    done.retain(|s| !key.is_empty() && s.key == key && rows.get(&s.sizes) == Some(&s.selections));
     if done.is_empty() {
         return fresh;
     }

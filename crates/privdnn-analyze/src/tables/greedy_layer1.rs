@@ -3,8 +3,6 @@
 //! its layer-2 step (greedy's rank among the selections with those conv1 channels). Read from
 //! `select/exhaustive{,_test}.json` and the points of `select/exhaustive_points{,_test}.csv`.
 
-use std::path::Path;
-
 use super::group_label;
 use crate::runs::Run;
 use crate::stages::{GroupSummary, Point, parse_group_points, selection_text};
@@ -60,10 +58,9 @@ fn steps(g: &GroupSummary, points: &[Point]) -> Option<Steps> {
 }
 
 /// One row: greedy's rank, its conv1 channels, the best selection and the two steps.
-fn row(run: &str, split: &str, g: &GroupSummary, points: &[Point]) -> Option<Vec<String>> {
-    let s = steps(g, points)?;
+fn row(run: &str, split: &str, g: &GroupSummary, s: &Steps) -> Vec<String> {
     let show = |v: Option<usize>| v.map_or_else(|| NA.to_string(), |r| r.to_string());
-    Some(vec![
+    vec![
         run.to_string(),
         split.to_string(),
         group_label(g.sizes),
@@ -73,19 +70,30 @@ fn row(run: &str, split: &str, g: &GroupSummary, points: &[Point]) -> Option<Vec
         selection_text(&g.best),
         show(s.conv1_step),
         format!("{} of {}", show(s.conv2_step.0), s.conv2_step.1),
-    ])
+    ]
 }
 
-/// Every group of `run` in both settings with its points (unreadable files skipped).
-fn run_steps(run: &Run) -> Vec<Steps> {
+/// Every group of `run` in both settings with greedy's two steps, each points file read once;
+/// `problem` gets a line for each file that cannot be read or parsed.
+fn run_steps<'r>(
+    run: &'r Run,
+    problem: &mut dyn FnMut(String),
+) -> Vec<(&'static str, &'r GroupSummary, Steps)> {
     let mut out = Vec::new();
-    for (_, groups, file) in settings(run) {
-        let (Some(groups), Ok(text)) = (groups, std::fs::read_to_string(run.dir.join(file))) else {
-            continue;
+    for (split, groups, file) in settings(run) {
+        let Some(groups) = groups else { continue };
+        let path = run.dir.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                problem(format!("{} ({split}): {}: {e}", run.name, path.display()));
+                continue;
+            }
         };
         for g in groups {
-            if let Ok(points) = parse_group_points(&run.dir.join(file), &text, g.sizes) {
-                out.extend(steps(g, &points));
+            match parse_group_points(&path, &text, g.sizes) {
+                Ok(points) => out.extend(steps(g, &points).map(|s| (split, g, s))),
+                Err(e) => problem(format!("{} ({split}): {e}", run.name)),
             }
         }
     }
@@ -95,7 +103,10 @@ fn run_steps(run: &Run) -> Vec<Steps> {
 /// One line for the comparison's notes: over every group of `run` (both splits), the worst
 /// rank of greedy's conv2 step and how many groups its conv1 step alone places below rank 1.
 pub fn summary_line(run: &Run) -> Option<String> {
-    let all = run_steps(run);
+    let all: Vec<Steps> = run_steps(run, &mut |_| {})
+        .into_iter()
+        .map(|(_, _, s)| s)
+        .collect();
     let worst_conv2 = all.iter().filter_map(|s| s.conv2_step.0).max()?;
     let conv1_costs = all.iter().filter(|s| s.conv1_step > Some(1)).count();
     let verdict = if 2 * conv1_costs > all.len() {
@@ -131,25 +142,13 @@ pub fn greedy_layer1(runs: &[Run]) -> Table {
         rows: Vec::new(),
         notes: Vec::new(),
     };
+    let mut notes = Vec::new();
     for run in runs {
-        for (split, groups, file) in settings(run) {
-            let Some(groups) = groups else { continue };
-            let path = run.dir.join(file);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) => {
-                    t.note(format!("{} ({split}): {}: {e}", run.name, path.display()));
-                    continue;
-                }
-            };
-            for g in groups {
-                match parse_group_points(Path::new(&path), &text, g.sizes) {
-                    Ok(points) => t.rows.extend(row(&run.name, split, g, &points)),
-                    Err(e) => t.note(format!("{} ({split}): {e}", run.name)),
-                }
-            }
+        for (split, g, s) in run_steps(run, &mut |n| notes.push(n)) {
+            t.rows.push(row(&run.name, split, g, &s));
         }
     }
+    notes.into_iter().for_each(|n| t.note(n));
     t.note("Greedy picks conv1 channels first, then conv2 filters given them. `rank of the best selection with greedy's conv1` is the best rank any selection keeping greedy's conv1 channels reaches: greedy's rank can be no better, so the gap between it and 1 is the cost of the conv1 step. `greedy among the selections with its conv1` is the conv2 step alone (1 = the best conv2 choice for those channels). Ranks: 1 + selections with a strictly higher point; sources `select/exhaustive{,_test}.json` and `select/exhaustive_points{,_test}.csv` (`cargo xtask select exhaustive <pipeline> [--split test]`).");
     t
 }
@@ -183,7 +182,12 @@ mod tests {
                 "expected_random_rank": 1.0}"#,
         )
         .expect("summary");
-        let r = row("mnist", "test", &g, &points).expect("greedy row");
+        let r = row(
+            "mnist",
+            "test",
+            &g,
+            &steps(&g, &points).expect("greedy steps"),
+        );
         // greedy is 4th; the best selection with conv1 [4] is 2nd (only 0.9 beats it); among
         // the three selections with conv1 [4], greedy's 0.7 is 2nd
         assert_eq!(r[4], "4");
