@@ -287,12 +287,16 @@ pub struct Options {
 }
 
 /// Prints each stage's one-line estimate in `cargo xtask pipeline`; calibrates on first use
-/// (after the data stage when the cache is missing) and never fails the pipeline.
+/// (after the data stage when the cache is missing) and never fails the pipeline. Every stage
+/// is predicted at the load average of other processes taken when the pipeline started: later
+/// readings still count the pipeline's own previous stage (a 1-minute average), which made
+/// a stage after a busy one look up to 1.6× longer than it ran.
 pub struct Announcer<'a> {
     root: &'a Path,
     cfg: &'a ResolvedConfig,
     profile: Option<&'a str>,
     calibration: Option<Calibration>,
+    load: f64,
 }
 
 impl<'a> Announcer<'a> {
@@ -303,6 +307,7 @@ impl<'a> Announcer<'a> {
             cfg,
             profile,
             calibration: None,
+            load: load_average(),
         }
     }
 
@@ -316,7 +321,7 @@ impl<'a> Announcer<'a> {
             }
         }
         let Some(c) = &self.calibration else { return };
-        let all = predict(self.cfg, c, cached, load_average());
+        let all = predict(self.cfg, c, cached, self.load);
         if let Some(e) = all.iter().find(|e| e.stage == stage) {
             log::info!("{}", line(e));
         }

@@ -1,6 +1,7 @@
 //! `cargo xtask estimate <pipeline> --compare`: the predictions against what the stages
 //! recorded in `results/<run>/` (manifests beside train/select/encrypt artifacts: wall seconds
-//! and peak memory; `infer/metrics.json`: stage wall time, peak memory, bytes sent), printed
+//! and peak memory; `infer/metrics.json`: stage wall time, peak memory, bytes sent;
+//! `attack/metrics.json`: its experiments' seconds), printed
 //! and written to `results/tables/estimate_<run>.md`. Missing reports show as "–".
 
 use std::path::Path;
@@ -71,6 +72,23 @@ fn infer_measured(layout: &RunLayout) -> Measured {
     }
 }
 
+/// The attack stage: the seconds its experiments recorded in `attack/metrics.json`, summed (a
+/// stage stopped and resumed counts each experiment once; no peak memory is recorded).
+fn attack_measured(layout: &RunLayout) -> Measured {
+    let path = layout.stage_dir("attack").join("metrics.json");
+    let seconds = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            let parts = v.get("seconds")?.as_object()?;
+            (!parts.is_empty()).then(|| parts.values().filter_map(|x| x.as_f64()).sum())
+        });
+    Measured {
+        seconds,
+        ..Measured::default()
+    }
+}
+
 /// What `stage` of the run at `layout` recorded.
 pub fn measured(layout: &RunLayout, cfg: &ResolvedConfig, stage: &str) -> Measured {
     match stage {
@@ -103,6 +121,7 @@ pub fn measured(layout: &RunLayout, cfg: &ResolvedConfig, stage: &str) -> Measur
             from_manifest(&layout.encrypted_model(), &files)
         }
         "infer" => infer_measured(layout),
+        "attack" => attack_measured(layout),
         _ => Measured::default(),
     }
 }
@@ -161,7 +180,7 @@ pub fn compare(
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
     let md = format!(
-        "# Estimate vs measured: {run}\n\nPredicted for a load average of {load:.1} (other processes) on {} cores; measured from the stages' manifests and `infer/metrics.json` under `{}` (the data and attack stages record no time). Regenerate: `cargo xtask estimate {} {}--compare`.\n\n{}",
+        "# Estimate vs measured: {run}\n\nPredicted for a load average of {load:.1} (other processes) on {} cores; measured from the stages' manifests and `infer/metrics.json` under `{}` (the data stage records no time; the attack stage's time is the sum of its experiments' seconds in `attack/metrics.json`, without its peak memory). Regenerate: `cargo xtask estimate {} {}--compare`.\n\n{}",
         std::thread::available_parallelism().map_or(1, usize::from),
         run_dir.strip_prefix(root).unwrap_or(run_dir).display(),
         cfg.pipeline.name,

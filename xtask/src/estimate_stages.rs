@@ -7,7 +7,7 @@
 //! the calibration, gives the workload's parallel efficiency; the share at the load now gives
 //! the cores it will have.
 
-use privdnn_config::{HeLayout, OptimizerKind, ResolvedConfig, SelectAlgorithm};
+use privdnn_config::{AttackConfig, HeLayout, OptimizerKind, ResolvedConfig, SelectAlgorithm};
 
 use crate::estimate_model::{HeOps, HeUnits, Kernels, MemoryPlan, TrainUnits, Unit, he_ops};
 
@@ -366,31 +366,42 @@ pub fn infer(
     })
 }
 
+/// Training images and accuracy evaluations of the attack stage's `recover`, `samples` and
+/// `sweep` experiments (`sweep_points`: its selection percents).
+pub fn attack_work(a: &AttackConfig, sweep_points: usize) -> (f64, f64) {
+    let has = |e: &str| a.experiments.iter().any(|x| x == e);
+    let per_sample = (2 * a.epochs + a.scratch_epochs) as f64;
+    let mut images = 0.0;
+    let mut evals = 0.0;
+    if has("recover") {
+        images += a.samples as f64 * per_sample;
+        evals += 3.0;
+    }
+    if has("samples") {
+        // every count recovers both ways and trains from scratch; the count equal to `samples`
+        // reuses the `recover` experiment's point
+        let reused = has("recover") && a.sample_counts.contains(&a.samples);
+        let counts = a.sample_counts.iter().sum::<usize>() - if reused { a.samples } else { 0 };
+        images += counts as f64 * per_sample;
+        evals += 3.0 * (a.sample_counts.len() - usize::from(reused)) as f64;
+    }
+    if has("sweep") {
+        images += (sweep_points * a.samples * 2 * a.epochs) as f64;
+        evals += 2.0 * sweep_points as f64;
+    }
+    (images, evals)
+}
+
 /// The attack stage, roughly: every experiment's training epochs on the attacker's samples and
 /// its accuracy evaluations (extraction and inversion not modelled).
 pub fn attack(cfg: &ResolvedConfig, t: &TrainUnits, clock: &Clock) -> StageEstimate {
     let a = &cfg.pipeline.attack;
-    let has = |e: &str| a.experiments.iter().any(|x| x == e);
-    let samples = a.samples as f64;
-    let percents = if a.percents.is_empty() {
+    let points = if a.percents.is_empty() {
         cfg.pipeline.select.sweep_percents.len()
     } else {
         a.percents.len()
-    } as f64;
-    let mut images = 0.0;
-    let mut evals = 0.0;
-    if has("recover") {
-        images += samples * (2 * a.epochs + a.scratch_epochs) as f64;
-        evals += 3.0;
-    }
-    if has("samples") {
-        images += a.sample_counts.iter().sum::<usize>() as f64 * 2.0 * a.epochs as f64;
-        evals += 2.0 * a.sample_counts.len() as f64;
-    }
-    if has("sweep") {
-        images += percents * samples * 2.0 * a.epochs as f64;
-        evals += 2.0 * percents;
-    }
+    };
+    let (images, evals) = attack_work(a, points);
     let eval_images = if a.eval_images == 0 {
         t.split_sizes[2]
     } else {

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::estimate_compare::{Measured, ratio, table};
-use crate::estimate_stages::{Clock, StageEstimate, share};
+use crate::estimate_stages::{Clock, StageEstimate, attack_work, share};
 
 /// LeNet5 6/16 at 28 px: conv1 5×5 + 2×2 pool folded (k1 = 6), conv2 5×5 without padding.
 fn lenet() -> Shape {
@@ -157,4 +157,48 @@ fn the_table_shows_ratios_and_missing_reports() {
         "{t}"
     );
     assert_eq!(ratio(0.0, Some(1.0)), "–");
+}
+
+#[test]
+fn attack_counts_every_sample_point_with_its_from_scratch_training() {
+    // MNIST quick: 16 recovery epochs, 64 from scratch, 1,000 samples, four sample counts (the
+    // 1,000 point is the `recover` experiment's), three sweep points
+    let a = privdnn_config::AttackConfig {
+        epochs: 16,
+        scratch_epochs: 64,
+        samples: 1000,
+        sample_counts: vec![100, 500, 1000, 5000],
+        ..Default::default()
+    };
+    let (images, evals) = attack_work(&a, 3);
+    let per_sample = 2.0 * 16.0 + 64.0;
+    let expected = 1000.0 * per_sample + 5600.0 * per_sample + 3.0 * 1000.0 * 32.0;
+    assert!((images - expected).abs() < 1e-6, "{images} vs {expected}");
+    assert!((evals - (3.0 + 9.0 + 6.0)).abs() < 1e-9);
+    // without `recover`, the 1,000 point is trained by the sample curve itself
+    let alone = privdnn_config::AttackConfig {
+        experiments: vec!["samples".into()],
+        ..a
+    };
+    assert!((attack_work(&alone, 3).0 - 6600.0 * per_sample).abs() < 1e-6);
+}
+
+#[test]
+fn attack_time_is_the_sum_of_its_experiments() {
+    let dir = std::env::temp_dir().join(format!("privdnn-estimate-{}", std::process::id()));
+    let layout = privdnn_artifacts::RunLayout::new(&dir);
+    let cfg = privdnn_config::load_pipeline(std::path::Path::new(".."), "tiny", None)
+        .or_else(|_| privdnn_config::load_pipeline(std::path::Path::new("."), "tiny", None))
+        .expect("pipelines/tiny.toml");
+    let measured = |cfg| crate::estimate_compare::measured(&layout, cfg, "attack");
+    assert_eq!(measured(&cfg).seconds, None, "no attack report yet");
+    let attack = dir.join("attack");
+    std::fs::create_dir_all(&attack).expect("mkdir");
+    std::fs::write(
+        attack.join("metrics.json"),
+        r#"{"seconds": {"recover": 20.5, "samples": 100.0, "sweep": 29.5}}"#,
+    )
+    .expect("write");
+    assert_eq!(measured(&cfg).seconds, Some(150.0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -82,6 +82,19 @@ enum Command {
         #[arg(long)]
         split: Option<String>,
     },
+    /// HE time with 100 % of layers 1–2 encrypted, for models whose infer stage skips that
+    /// block (the 32-pixel ones): encrypts a `full-block` variant and runs the infer stage on a
+    /// few test images with the 100 %-block mode → results/<run>/variants/full-block/infer/.
+    FullBlock {
+        /// Pipeline name.
+        pipeline: String,
+        /// Config profile, e.g. `quick`.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Test images of both HE modes.
+        #[arg(long, default_value_t = 16)]
+        images: usize,
+    },
     /// Benchmarks: `train` (images/s per model and CPU backend), `he` (HE kernels against fhe's
     /// own operations, then the MNIST {"1":[0],"2":[0]} encrypted run on 5,000 images).
     Bench {
@@ -234,6 +247,11 @@ fn main() -> Result<()> {
             }
             stages::run_binary("privdnn-select", &args)
         }
+        Command::FullBlock {
+            pipeline,
+            profile,
+            images,
+        } => full_block(&pipeline, profile.as_deref(), images),
         Command::Bench { what, args } => match what.as_str() {
             "train" => {
                 let mut cmd = vec![
@@ -295,4 +313,25 @@ fn main() -> Result<()> {
             system: BaselineSystem::Spnn(args),
         } => baseline_spnn::spnn(&root, &args),
     }
+}
+
+/// `cargo xtask full-block`: the `full-block` variant's encryption, then its infer run on
+/// `images` test images with the 100 %-block mode on the same images and no single-image
+/// latency run.
+fn full_block(pipeline: &str, profile: Option<&str>, images: usize) -> Result<()> {
+    let mut args = vec!["run", "--pipeline", pipeline, "--variant", "full-block"];
+    if let Some(p) = profile {
+        args.extend(["--profile", p]);
+    }
+    stages::run_binary("privdnn-encrypt", &args)?;
+    let n = images.to_string();
+    args.extend(["--images", n.as_str()]);
+    stages::run_binary_with(
+        "privdnn-infer",
+        &args,
+        &[
+            ("PRIVDNN_HE__FULL_BLOCK_IMAGES", n.as_str()),
+            ("PRIVDNN_HE__LATENCY", "false"),
+        ],
+    )
 }

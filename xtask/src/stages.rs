@@ -29,10 +29,17 @@ pub fn plan(only: Option<&str>, from: Option<&str>) -> Result<Vec<&'static str>>
 /// Builds every stage binary (one `--workspace` build, so all binaries share one compiled burn
 /// with the tests) and runs `target/release/<binary> <args>`.
 pub fn run_binary(binary: &str, args: &[&str]) -> Result<()> {
+    run_binary_with(binary, args, &[])
+}
+
+/// [`run_binary`] with extra environment variables (config overrides such as
+/// `PRIVDNN_HE__IMAGES`).
+pub fn run_binary_with(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     build_binaries()?;
     let path = Path::new("target/release").join(binary);
     let status = Command::new(&path)
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .with_context(|| format!("starting {}", path.display()))?;
     if !status.success() {

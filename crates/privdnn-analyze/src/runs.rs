@@ -187,6 +187,9 @@ impl RefDataset {
     }
 }
 
+/// Folder (under a run) of the infer run that measures the 100 %-encrypted block.
+pub const FULL_BLOCK_VARIANT: &str = "variants/full-block";
+
 /// One pipeline run and what its stages wrote.
 #[derive(Debug)]
 pub struct Run {
@@ -209,6 +212,10 @@ pub struct Run {
     pub exhaustive_test: Input<Vec<GroupSummary>>,
     /// `infer/metrics.json`.
     pub infer: Input<InferMetrics>,
+    /// `variants/full-block/infer/metrics.json`: a short infer run with the 100 %-encrypted
+    /// block (`he.full_block_images`), the HE time at 100 % of models whose own infer stage
+    /// skips that block.
+    pub full_block: Input<InferMetrics>,
     /// `attack/metrics.json`.
     pub attack: Input<AttackMetrics>,
     /// The other systems' files of the comparison table.
@@ -244,6 +251,11 @@ impl Run {
                 parse_typed,
             ),
             infer: Input::load(dir.join("infer/metrics.json"), problems, infer::parse),
+            full_block: Input::load(
+                dir.join(FULL_BLOCK_VARIANT).join("infer/metrics.json"),
+                problems,
+                infer::parse,
+            ),
             attack: Input::load(dir.join("attack/metrics.json"), problems, attack::parse),
             systems: SystemFiles::load(dir, problems),
         })

@@ -197,7 +197,7 @@ fn fixture(root: &Path) -> PathBuf {
         "mnist-noaug/train/metrics.json",
         &train_metrics(98.88, 100.0),
     );
-    // CIFAR-10 quick: percent sweep and attack, no select/metrics.json, no infer
+    // CIFAR-10 quick: percent sweep and attack, no select/metrics.json, no infer stage
     write(&results, "cifar10-quick/config.toml", CIFAR_CONFIG);
     write(
         &results,
@@ -228,6 +228,14 @@ fn fixture(root: &Path) -> PathBuf {
         ),
     );
     write(&results, "cifar10-quick/attack/metrics.json", ATTACK);
+    // its HE time at 100 %: the full-block variant (`cargo xtask full-block`)
+    write(
+        &results,
+        "cifar10-quick/variants/full-block/infer/metrics.json",
+        r#"{"mode_reports": [{"mode": "separate", "images": 16, "accuracy": 75.0, "per_image_s": 0.5},
+            {"mode": "full-block", "images": 16, "accuracy": 81.25, "exact_match_rate": 1.0,
+             "per_image_s": 1.25}]}"#,
+    );
     write(&results, "bench/train.json", "{}");
     results
 }

@@ -8,7 +8,7 @@ use super::group_label;
 use crate::infer::ModeReport;
 use crate::ops::Network;
 use crate::reference::{self, Curve};
-use crate::runs::{RefDataset, Run, representative};
+use crate::runs::{FULL_BLOCK_VARIANT, RefDataset, Run, representative};
 use crate::stages::{AlgorithmRank, GroupSummary, SelectionRecord};
 use crate::table::{NA, Table, num, ratio};
 
@@ -474,32 +474,72 @@ fn infer_note(run: Option<&Run>, report: Option<&ModeReport>, fallback: String) 
     }
 }
 
-/// HE seconds per image of the separate mode at selection percent `p`. A report without a
-/// `percent` is the infer stage's own run, on the pipeline's default selection percent.
-fn he_time_row(c: &mut Comparison<'_>, d: RefDataset, run: Option<&Run>, p: f64) {
-    let infer = run.and_then(|r| {
-        let default_percent = r.config.pipeline.select.percent;
-        r.infer.get().and_then(|m| {
-            m.reports.iter().find(|x| {
-                let percent = x.percent.unwrap_or(default_percent);
-                x.mode == "separate" && (percent - p).abs() < 1e-9
-            })
+/// The report of HE seconds per image at selection percent `p`, with a note on its source: the
+/// infer stage's separate mode at that percent (a report without a `percent` is the stage's own
+/// run, on the pipeline's default percent); at 100 %, else the 100 %-encrypted block of the
+/// infer stage or of its `full-block` variant (`cargo xtask full-block`).
+fn he_report(run: &Run, p: f64) -> Option<(&ModeReport, String)> {
+    let default_percent = run.config.pipeline.select.percent;
+    let main = run.infer.get();
+    let separate = main.and_then(|m| {
+        m.reports.iter().find(|x| {
+            let percent = x.percent.unwrap_or(default_percent);
+            x.mode == "separate" && (percent - p).abs() < 1e-9
         })
     });
-    let note = infer_note(run, infer, format!("no separate-mode report at {p} %"));
+    if let Some(x) = separate {
+        return Some((x, "reference: test-batch seconds / batch size".into()));
+    }
+    if (p - 100.0).abs() > 1e-9 {
+        return None;
+    }
+    [
+        (main, "infer".to_string()),
+        (run.full_block.get(), format!("{FULL_BLOCK_VARIANT}/infer")),
+    ]
+    .into_iter()
+    .find_map(|(m, at)| {
+        let x = m?.mode("full-block")?;
+        let images = x.images.map_or(NA.to_string(), |n| format!("{n:.0}"));
+        Some((
+            x,
+            format!(
+                "ours: the 100 %-encrypted block on {images} images (`{at}/metrics.json`); reference: test-batch seconds / batch size"
+            ),
+        ))
+    })
+}
+
+/// HE seconds per image at selection percent `p` (see [`he_report`]).
+fn he_time_row(c: &mut Comparison<'_>, d: RefDataset, run: Option<&Run>, p: f64) {
+    let found = run.and_then(|r| he_report(r, p));
+    let fallback = if (p - 100.0).abs() < 1e-9 {
+        let profile = run
+            .map(|r| r.config.profile.as_str())
+            .filter(|&p| p != "default")
+            .map_or(String::new(), |p| format!(" --profile {p}"));
+        format!(
+            "no 100 % report: run `cargo xtask full-block {}{profile}`",
+            d.pipeline()
+        )
+    } else {
+        format!("no separate-mode report at {p} %")
+    };
+    let note = match &found {
+        Some((_, note)) => note.clone(),
+        None => Some(infer_note(run, None, fallback))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "reference: test-batch seconds / batch size".into()),
+    };
     c.row(
         d,
         Quantity::new(
             &format!("HE seconds per image at {p} %"),
-            infer.and_then(|r| r.per_image_s),
+            found.and_then(|(x, _)| x.per_image_s),
             reference::curve_at(d, Curve::HeSeconds, p).map(|s| s / reference::he_batch(d)),
             3,
         ),
-        if note.is_empty() {
-            "reference: test-batch seconds / batch size".into()
-        } else {
-            note
-        },
+        note,
     );
 }
 
