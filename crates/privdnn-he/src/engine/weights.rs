@@ -5,8 +5,9 @@
 //!   per session (the fastest when a session makes many calls; the largest).
 //! * [`Residency::Expanded`]: expanded at load, conv2 weights lifted per call, a few filters at a
 //!   time.
-//! * [`Residency::Packed`]: kept as shipped (a few seeded ciphertexts); every call expands them one
-//!   packed ciphertext at a time, in packing order, and lifts a few filters at a time. A call then
+//! * [`Residency::Packed`]: kept as shipped (a few seeded ciphertexts); every call expands them in
+//!   packing order — one chunk at a time, or chunks of up to 512 weights together side by side
+//!   ([`parallel_chunks`]) — and lifts a few filters at a time. A call then
 //!   holds one expanded chunk and the filters in flight instead of every weight — what lets the
 //!   100 %-encrypted MNIST block run in well under 2 GiB. With one call per session (the batch
 //!   layout) it costs nothing extra; with many calls it repeats the expansion per call.
@@ -18,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use fhe::bfv::{BfvParameters, Ciphertext, EvaluationKey};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Layout;
@@ -90,6 +92,15 @@ pub struct Selection<'a> {
     pub chunk: usize,
 }
 
+/// Weights a packed stream expands at once: small chunks are expanded side by side, up to
+/// this many weights (one 512-weight chunk's memory) and one chunk per thread.
+pub const EXPANSION_WEIGHTS: usize = 512;
+
+/// Chunks of `chunk` weights a packed stream expands side by side.
+pub fn parallel_chunks(chunk: usize) -> usize {
+    (EXPANSION_WEIGHTS / chunk.max(1)).clamp(1, rayon::current_num_threads().max(1))
+}
+
 /// Filters lifted at once when weights are lifted per call (keeps both cores busy when a filter
 /// has a single output group).
 pub(crate) const FILTERS_IN_FLIGHT: u64 = 2;
@@ -121,7 +132,8 @@ pub fn weight_bytes(sel: &Selection<'_>, sizes: &Sizes, residues: u64, r: Reside
         }
         Residency::Expanded => residues * count * sizes.ciphertext + filter_lifts,
         Residency::Packed => {
-            let in_flight = (sel.chunk + FILTERS_IN_FLIGHT as usize * (s.w2_len() + 1)) as u64;
+            let expanding = sel.chunk * parallel_chunks(sel.chunk);
+            let in_flight = (expanding + FILTERS_IN_FLIGHT as usize * (s.w2_len() + 1)) as u64;
             residues * count.div_ceil(sel.chunk as u64) * sizes.ciphertext
                 + in_flight * sizes.ciphertext
                 + filter_lifts
@@ -181,8 +193,10 @@ impl<'a> WeightStream<'a> {
         }
     }
 
-    /// The next `n` weights of a packed stream.
-    fn take(&mut self, n: usize) -> Result<Vec<Ciphertext>> {
+    /// The next `n` weights of a packed stream. With `ahead`, chunks are expanded
+    /// [`parallel_chunks`] at a time, side by side (expansion is sequential inside fhe, and most
+    /// of a packed call's time).
+    fn take(&mut self, n: usize, ahead: bool) -> Result<Vec<Ciphertext>> {
         let Self::Packed {
             src,
             next,
@@ -194,14 +208,25 @@ impl<'a> WeightStream<'a> {
             return Err(HeError::shape("resident weights are not taken in order"));
         };
         while buffer.len() < n {
-            let ct = src.packed.get(*next).ok_or_else(|| {
-                HeError::shape("the packed weights end before the selection does")
-            })?;
-            let fresh = expand_one(ct, *next, src.count, src.chunk, &src.ek, ops)?;
-            // After a release, the chunk is expanded again and its handed-out start skipped.
-            let skip = (*taken + buffer.len()).saturating_sub(*next * src.chunk);
-            buffer.extend(fresh.into_iter().skip(skip));
-            *next += 1;
+            let needed = (n - buffer.len()).div_ceil(src.chunk);
+            let wide = if ahead { parallel_chunks(src.chunk) } else { 1 };
+            let first = *next;
+            let last = (first + needed.max(wide)).min(src.packed.len());
+            if first >= last {
+                return Err(HeError::shape(
+                    "the packed weights end before the selection does",
+                ));
+            }
+            let fresh = (first..last)
+                .into_par_iter()
+                .map(|i| expand_one(&src.packed[i], i, src.count, src.chunk, &src.ek, ops))
+                .collect::<Result<Vec<_>>>()?;
+            for (i, weights) in (first..).zip(fresh) {
+                // After a release, the chunk is expanded again and its handed-out start skipped.
+                let skip = (*taken + buffer.len()).saturating_sub(i * src.chunk);
+                buffer.extend(weights.into_iter().skip(skip));
+            }
+            *next = last;
         }
         *taken += n;
         Ok(buffer.drain(..n).collect())
@@ -231,7 +256,7 @@ impl<'a> WeightStream<'a> {
             return Ok(Cow::Borrowed(*w1));
         }
         let w1 = (0..s1)
-            .map(|_| self.take(per))
+            .map(|_| self.take(per, false))
             .collect::<Result<Vec<_>>>()?;
         self.release();
         Ok(Cow::Owned(w1))
@@ -246,6 +271,6 @@ impl<'a> WeightStream<'a> {
                 .map(|row| Cow::Borrowed(row.as_slice()))
                 .ok_or_else(|| HeError::shape("filter outside the selection"));
         }
-        self.take(per).map(Cow::Owned)
+        self.take(per, true).map(Cow::Owned)
     }
 }
