@@ -73,15 +73,19 @@ fn infer_measured(layout: &RunLayout) -> Measured {
 }
 
 /// The attack stage: the seconds its experiments recorded in `attack/metrics.json`, summed (a
-/// stage stopped and resumed counts each experiment once; no peak memory is recorded).
-fn attack_measured(layout: &RunLayout) -> Measured {
+/// stage stopped and resumed counts each experiment once; no peak memory is recorded). None
+/// until every experiment of `experiments` has finished: a partial sum is no stage time.
+fn attack_measured(layout: &RunLayout, experiments: &[String]) -> Measured {
     let path = layout.stage_dir("attack").join("metrics.json");
     let seconds = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| {
             let parts = v.get("seconds")?.as_object()?;
-            (!parts.is_empty()).then(|| parts.values().filter_map(|x| x.as_f64()).sum())
+            experiments
+                .iter()
+                .map(|e| parts.get(e).and_then(serde_json::Value::as_f64))
+                .sum::<Option<f64>>()
         });
     Measured {
         seconds,
@@ -121,7 +125,7 @@ pub fn measured(layout: &RunLayout, cfg: &ResolvedConfig, stage: &str) -> Measur
             from_manifest(&layout.encrypted_model(), &files)
         }
         "infer" => infer_measured(layout),
-        "attack" => attack_measured(layout),
+        "attack" => attack_measured(layout, &cfg.pipeline.attack.experiments),
         _ => Measured::default(),
     }
 }
@@ -180,7 +184,7 @@ pub fn compare(
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
     let md = format!(
-        "# Estimate vs measured: {run}\n\nPredicted for a load average of {load:.1} (other processes) on {} cores; measured from the stages' manifests and `infer/metrics.json` under `{}` (the data stage records no time; the attack stage's time is the sum of its experiments' seconds in `attack/metrics.json`, without its peak memory). Regenerate: `cargo xtask estimate {} {}--compare`.\n\n{}",
+        "# Estimate vs measured: {run}\n\nPredicted for a load average of {load:.1} (other processes) on {} cores; measured from the stages' manifests and `infer/metrics.json` under `{}` (the data stage records no time; the attack stage's time is the sum of its experiments' seconds in `attack/metrics.json` once every experiment has finished, without its peak memory). Regenerate: `cargo xtask estimate {} {}--compare`.\n\n{}",
         std::thread::available_parallelism().map_or(1, usize::from),
         run_dir.strip_prefix(root).unwrap_or(run_dir).display(),
         cfg.pipeline.name,

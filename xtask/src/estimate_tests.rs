@@ -194,11 +194,12 @@ fn attack_time_is_the_sum_of_its_experiments() {
     assert_eq!(measured(&cfg).seconds, None, "no attack report yet");
     let attack = dir.join("attack");
     std::fs::create_dir_all(&attack).expect("mkdir");
-    std::fs::write(
-        attack.join("metrics.json"),
-        r#"{"seconds": {"recover": 20.5, "samples": 100.0, "sweep": 29.5}}"#,
-    )
-    .expect("write");
-    assert_eq!(measured(&cfg).seconds, Some(150.0));
+    let write = |text: &str| std::fs::write(attack.join("metrics.json"), text).expect("write");
+    write(r#"{"seconds": {"recover": 20.5, "samples": 100.0, "sweep": 29.5}}"#);
+    assert_eq!(measured(&cfg).seconds, None, "extract and invert not finished");
+    write(
+        r#"{"seconds": {"recover": 20.5, "samples": 100.0, "sweep": 29.5, "extract": 40.0, "invert": 10.0}}"#,
+    );
+    assert_eq!(measured(&cfg).seconds, Some(200.0));
     let _ = std::fs::remove_dir_all(&dir);
 }
