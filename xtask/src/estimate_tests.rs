@@ -196,7 +196,11 @@ fn attack_time_is_the_sum_of_its_experiments() {
     std::fs::create_dir_all(&attack).expect("mkdir");
     let write = |text: &str| std::fs::write(attack.join("metrics.json"), text).expect("write");
     write(r#"{"seconds": {"recover": 20.5, "samples": 100.0, "sweep": 29.5}}"#);
-    assert_eq!(measured(&cfg).seconds, None, "extract and invert not finished");
+    assert_eq!(
+        measured(&cfg).seconds,
+        None,
+        "extract and invert not finished"
+    );
     write(
         r#"{"seconds": {"recover": 20.5, "samples": 100.0, "sweep": 29.5, "extract": 40.0, "invert": 10.0}}"#,
     );
