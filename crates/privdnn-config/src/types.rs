@@ -441,7 +441,7 @@ pub struct HeConfig {
     pub layout: HeLayout,
     /// Most weights per packed ciphertext. 256 (512 before 2026-12-03): a user holding the
     /// weights packed expands two such chunks side by side on two cores in the memory of one
-    /// 512-weight chunk (CIFAR-10 quick, 50 %: 1.66 s instead of 2.53 s per image).
+    /// 512-weight chunk (CIFAR-10 quick, 50 %, 16 images: 1.66 s instead of 2.53 s per image).
     pub max_chunk: usize,
     /// Bits of modulus kept above t when results are switched down before sending.
     pub headroom_bits: f64,

@@ -7,8 +7,8 @@
 //!   time.
 //! * [`Residency::Packed`]: kept as shipped (a few seeded ciphertexts); every call expands them in
 //!   packing order — one chunk at a time, or chunks of up to 512 weights together side by side
-//!   ([`parallel_chunks`]) — and lifts a few filters at a time. A call then
-//!   holds one expanded chunk and the filters in flight instead of every weight — what lets the
+//!   ([`parallel_chunks`]) — and lifts a few filters at a time. A call then holds at most 512
+//!   expanded weights and the filters in flight instead of every weight — what lets the
 //!   100 %-encrypted MNIST block run in well under 2 GiB. With one call per session (the batch
 //!   layout) it costs nothing extra; with many calls it repeats the expansion per call.
 //!
