@@ -175,8 +175,11 @@ pub fn select(cfg: &ResolvedConfig, t: &TrainUnits, clock: &Clock) -> StageEstim
         + clock.wall(u.layer1_candidate_s, n + test as f64)
         + clock.wall(u.layer2_candidate_s, n + test as f64)
         + hrank;
+    // the search holds a layer-1 cache per thread on the scored images, the final scoring one
+    // on the test images
+    let cached_images = (t.threads as f64 * n).max(test as f64);
     let caches = (n + test as f64) * u.evaluator_bytes_per_image
-        + t.threads as f64 * n * u.layer1_cache_bytes_per_image;
+        + cached_images * u.layer1_cache_bytes_per_image;
     StageEstimate {
         stage: "select",
         seconds,

@@ -59,8 +59,9 @@ pub struct HeCalibration {
     /// Process CPU seconds per wall second while the kernels ran on one thread (below 1 when
     /// other processes took the core): unit costs × this = CPU cost.
     pub cpu_fraction: f64,
-    /// Speed-up of independent HE work spread over every core now (rayon, as the engine runs
-    /// it) against one thread: the parallelism the evaluation can expect at this load.
+    /// Speed-up of independent squares (the engine's dominant, memory-bound kernel) spread over
+    /// every core now with rayon, as the engine runs them, against one thread: the parallelism
+    /// the evaluation can expect at this load.
     pub parallel_speedup: f64,
     /// Resident bytes of this process with fhe's tables and a model built (no data, no keys).
     pub baseline_rss_bytes: u64,
@@ -155,24 +156,6 @@ fn encode_ms(cfg: &ResolvedConfig) -> Result<f64> {
     Ok(clock.elapsed().as_secs_f64() * 1e3 / reps as f64)
 }
 
-/// Wall time of 8 encodings per core one after another over the same spread with rayon.
-fn speedup(cfg: &ResolvedConfig) -> Result<f64> {
-    use rayon::prelude::*;
-    let he = &cfg.pipeline.he;
-    let par = HeParams::generate(he.degree, &he.moduli_bits, he.plaintext_bits)?.build()?;
-    let values: Vec<i64> = (0..he.degree as i64)
-        .map(|i| (i * 7919) % 2001 - 1000)
-        .collect();
-    let jobs: Vec<usize> = (0..8 * rayon::current_num_threads()).collect();
-    let encode = |_: &usize| privdnn_he::ops::encode_simd(&values, &par).map(|_| ());
-    let clock = Instant::now();
-    jobs.iter().try_for_each(encode)?;
-    let serial = clock.elapsed().as_secs_f64();
-    let clock = Instant::now();
-    jobs.par_iter().try_for_each(encode)?;
-    Ok((serial / clock.elapsed().as_secs_f64().max(1e-9)).max(0.1))
-}
-
 /// Runs the calibration of `args`' pipeline.
 pub fn run_calibration(args: &CalibrateArgs) -> Result<HeCalibration> {
     let started = Instant::now();
@@ -185,7 +168,7 @@ pub fn run_calibration(args: &CalibrateArgs) -> Result<HeCalibration> {
     let (full_block, _) = plan(&cfg, &shape, [shape.c1, shape.c2], full_chunk)?;
     let baseline_rss_bytes = privdnn_artifacts::peak_rss_bytes();
     let (clock, cpu) = (Instant::now(), privdnn_artifacts::process_cpu_seconds());
-    let parallel_speedup = speedup(&cfg)?;
+    let parallel_speedup = privdnn_he::bench_kernels::parallel_speedup()?;
     let (units, ct_pt_ms, encode_ms) = if args.no_kernels {
         (None, None, None)
     } else {

@@ -145,6 +145,16 @@ fn fast_evaluator_equals_whole_network_evaluation_on_a_trained_model() {
         assert_eq!(fast_s.per_class_correct, slow_s.per_class_correct);
     }
     assert!(ev.original().accuracy() > 50.0, "the model is trained");
+    // Half-width LeNet5 on 28 px: a1 3×12×12, z2 8×8×8, fc1 shares 8×60 per image; a layer-1
+    // cache holds a1, two z2 maps and totals (60) plus diffs (8×60) for both models.
+    let (a1, z2, shares) = (3 * 12 * 12, 8 * 8 * 8, 8 * 60);
+    assert_eq!(
+        ev.bytes_per_image(),
+        [
+            4 * (a1 + z2 + shares),
+            4 * (a1 + 2 * z2 + 2 * (60 + shares))
+        ]
+    );
 }
 
 /// Trains the tiny pipeline's model with the real training stage.

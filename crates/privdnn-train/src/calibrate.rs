@@ -190,6 +190,8 @@ fn select_units(
     let (ev, cache) = timed(|| Ok(Evaluator::new(model, &split, batch, &device)?))?;
     let evaluator_bytes = rss_bytes().saturating_sub(rss0) as f64;
     let [c1, c2] = ev.channels();
+    // resident-size deltas miss memory the allocator reuses: the tensors' own sizes bound them
+    let shapes = ev.bytes_per_image();
     let held = ev.layer1(&[0]);
     let cache_bytes = rss_bytes().saturating_sub(rss0) as f64 - evaluator_bytes;
     let jobs1: Vec<usize> = (0..c1.min(2 * threads)).collect();
@@ -213,8 +215,8 @@ fn select_units(
         cache_s: per(cache, 1),
         layer1_candidate_s: per(l1, jobs1.len()),
         layer2_candidate_s: per(l2, jobs2.len()),
-        evaluator_bytes_per_image: evaluator_bytes.max(0.0) / images,
-        layer1_cache_bytes_per_image: cache_bytes.max(0.0) / images,
+        evaluator_bytes_per_image: (evaluator_bytes / images).max(shapes[0] as f64),
+        layer1_cache_bytes_per_image: (cache_bytes / images).max(shapes[1] as f64),
     })
 }
 

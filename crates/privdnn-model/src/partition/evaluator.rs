@@ -157,6 +157,25 @@ impl Evaluator {
         self.channels
     }
 
+    /// Bytes per image of the cached tensors (f32): `[this evaluator, one Layer1Cache]`, from
+    /// their shapes (the memory model of `cargo xtask estimate`; allocator reuse hides them from
+    /// resident-size deltas on a few hundred images).
+    pub fn bytes_per_image(&self) -> [usize; 2] {
+        let Some(b) = self.batches.first() else {
+            return [0, 0];
+        };
+        let per = |dims: &[usize], image_axis: usize| {
+            dims.iter().product::<usize>() / dims[image_axis].max(1)
+        };
+        let (a1, z2) = (per(&b.a1.dims(), 0), per(&b.z2.dims(), 0));
+        // LeNet5 shares `[C2, n, H1]`; a cache holds totals `[n, H1]` and diffs for both models.
+        let shares = b.fc1_shares.as_ref().map_or([0, 0], |t| {
+            let d = t.dims();
+            [per(&d, 1), 2 * (d[2] + per(&d, 1))]
+        });
+        [4 * (a1 + z2 + shares[0]), 4 * (a1 + 2 * z2 + shares[1])]
+    }
+
     /// Accuracy of the unmodified model on this split (A_o, the base of the point).
     pub fn original(&self) -> &Evaluation {
         &self.base
