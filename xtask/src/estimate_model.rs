@@ -199,12 +199,12 @@ pub fn greedy_candidates(
 }
 
 /// Key switches of the oblivious expansion of `count` weights packed `chunk` per ciphertext:
-/// each packed ciphertext costs (next power of two of its weights) − 1.
+/// each packed ciphertext costs (its chunk) − 1.
 pub fn expansion_key_switches(count: usize, chunk: usize) -> u64 {
-    let chunk = chunk.max(1);
-    (0..count.div_ceil(chunk))
-        .map(|i| (chunk.min(count - i * chunk).next_power_of_two() - 1) as u64)
-        .sum()
+    // the owner's chunk (`privdnn_he::packing::chunk_size`): a power of two, no larger than the
+    // selection needs; fhe expands every packed ciphertext to the whole chunk, the last too
+    let chunk = chunk.max(1).min(count.max(1).next_power_of_two());
+    count.div_ceil(chunk) as u64 * (chunk.next_power_of_two() - 1) as u64
 }
 
 /// Weights of the selection, biases included (layer-1 channels, then layer-2 filters).

@@ -91,9 +91,10 @@ pub fn expand_one(
             "packed ciphertext {i} lies past the {count} weights"
         )));
     }
+    // fhe expands the whole tree of `chunk` coefficients, however few of them are weights
     OpCounter::add(
         &ops.expansion_key_switches,
-        (size.next_power_of_two() - 1) as u64,
+        (chunk.next_power_of_two() - 1) as u64,
     );
     let mut out = ek.expands(ct, chunk)?;
     out.truncate(size);
