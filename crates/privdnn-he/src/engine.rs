@@ -327,10 +327,8 @@ impl UserBlock {
             },
         };
         let inputs = self.input_plaintexts(plan, x, ops)?;
-        let w1 = stream.layer1(self.s1.len(), s.w1_len() + 1)?;
         let keep = want_layer1 || !plan.rotations.is_empty();
-        let squares = self.layer1_squares(plan, inputs, &w1, keep, ops)?;
-        drop(w1);
+        let squares = self.layer1_squares(plan, inputs, &mut stream, keep, ops)?;
         let plain_channels: Vec<usize> = (0..s.c1).filter(|c| !self.s1.contains(c)).collect();
         let plain = self.plain_squares(plan, plain_a, &plain_channels, ops)?;
         let operands = Conv2Operands {
@@ -465,13 +463,14 @@ impl UserBlock {
     }
 
     /// Step B: encrypted layer 1 per (map, selected channel): `U` by ct×pt dot product,
-    /// `A = U²` (lazy), lifted for conv2. The rotated layout squares only the unshifted map and
-    /// rotates the square per tap.
+    /// `A = U²` (lazy), lifted for conv2, `[map · selected + channel]`. The rotated layout
+    /// squares only the unshifted map and rotates the square per tap. Packed weights are
+    /// expanded a group of channels at a time ([`weights::layer1_group`]).
     fn layer1_squares(
         &self,
         plan: &SlotPlan,
         inputs: Inputs,
-        w1: &[Vec<Ciphertext>],
+        stream: &mut WeightStream<'_>,
         keep: bool,
         ops: &OpCounter,
     ) -> Result<Vec<Square>> {
@@ -482,36 +481,75 @@ impl UserBlock {
         } else {
             (0..plan.maps.len()).collect()
         };
-        let cells: Vec<(usize, usize)> = enc_maps
-            .iter()
-            .flat_map(|&m| (0..self.s1.len()).map(move |cc| (m, cc)))
-            .collect();
-        let computed: Vec<Square> = if inputs.values.is_empty() {
-            cells
-                .par_iter()
-                .map(|&(m, cc)| {
-                    self.square((&inputs.index[m], &inputs.plaintexts), &w1[cc], keep, ops)
-                })
-                .collect::<Result<_>>()?
-        } else {
-            // Encoded per map: only the maps in flight hold plaintexts.
-            let per_map = enc_maps
-                .par_iter()
-                .map(|&m| {
-                    let (index, local) = self.map_plaintexts(&inputs, m, ops)?;
-                    w1.iter()
-                        .map(|w| self.square((&index, &local), w, keep, ops))
-                        .collect::<Result<Vec<_>>>()
-                })
-                .collect::<Result<Vec<_>>>()?;
-            per_map.into_iter().flatten().collect()
+        let (s1, per) = (self.s1.len(), self.block.shape.w1_len() + 1);
+        let group = match stream {
+            WeightStream::Packed { .. } => {
+                let ct = weights::Sizes::new(&self.par, 0).ciphertext;
+                weights::layer1_group(s1, per, ct)
+            }
+            WeightStream::Resident { .. } => s1.max(1),
         };
+        // [channel][map], filled a group of channels at a time
+        let mut by_channel: Vec<Vec<Square>> = Vec::with_capacity(s1);
+        for first in (0..s1).step_by(group) {
+            let w1 = stream.layer1(first..(first + group).min(s1), per)?;
+            by_channel.extend(self.channel_squares(&enc_maps, &inputs, &w1, keep, ops)?);
+        }
+        stream.end_layer1();
         drop(inputs);
+        let mut computed = Vec::with_capacity(enc_maps.len() * s1);
+        for mi in 0..enc_maps.len() {
+            for channel in by_channel.iter_mut() {
+                computed.push(channel[mi].take());
+            }
+        }
         if rotated {
             self.rotate_squares(plan, &computed, ops)
         } else {
             Ok(computed)
         }
+    }
+
+    /// The squares of the channels whose conv1 weights are `w1` on the maps `enc_maps`,
+    /// `[channel][map]`.
+    fn channel_squares(
+        &self,
+        enc_maps: &[usize],
+        inputs: &Inputs,
+        w1: &[Vec<Ciphertext>],
+        keep: bool,
+        ops: &OpCounter,
+    ) -> Result<Vec<Vec<Square>>> {
+        let per_map: Vec<Vec<Square>> = if inputs.values.is_empty() {
+            enc_maps
+                .par_iter()
+                .map(|&m| {
+                    w1.par_iter()
+                        .map(|w| self.square((&inputs.index[m], &inputs.plaintexts), w, keep, ops))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<_>>()?
+        } else {
+            // Encoded per map: only the maps in flight hold plaintexts.
+            enc_maps
+                .par_iter()
+                .map(|&m| {
+                    let (index, local) = self.map_plaintexts(inputs, m, ops)?;
+                    w1.par_iter()
+                        .map(|w| self.square((&index, &local), w, keep, ops))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<_>>()?
+        };
+        let mut by_channel: Vec<Vec<Square>> = (0..w1.len())
+            .map(|_| Vec::with_capacity(enc_maps.len()))
+            .collect();
+        for row in per_map {
+            for (channel, sq) in by_channel.iter_mut().zip(row) {
+                channel.push(sq);
+            }
+        }
+        Ok(by_channel)
     }
 
     /// `A = U²` of a selected channel (conv1 weights `w1`, bias last) on map `m`, with its lift

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
 use crate::compact::{CompactCiphertext, PackedSlots, compress, decompress, slot_width};
-use crate::engine::weights::{Selection, Sizes, plan_residency};
+use crate::engine::weights::{Selection, Sizes, plan_residency, planned_bytes};
 use crate::engine::{
     BlockOutput, BlockWeights, DEFAULT_MEMORY_BUDGET, Layout, PackedWeights, Residency, SlotPlan,
     UserBlock,
@@ -255,6 +255,9 @@ pub struct UserResidue {
 pub struct UserSession {
     /// Residues.
     pub residues: Vec<UserResidue>,
+    /// The memory plan's estimate of the chosen residency (weights plus one call's working set,
+    /// bytes); above the budget when even packed weights do not fit it.
+    pub planned_bytes: u64,
 }
 
 impl UserSession {
@@ -300,7 +303,7 @@ pub fn user_load_within(
     }
     check_block(enc)?;
     let s = &enc.plain.shape;
-    let residency = match enc.params.first() {
+    let (residency, planned_bytes) = match enc.params.first() {
         Some(hp) => {
             let par = hp.build()?;
             let terms = crate::engine::max_terms(s, enc.s1.len());
@@ -311,9 +314,11 @@ pub fn user_load_within(
                 s2: enc.s2.len(),
                 chunk: enc.chunk,
             };
-            plan_residency(&sel, &sizes, enc.params.len() as u64, budget, layout)
+            let residues = enc.params.len() as u64;
+            let r = plan_residency(&sel, &sizes, residues, budget, layout);
+            (r, planned_bytes(&sel, &sizes, residues, r, layout))
         }
-        None => Residency::Lifted,
+        None => (Residency::Lifted, 0),
     };
     let residues = enc
         .params
@@ -362,7 +367,10 @@ pub fn user_load_within(
             Ok(UserResidue { par, params: hp.clone(), block, public_key, out_level })
         })
         .collect::<Result<_>>()?;
-    Ok(UserSession { residues })
+    Ok(UserSession {
+        residues,
+        planned_bytes,
+    })
 }
 
 /// Checks a downloaded encrypted block for meaning before anything is expanded or indexed:

@@ -271,8 +271,12 @@ pub fn summary(r: &InferReport) -> String {
             s += &format!("- {k}: {v:.2}\n");
         }
         if let (Some(r), Some(b)) = (m.residency, m.memory_budget_bytes) {
+            let plan = m.planned_bytes.map_or(String::new(), |p| {
+                let fits = if p <= b { "within" } else { "OVER" };
+                format!(" (planned {} MB, {fits} the budget)", mb(p as f64))
+            });
             s += &format!(
-                "\nWeights held {r:?} within a {} MiB budget; this mode's own peak memory: {} MB.\n",
+                "\nWeights held {r:?} under a {} MiB budget{plan}; this mode's own peak memory: {} MB.\n",
                 b >> 20,
                 m.mode_peak_rss_bytes
                     .map_or("unknown".to_string(), |p| mb(p as f64)),

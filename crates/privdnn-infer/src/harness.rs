@@ -76,6 +76,10 @@ pub struct ModeReport {
     pub memory_budget_bytes: Option<u64>,
     /// How the user held the selected weights within that budget (HE modes).
     pub residency: Option<Residency>,
+    /// The memory plan's estimate for that residency (bytes; HE modes): weights plus one call's
+    /// working set, above the budget when even packed weights do not fit it.
+    #[serde(default)]
+    pub planned_bytes: Option<u64>,
 }
 
 impl ModeReport {
@@ -111,6 +115,7 @@ impl ModeReport {
             mode_peak_rss_bytes: None,
             memory_budget_bytes: None,
             residency: None,
+            planned_bytes: None,
         }
     }
 }
@@ -252,6 +257,7 @@ pub fn run_he(
         &ops,
     )?;
     let residency = user.session.residues.first().map(|r| r.block.residency());
+    let planned_bytes = Some(user.session.planned_bytes);
     let tail = RemainderNet::new(user.remainder(), run.device.clone())?;
     lap(&mut phases, "user_load_expand");
     let owner = OwnerSide::load(&run.paths.owner_secret())?;
@@ -333,6 +339,7 @@ pub fn run_he(
         mode_peak_rss_bytes: mode_peak.then(privdnn_artifacts::peak_rss_bytes),
         memory_budget_bytes: Some(run.memory_budget),
         residency,
+        planned_bytes,
     })
 }
 

@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use fhe::bfv::{BfvParameters, Ciphertext, EvaluationKey};
 use rayon::prelude::*;
@@ -101,6 +102,18 @@ pub fn parallel_chunks(chunk: usize) -> usize {
     (EXPANSION_WEIGHTS / chunk.max(1)).clamp(1, rayon::current_num_threads().max(1))
 }
 
+/// Bytes of expanded conv1 weights a packed stream holds at once: the selected channels are
+/// squared in groups of at most this many weights' worth (the 100 % block of AlexNet quick
+/// expanded all 2,616 of its conv1 weights, 1.3 GB, before squaring any).
+pub const LAYER1_BYTES: u64 = 256 << 20;
+
+/// Selected conv1 channels whose `per` weights (bias included) a packed stream expands at once:
+/// enough for one channel per thread, at most [`LAYER1_BYTES`], never more than `s1`.
+pub fn layer1_group(s1: usize, per: usize, ciphertext: u64) -> usize {
+    let fit = (LAYER1_BYTES / (per as u64 * ciphertext).max(1)) as usize;
+    fit.max(rayon::current_num_threads()).clamp(1, s1.max(1))
+}
+
 /// Filters lifted at once when weights are lifted per call (keeps both cores busy when a filter
 /// has a single output group).
 pub(crate) const FILTERS_IN_FLIGHT: u64 = 2;
@@ -133,10 +146,35 @@ pub fn weight_bytes(sel: &Selection<'_>, sizes: &Sizes, residues: u64, r: Reside
         Residency::Expanded => residues * count * sizes.ciphertext + filter_lifts,
         Residency::Packed => {
             let expanding = sel.chunk * parallel_chunks(sel.chunk);
-            let in_flight = (expanding + FILTERS_IN_FLIGHT as usize * (s.w2_len() + 1)) as u64;
+            let per1 = s.w1_len() + 1;
+            let layer1 = layer1_group(sel.s1, per1, sizes.ciphertext) * per1;
+            let conv2 = FILTERS_IN_FLIGHT as usize * (s.w2_len() + 1);
+            let in_flight = (expanding + layer1.max(conv2)) as u64;
             residues * count.div_ceil(sel.chunk as u64) * sizes.ciphertext
                 + in_flight * sizes.ciphertext
                 + filter_lifts
+        }
+    }
+}
+
+/// Estimated bytes of weights held in `residency` plus one call's working set in `layout`
+/// (the smallest over both layouts when None).
+pub fn planned_bytes(
+    sel: &Selection<'_>,
+    sizes: &Sizes,
+    residues: u64,
+    residency: Residency,
+    layout: Option<Layout>,
+) -> u64 {
+    weight_bytes(sel, sizes, residues, residency) + call_working_set(sel, sizes, layout)
+}
+
+/// One call's working set in `layout`, or the smaller of both layouts' when None.
+fn call_working_set(sel: &Selection<'_>, sizes: &Sizes, layout: Option<Layout>) -> u64 {
+    match layout {
+        Some(l) => working_set(sel, sizes, l),
+        None => {
+            working_set(sel, sizes, Layout::Batch).min(working_set(sel, sizes, Layout::Spatial))
         }
     }
 }
@@ -150,12 +188,7 @@ pub fn plan_residency(
     budget: u64,
     layout: Option<Layout>,
 ) -> Residency {
-    let work = match layout {
-        Some(l) => working_set(sel, sizes, l),
-        None => {
-            working_set(sel, sizes, Layout::Batch).min(working_set(sel, sizes, Layout::Spatial))
-        }
-    };
+    let work = call_working_set(sel, sizes, layout);
     [Residency::Lifted, Residency::Expanded]
         .into_iter()
         .find(|&r| weight_bytes(sel, sizes, residues, r) + work <= budget)
@@ -249,17 +282,28 @@ impl<'a> WeightStream<'a> {
         }
     }
 
-    /// The conv1 weights (and bias) of the `s1` selected channels, `per` each. Packed streams
-    /// must call this first.
-    pub(crate) fn layer1(&mut self, s1: usize, per: usize) -> Result<Cow<'a, [Vec<Ciphertext>]>> {
+    /// The conv1 weights (and bias) of the selected channels `channels`, `per` each. Packed
+    /// streams must be asked for the channels in order, first, then [`WeightStream::end_layer1`].
+    pub(crate) fn layer1(
+        &mut self,
+        channels: Range<usize>,
+        per: usize,
+    ) -> Result<Cow<'a, [Vec<Ciphertext>]>> {
         if let Self::Resident { w1, .. } = self {
-            return Ok(Cow::Borrowed(*w1));
+            return w1
+                .get(channels)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| HeError::shape("channel outside the selection"));
         }
-        let w1 = (0..s1)
+        channels
             .map(|_| self.take(per, false))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()
+            .map(Cow::Owned)
+    }
+
+    /// After the last conv1 channel: a packed stream frees what it expanded ahead.
+    pub(crate) fn end_layer1(&mut self) {
         self.release();
-        Ok(Cow::Owned(w1))
     }
 
     /// The conv2 weights (and bias) of selected filter `jj`, `per` of them. Packed streams must
@@ -272,5 +316,23 @@ impl<'a> WeightStream<'a> {
                 .ok_or_else(|| HeError::shape("filter outside the selection"));
         }
         self.take(per, true).map(Cow::Owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer1_groups_bound_the_expanded_conv1_weights() {
+        let ct = 2 * 4 * 8192 * 8; // a level-0 ciphertext at the pipelines' parameters
+        // AlexNet quick, 100 %: 24 channels of 109 weights (57 MB each) → 4 at a time
+        assert_eq!(layer1_group(24, 109, ct), 4);
+        assert!(4 * 109 * ct <= LAYER1_BYTES);
+        // LeNet5, 100 %: all 6 channels of 37 weights fit at once
+        assert_eq!(layer1_group(6, 37, ct), 6);
+        // never fewer than one channel per thread, never more than selected
+        assert!(layer1_group(24, 100_000, ct) >= rayon::current_num_threads().min(24));
+        assert_eq!(layer1_group(1, 109, ct), 1);
     }
 }
