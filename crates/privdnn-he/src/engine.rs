@@ -520,27 +520,28 @@ impl UserBlock {
         keep: bool,
         ops: &OpCounter,
     ) -> Result<Vec<Vec<Square>>> {
-        let per_map: Vec<Vec<Square>> = if inputs.values.is_empty() {
-            enc_maps
-                .par_iter()
-                .map(|&m| {
-                    w1.par_iter()
-                        .map(|w| self.square((&inputs.index[m], &inputs.plaintexts), w, keep, ops))
-                        .collect::<Result<Vec<_>>>()
-                })
-                .collect::<Result<_>>()?
-        } else {
-            // Encoded per map: only the maps in flight hold plaintexts.
-            enc_maps
-                .par_iter()
-                .map(|&m| {
-                    let (index, local) = self.map_plaintexts(inputs, m, ops)?;
-                    w1.par_iter()
-                        .map(|w| self.square((&index, &local), w, keep, ops))
-                        .collect::<Result<Vec<_>>>()
-                })
-                .collect::<Result<_>>()?
-        };
+        // One map (the rotated layout's centre): its channels side by side; many maps: the maps
+        // side by side, each map's channels in turn, so that only the maps in flight hold
+        // their plaintexts (encoded per map for packed weights).
+        let wide = enc_maps.len() == 1;
+        let per_map: Vec<Vec<Square>> = enc_maps
+            .par_iter()
+            .map(|&m| {
+                let encoded;
+                let (index, plaintexts) = if inputs.values.is_empty() {
+                    (inputs.index[m].as_slice(), inputs.plaintexts.as_slice())
+                } else {
+                    encoded = self.map_plaintexts(inputs, m, ops)?;
+                    (encoded.0.as_slice(), encoded.1.as_slice())
+                };
+                let square = |w: &Vec<Ciphertext>| self.square((index, plaintexts), w, keep, ops);
+                if wide {
+                    w1.par_iter().map(square).collect::<Result<Vec<_>>>()
+                } else {
+                    w1.iter().map(square).collect::<Result<Vec<_>>>()
+                }
+            })
+            .collect::<Result<_>>()?;
         let mut by_channel: Vec<Vec<Square>> = (0..w1.len())
             .map(|_| Vec::with_capacity(enc_maps.len()))
             .collect();
