@@ -3,10 +3,11 @@
 //! `privdnn-infer bench` (`cargo xtask bench he`) uses. Lives here so that no other crate
 //! needs fhe.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use fhe::bfv::{
-    Ciphertext, Encoding, Multiplicator, Plaintext, RelinearizationKey, SecretKey,
+    BfvParameters, Ciphertext, Encoding, Multiplicator, Plaintext, RelinearizationKey, SecretKey,
     dot_product_scalar,
 };
 use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize as _};
@@ -69,14 +70,22 @@ pub struct UnitCosts {
 /// costs.
 pub type KernelReport = (Vec<Comparison>, Vec<(String, f64)>, UnitCosts);
 
+/// The pipelines' default parameters (N = 8192, 4 × 54-bit primes, t ≈ 2^24) with a secret and
+/// a relinearisation key.
+fn keyed_parameters(
+    rng: &mut ChaCha8Rng,
+) -> Result<(Arc<BfvParameters>, SecretKey, RelinearizationKey)> {
+    let par = HeParams::generate(8192, &[54, 54, 54, 54], 24)?.build()?;
+    let sk = SecretKey::random(&par, rng);
+    let rk = RelinearizationKey::new(&sk, rng)?;
+    Ok((par, sk, rk))
+}
+
 /// Kernel comparisons at the pipelines' default parameters.
 pub fn kernels() -> Result<KernelReport> {
-    let hp = HeParams::generate(8192, &[54, 54, 54, 54], 24)?;
-    let par = hp.build()?;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let sk = SecretKey::random(&par, &mut rng);
-    let rk = RelinearizationKey::new(&sk, &mut rng)?;
-    let n = hp.degree;
+    let (par, sk, rk) = keyed_parameters(&mut rng)?;
+    let n = par.degree();
     let enc = |rng: &mut ChaCha8Rng| -> Result<Ciphertext> {
         let v: Vec<i64> = (0..n).map(|_| rng.random_range(-1000..1000)).collect();
         Ok(sk.try_encrypt(&Plaintext::try_encode(&v, Encoding::simd(), &par)?, rng)?)
@@ -142,10 +151,8 @@ pub fn kernels() -> Result<KernelReport> {
 /// 0.75 to 2.4 on the same idle 2-core machine.
 pub fn parallel_speedup() -> Result<f64> {
     use rayon::prelude::*;
-    let par = HeParams::generate(8192, &[54, 54, 54, 54], 24)?.build()?;
     let mut rng = ChaCha8Rng::seed_from_u64(2);
-    let sk = SecretKey::random(&par, &mut rng);
-    let rk = RelinearizationKey::new(&sk, &mut rng)?;
+    let (par, sk, rk) = keyed_parameters(&mut rng)?;
     let lazy = LazyMultiplier::for_terms(&par, 1)?;
     let ct = sk.try_encrypt(
         &Plaintext::try_encode(&[3u64], Encoding::simd(), &par)?,
