@@ -411,46 +411,44 @@ impl UserBlock {
     }
 
     /// Step A: the input plaintexts of every map and layer-1 weight (the bias last, on the
-    /// valid slots), deduplicated by content (the batch layout reuses each pixel map).
+    /// valid slots), deduplicated by content (the batch layout reuses each pixel map). The
+    /// slot vectors of a few maps are built side by side, then merged by hash and content.
     fn input_plaintexts(&self, plan: &SlotPlan, x: &[Vec<i64>], ops: &OpCounter) -> Result<Inputs> {
-        let s = &self.block.shape;
-        let kk = s.k1 * s.k1;
-        let mut unique: HashMap<Vec<i64>, usize> = HashMap::new();
+        let per = self.block.shape.w1_len() + 1;
+        let maps: Vec<usize> = (0..plan.maps.len()).collect();
+        let mut unique = Dedup::default();
         let mut index: Vec<Vec<Option<usize>>> = Vec::with_capacity(plan.maps.len());
-        for m in &plan.maps {
-            let mut row = Vec::with_capacity(s.w1_len() + 1);
-            for kappa in 0..=s.w1_len() {
-                let v = if kappa == s.w1_len() {
-                    slots(m, |_, _| 1)
-                } else {
-                    let (ci, ky, kx) = (kappa / kk, (kappa % kk) / s.k1, kappa % s.k1);
-                    slots(m, |n, q| {
-                        s.input_at(q / s.w1, q % s.w1, ky, kx)
-                            .map_or(0, |(y, xx)| x[n][(ci * s.height + y) * s.width + xx])
-                    })
-                };
-                if v.iter().all(|&e| e == 0) {
-                    row.push(None);
-                } else {
-                    let next = unique.len();
-                    row.push(Some(*unique.entry(v).or_insert(next)));
-                }
+        for group in maps.chunks(INPUT_MAPS_IN_FLIGHT) {
+            let built: Vec<Vec<Option<HashedSlots>>> = group
+                .par_iter()
+                .map(|&m| {
+                    (0..per)
+                        .map(|kappa| {
+                            let v = self.input_cell(&plan.maps[m], x, kappa)?;
+                            Some((content_hash(&v), v))
+                        })
+                        .collect()
+                })
+                .collect();
+            for row in built {
+                index.push(
+                    row.into_iter()
+                        .map(|c| c.map(|(h, v)| unique.insert(h, v)))
+                        .collect(),
+                );
             }
-            index.push(row);
         }
-        let mut keys: Vec<(Vec<i64>, usize)> = unique.into_iter().collect();
-        keys.sort_by_key(|(_, i)| *i);
+        let keys = unique.values;
         if self.residency == Residency::Packed {
-            let values = keys.into_iter().map(|(v, _)| v).collect();
             return Ok(Inputs {
                 index,
                 plaintexts: Vec::new(),
-                values,
+                values: keys,
             });
         }
         let plaintexts = keys
             .par_iter()
-            .map(|(v, _)| {
+            .map(|v| {
                 OpCounter::add(&ops.encodes, 1);
                 encode_simd(v, &self.par)
             })
@@ -460,6 +458,23 @@ impl UserBlock {
             plaintexts,
             values: Vec::new(),
         })
+    }
+
+    /// The slot values of layer-1 weight `kappa` (the bias: `w1_len`) on map `m`: the input
+    /// pixel each slot's position reads (1 on valid slots for the bias); None when all zero.
+    fn input_cell(&self, m: &SlotMap, x: &[Vec<i64>], kappa: usize) -> Option<Vec<i64>> {
+        let s = &self.block.shape;
+        let kk = s.k1 * s.k1;
+        let v = if kappa == s.w1_len() {
+            slots(m, |_, _| 1)
+        } else {
+            let (ci, ky, kx) = (kappa / kk, (kappa % kk) / s.k1, kappa % s.k1);
+            slots(m, |n, q| {
+                s.input_at(q / s.w1, q % s.w1, ky, kx)
+                    .map_or(0, |(y, xx)| x[n][(ci * s.height + y) * s.width + xx])
+            })
+        };
+        v.iter().any(|&e| e != 0).then_some(v)
     }
 
     /// Step B: encrypted layer 1 per (map, selected channel): `U` by ct×pt dot product,
@@ -773,6 +788,40 @@ impl Conv2Operands<'_> {
 }
 
 /// Slot values of map `m`: `f(image, position)` on every occupied slot, 0 elsewhere.
+/// Maps whose input slot vectors are built side by side in [`UserBlock::input_plaintexts`]
+/// (each holds `w1_len + 1` vectors of N values until merged).
+const INPUT_MAPS_IN_FLIGHT: usize = 16;
+
+/// A slot vector with its [`content_hash`].
+type HashedSlots = (u64, Vec<i64>);
+
+/// Distinct slot vectors, found by a cheap hash and confirmed by content.
+#[derive(Default)]
+struct Dedup {
+    by_hash: HashMap<u64, Vec<usize>>,
+    values: Vec<Vec<i64>>,
+}
+
+impl Dedup {
+    /// The index of `v` (of [`content_hash`] `h`) among the distinct vectors, adding it when new.
+    fn insert(&mut self, h: u64, v: Vec<i64>) -> usize {
+        let bucket = self.by_hash.entry(h).or_default();
+        if let Some(&i) = bucket.iter().find(|&&i| self.values[i] == v) {
+            return i;
+        }
+        bucket.push(self.values.len());
+        self.values.push(v);
+        self.values.len() - 1
+    }
+}
+
+/// FNV-1a over the values (a collision only costs a comparison in [`Dedup::insert`]).
+fn content_hash(v: &[i64]) -> u64 {
+    v.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &e| {
+        (h ^ e as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 fn slots(m: &SlotMap, f: impl Fn(usize, usize) -> i64) -> Vec<i64> {
     m.iter()
         .map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize)))
