@@ -7,7 +7,9 @@
 //! the calibration, gives the workload's parallel efficiency; the share at the load now gives
 //! the cores it will have.
 
-use privdnn_config::{AttackConfig, HeLayout, OptimizerKind, ResolvedConfig, SelectAlgorithm};
+use privdnn_config::{
+    AttackConfig, HeConfig, HeLayout, OptimizerKind, ResolvedConfig, SelectAlgorithm,
+};
 
 use crate::estimate_model::{HeOps, HeUnits, Kernels, MemoryPlan, TrainUnits, Unit, he_ops};
 
@@ -243,11 +245,12 @@ impl HeCosts {
 /// Key-switching keys the owner generates per residue: one expansion level per doubling of the
 /// weights in a packed ciphertext, relinearisation, and (spatial layout) one rotation per conv2
 /// tap offset.
-fn switching_keys(cfg: &ResolvedConfig, h: &HeUnits, plan: &MemoryPlan) -> u64 {
+fn switching_keys(he: &HeConfig, h: &HeUnits, plan: &MemoryPlan) -> u64 {
     let count = crate::estimate_model::selected_weights(&h.shape, plan.s1, plan.s2);
-    let per = count.min(plan.chunk).max(2);
+    // one weight per ciphertext (chunk 1): no expansion key
+    let per = count.min(plan.chunk).max(1);
     let levels = per.next_power_of_two().ilog2() as u64;
-    let rotations = match cfg.pipeline.he.layout {
+    let rotations = match he.layout {
         HeLayout::Spatial => (h.shape.k2 * h.shape.k2 - 1) as u64,
         HeLayout::Batch => 0,
     };
@@ -257,11 +260,10 @@ fn switching_keys(cfg: &ResolvedConfig, h: &HeUnits, plan: &MemoryPlan) -> u64 {
 /// (CPU seconds, bytes of keys + encrypted weights) of the owner's key generation and
 /// encryption of `plan`. A seeded key-switching key holds about (moduli − ½) half-size
 /// ciphertexts (measured: MNIST and Fashion-MNIST quick keys within 2 %).
-fn owner_setup(cfg: &ResolvedConfig, h: &HeUnits, c: &HeCosts, plan: &MemoryPlan) -> (f64, u64) {
-    let he = &cfg.pipeline.he;
+fn owner_setup(he: &HeConfig, h: &HeUnits, c: &HeCosts, plan: &MemoryPlan) -> (f64, u64) {
     let residues = he.crt_moduli as u64;
     let moduli = he.moduli_bits.len() as u64;
-    let keys = switching_keys(cfg, h, plan);
+    let keys = switching_keys(he, h, plan);
     let seeded = h.sizes[0] / 2;
     let count = crate::estimate_model::selected_weights(&h.shape, plan.s1, plan.s2);
     let packed = count.div_ceil(plan.chunk.max(1)) as u64;
@@ -273,7 +275,7 @@ fn owner_setup(cfg: &ResolvedConfig, h: &HeUnits, c: &HeCosts, plan: &MemoryPlan
 /// The encrypt stage: keys and the packed, encrypted selection.
 pub fn encrypt(cfg: &ResolvedConfig, h: &HeUnits, clock: &Clock) -> Option<StageEstimate> {
     let c = HeCosts::new(h)?;
-    let (cpu, bytes) = owner_setup(cfg, h, &c, &h.selected);
+    let (cpu, bytes) = owner_setup(&cfg.pipeline.he, h, &c, &h.selected);
     Some(StageEstimate {
         stage: "encrypt",
         seconds: PROCESS_S + clock.serial_wall(cpu),
@@ -298,16 +300,16 @@ fn infer_images(cfg: &ResolvedConfig, test: usize) -> usize {
     }
 }
 
-/// (wall seconds, peak bytes, bytes sent both ways) of one HE mode on `images` images.
+/// (wall seconds, peak bytes, bytes sent both ways) of one HE mode on `images` images under
+/// that mode's settings `he`.
 fn he_mode(
-    cfg: &ResolvedConfig,
+    he: &HeConfig,
     h: &HeUnits,
     plan: &MemoryPlan,
     images: usize,
     clock: &Clock,
 ) -> Option<(f64, u64, u64, HeOps)> {
     let c = HeCosts::new(h)?;
-    let he = &cfg.pipeline.he;
     let batch = he.layout == HeLayout::Batch;
     let ops = he_ops(&h.shape, plan, (images, he.crt_moduli, he.degree), batch);
     let peak = plan.weight_bytes + plan.working_set_bytes;
@@ -334,7 +336,7 @@ pub fn infer(
     let he = &cfg.pipeline.he;
     let n = infer_images(cfg, t.split_sizes[2]);
     let c = HeCosts::new(h)?;
-    let (sep_s, sep_peak, sent, ops) = he_mode(cfg, h, &h.selected, n, clock)?;
+    let (sep_s, sep_peak, sent, ops) = he_mode(he, h, &h.selected, n, clock)?;
     let latency = if he.latency {
         let one = crate::estimate_model::spatial_call_ops(&h.shape, &h.selected);
         clock.he_wall(c.serial_s(&one) * he.crt_moduli as f64, h.parallel_speedup)
@@ -344,8 +346,9 @@ pub fn infer(
     let (mut fb_s, mut fb_peak, mut fb_bytes) = (0.0, 0, 0);
     let m = he.full_block_images.min(n);
     if m > 0 {
-        let (cpu, bytes) = owner_setup(cfg, h, &c, &h.full_block);
-        let (s, peak, fb_sent, _) = he_mode(cfg, h, &h.full_block, m, clock)?;
+        let fb_he = he.full_block_config();
+        let (cpu, bytes) = owner_setup(&fb_he, h, &c, &h.full_block);
+        let (s, peak, fb_sent, _) = he_mode(&fb_he, h, &h.full_block, m, clock)?;
         (fb_s, fb_peak, fb_bytes) = (clock.serial_wall(cpu) + s, peak, bytes + fb_sent);
     }
     let plain = clock.wall(t.eval_s_per_image, 5.0 * n as f64 + 2.0 * m as f64);

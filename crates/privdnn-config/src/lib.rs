@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 pub use error::ConfigError;
 pub use service::{ServiceConfig, UserQuota};
 pub use types::{
-    AttackConfig, Augmentation, Backend, DataConfig, HeConfig, HeLayout, HeMode, ModelConfig,
-    OptimizerKind, PipelineConfig, Schedule, SelectAlgorithm, SelectConfig, TrainConfig,
+    AttackConfig, Augmentation, Backend, DataConfig, FULL_BLOCK_CHUNK, FullBlockParams, HeConfig,
+    HeLayout, HeMode, ModelConfig, OptimizerKind, PipelineConfig, Schedule, SelectAlgorithm,
+    SelectConfig, TrainConfig,
 };
 
 /// Prefix of environment overrides: `PRIVDNN_TRAIN__EPOCHS=3` sets `train.epochs`.

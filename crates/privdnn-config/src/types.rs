@@ -209,20 +209,8 @@ impl PipelineConfig {
                 norm.std.len()
             ));
         }
-        let he = &self.he;
-        if !he.degree.is_power_of_two() || he.moduli_bits.len() < 2 || he.crt_moduli == 0 {
-            return Err(format!(
-                "`he`: degree {} must be a power of two, moduli_bits needs at least 2 primes \
-                 (got {}), crt_moduli at least 1",
-                he.degree,
-                he.moduli_bits.len()
-            ));
-        }
-        if !(3..=16).contains(&he.max_weight_bits) || he.max_chunk == 0 {
-            return Err(
-                "`he.max_weight_bits` must be in 3..=16 and `he.max_chunk` positive".to_string(),
-            );
-        }
+        self.he.check_params("he")?;
+        self.he.full_block_config().check_params("he.full_block")?;
         if norm.std.iter().any(|s| *s <= 0.0) {
             return Err("`data.normalization.std` values must be positive".to_string());
         }
@@ -442,6 +430,8 @@ pub struct HeConfig {
     /// Most weights per packed ciphertext. 256 (512 before 2026-12-03): a user holding the
     /// weights packed expands two such chunks side by side on two cores in the memory of one
     /// 512-weight chunk (CIFAR-10 quick, 50 %, 16 images: 1.66 s instead of 2.53 s per image).
+    /// 1: every weight its own fresh ciphertext, no expansion and none of its key-switching
+    /// noise, so that one wide plaintext prime can replace two CRT residues (MNIST).
     pub max_chunk: usize,
     /// Bits of modulus kept above t when results are switched down before sending.
     pub headroom_bits: f64,
@@ -458,6 +448,64 @@ pub struct HeConfig {
     pub memory_budget_mb: usize,
     /// Selection to encrypt instead of the select stage's default, e.g. `{ "1" = [0], "2" = [0] }`.
     pub selection: Option<std::collections::BTreeMap<String, Vec<usize>>>,
+    /// Parameters of the 100 %-block baseline (`full_block_images`) when they differ from the
+    /// selection's (`[he.full_block]`): a small selection can ship fresh weights under one
+    /// plaintext residue, the whole block cannot. Left out of the serialised config when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_block: Option<FullBlockParams>,
+}
+
+/// Most weights per packed ciphertext of the 100 %-block baseline: a packed chunk is expanded
+/// whole (chunk × one ciphertext) while the filters stream, so it stays small.
+pub const FULL_BLOCK_CHUNK: usize = 128;
+
+/// BFV parameters and packing of the 100 %-block baseline (`[he.full_block]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullBlockParams {
+    /// Bit sizes of the ciphertext primes.
+    pub moduli_bits: Vec<usize>,
+    /// Bits of each plaintext prime.
+    pub plaintext_bits: usize,
+    /// Number of CRT plaintext primes.
+    pub crt_moduli: usize,
+    /// Most weights per packed ciphertext (capped at [`FULL_BLOCK_CHUNK`]).
+    pub max_chunk: usize,
+}
+
+impl HeConfig {
+    /// The settings of the 100 %-block baseline: `[he.full_block]`'s parameters when given, and
+    /// chunks of at most [`FULL_BLOCK_CHUNK`] weights.
+    pub fn full_block_config(&self) -> HeConfig {
+        let mut fb = self.clone();
+        if let Some(p) = &self.full_block {
+            fb.moduli_bits = p.moduli_bits.clone();
+            fb.plaintext_bits = p.plaintext_bits;
+            fb.crt_moduli = p.crt_moduli;
+            fb.max_chunk = p.max_chunk;
+        }
+        fb.max_chunk = fb.max_chunk.min(FULL_BLOCK_CHUNK);
+        fb.full_block = None;
+        fb
+    }
+
+    /// The checks of [`PipelineConfig::validate`] on one parameter set.
+    fn check_params(&self, table: &str) -> Result<(), String> {
+        if !self.degree.is_power_of_two() || self.moduli_bits.len() < 2 || self.crt_moduli == 0 {
+            return Err(format!(
+                "`{table}`: degree {} must be a power of two, moduli_bits needs at least 2 primes \
+                 (got {}), crt_moduli at least 1",
+                self.degree,
+                self.moduli_bits.len()
+            ));
+        }
+        if !(3..=16).contains(&self.max_weight_bits) || self.max_chunk == 0 {
+            return Err(format!(
+                "`{table}.max_weight_bits` must be in 3..=16 and `{table}.max_chunk` positive"
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for HeConfig {
@@ -477,6 +525,7 @@ impl Default for HeConfig {
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             latency: true,
             selection: None,
+            full_block: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //!   (re-export of `privdnn-quant`, which has no fhe dependency).
 //! * [`lazy`]: ct×ct products accumulated in the extended basis, scaled down and relinearised once.
 //! * [`packing`]: weights packed as coefficients of few ciphertexts and expanded obliviously by the user.
+//! * [`noise_margin`]: the owner's measured check that a parameter set leaves noise budget.
 //! * [`engine`]: the user's homomorphic evaluation of the block (images-across-slots and spatial layouts).
 //! * [`compact`]: the bit-dropping wire format of results sent for decryption.
 //! * [`protocol`]: keys, typed byte messages between owner and user, blinding.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod files;
 pub mod key_recovery;
 pub mod lazy;
+pub mod noise_margin;
 pub mod ops;
 pub mod packing;
 pub mod params;

@@ -178,6 +178,10 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
     block.check_no_wrap(HeParams::crt_modulus(params), s2, layer1)?;
     let weights = selected_weights(block, s1, s2);
     let chunk = chunk_size(weights.len(), max_chunk, params[0].degree);
+    let chain = crate::noise_margin::ChainShape {
+        layer1_terms: s.w1_len(),
+        conv2_terms: crate::engine::max_terms(s, s1.len()),
+    };
     let (mut secret_keys, mut sets, mut packed) = (Vec::new(), Vec::new(), Vec::new());
     for hp in params {
         let par = hp.build()?;
@@ -187,6 +191,12 @@ pub fn owner_setup<R: RngCore + CryptoRng>(
         let mut builder = EvaluationKeyBuilder::new(&sk)?;
         builder.enable_expansion(chunk.ilog2() as usize)?;
         let ek = builder.build(rng)?;
+        let keys = crate::noise_margin::OwnerKeys {
+            sk: &sk,
+            rk: &rk,
+            ek: &ek,
+        };
+        crate::noise_margin::check(&par, &keys, chunk, chain)?;
         let steps = crate::engine::rotation_steps(block, hp.degree);
         let rotation_key = if steps.is_empty() {
             None

@@ -27,30 +27,58 @@ fn roundtrip(
     layer1: bool,
 ) {
     for residency in [Residency::Lifted, Residency::Expanded, Residency::Packed] {
-        roundtrip_in(shape.clone(), layout, (s1, s2), images, layer1, residency);
+        let setup = Setup {
+            params: params(),
+            chunk: 64,
+        };
+        roundtrip_in(
+            &setup,
+            shape.clone(),
+            layout,
+            (s1, s2),
+            images,
+            layer1,
+            residency,
+        );
     }
 }
 
+/// Parameter sets and packing chunk of a run.
+struct Setup {
+    params: Vec<HeParams>,
+    chunk: usize,
+}
+
 /// Budget (bytes) under which the planner picks `residency` for this selection.
-fn budget_for(shape: &BlockShape, sel: (&[usize], &[usize]), layout: Layout, r: Residency) -> u64 {
-    let par = params()[0].build().expect("params");
+fn budget_for(
+    setup: &Setup,
+    shape: &BlockShape,
+    sel: (&[usize], &[usize]),
+    layout: Layout,
+    r: Residency,
+) -> u64 {
+    let par = setup.params[0].build().expect("params");
     let terms = privdnn_he::engine::max_terms(shape, sel.0.len());
     let sizes = Sizes::new(&par, privdnn_he::lazy::extended_moduli(&par, terms));
     let sel = Selection {
         shape,
         s1: sel.0.len(),
         s2: sel.1.len(),
-        chunk: 64,
+        chunk: setup.chunk,
     };
+    let residues = setup.params.len() as u64;
     match r {
         Residency::Lifted => u64::MAX,
-        Residency::Expanded => weight_bytes(&sel, &sizes, 2, r) + working_set(&sel, &sizes, layout),
+        Residency::Expanded => {
+            weight_bytes(&sel, &sizes, residues, r) + working_set(&sel, &sizes, layout)
+        }
         Residency::Packed => 0,
     }
 }
 
 /// One run of the protocol with the weights held in `residency`.
 fn roundtrip_in(
+    setup: &Setup,
     shape: BlockShape,
     layout: Layout,
     (s1, s2): (&[usize], &[usize]),
@@ -58,20 +86,20 @@ fn roundtrip_in(
     layer1: bool,
     residency: Residency,
 ) {
-    let params = params();
+    let params = &setup.params;
     let block = IntBlock::quantize_fitting(
         &float_block(&shape, 11),
         8,
-        HeParams::crt_modulus(&params),
+        HeParams::crt_modulus(params),
         s2,
         layer1,
     )
     .expect("fits");
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let (secret, keys, enc) =
-        owner_setup(&params, &block, (s1, s2), 64, layer1, &mut rng).expect("setup");
+        owner_setup(params, &block, (s1, s2), setup.chunk, layer1, &mut rng).expect("setup");
     let ops = OpCounter::default();
-    let budget = budget_for(&shape, (s1, s2), layout, residency);
+    let budget = budget_for(setup, &shape, (s1, s2), layout, residency);
     let user = if residency == Residency::Lifted {
         user_load(&enc, &keys, 20.0, &ops).expect("load")
     } else {
@@ -113,7 +141,7 @@ fn roundtrip_in(
     };
     let owner = OwnerSession::new(&secret).expect("owner");
     let reply = owner.answer(&request).expect("answer");
-    let values = unblind(&reply, &masks, &params).expect("unblind");
+    let values = unblind(&reply, &masks, params).expect("unblind");
     // The shadow with the full (secret) block.
     let per2 = shape.h2 * shape.w2;
     for (jj, &j) in s2.iter().enumerate() {
@@ -162,6 +190,29 @@ fn lenet_block_batch_layout_is_exact() {
     roundtrip(shape.clone(), Layout::Batch, &[1], &[0, 2], 5, false);
     // Layer-1 and layer-2 maps differ in size: the spatial layout uses shifted copies, not rotations.
     roundtrip(shape, Layout::Spatial, &[1], &[0], 3, false);
+}
+
+#[test]
+fn lenet_block_fresh_weights_under_one_residue_is_exact() {
+    // MNIST's parameters: one ciphertext per weight (no expansion noise), one 40-bit plaintext
+    // prime, the first ciphertext prime wide enough for t and the reply's headroom.
+    let setup = Setup {
+        params: HeParams::generate_crt(8192, &[62, 52, 52, 52], 40, 1).expect("params"),
+        chunk: 1,
+    };
+    let shape = BlockShape::new(1, 14, 14, 5, 0, 2, 3, 3, 0, 3).expect("shape");
+    let (s1, s2): (&[usize], &[usize]) = (&[0, 1], &[1]);
+    for residency in [Residency::Lifted, Residency::Packed] {
+        roundtrip_in(
+            &setup,
+            shape.clone(),
+            Layout::Batch,
+            (s1, s2),
+            5,
+            false,
+            residency,
+        );
+    }
 }
 
 #[test]

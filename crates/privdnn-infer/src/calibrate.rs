@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use privdnn_artifacts::{ModelSpec, TrainedModel};
-use privdnn_config::{HeLayout, ResolvedConfig};
+use privdnn_config::{HeConfig, HeLayout, ResolvedConfig};
 use privdnn_he::bench_kernels::{UnitCosts, kernels};
 use privdnn_he::block::{BlockShape, float_block};
 use privdnn_he::engine::weights::{Selection, Sizes, plan_residency, weight_bytes, working_set};
@@ -71,7 +71,7 @@ pub struct HeCalibration {
     pub shape: BlockShape,
     /// Plan of the configured selection (`select` sizes, or `he.selection`).
     pub selected: MemoryPlan,
-    /// Plan of the 100 % block (`he.full_block_images`), packed in chunks of at most 128.
+    /// Plan of the 100 % block (`he.full_block_images`) under `he.full_block_config()`.
     pub full_block: MemoryPlan,
     /// Wall seconds of the calibration.
     pub seconds: f64,
@@ -107,13 +107,9 @@ pub fn selected_sizes(cfg: &ResolvedConfig, channels: [usize; 2]) -> [usize; 2] 
     }
 }
 
-fn plan(
-    cfg: &ResolvedConfig,
-    shape: &BlockShape,
-    [s1, s2]: [usize; 2],
-    chunk: usize,
-) -> Result<(MemoryPlan, Sizes)> {
-    let he = &cfg.pipeline.he;
+/// The memory plan of a selection of `[s1, s2]` filters under `he`'s parameters and chunk.
+fn plan(he: &HeConfig, shape: &BlockShape, [s1, s2]: [usize; 2]) -> Result<(MemoryPlan, Sizes)> {
+    let chunk = he.max_chunk;
     let par = HeParams::generate(he.degree, &he.moduli_bits, he.plaintext_bits)?.build()?;
     let extended = privdnn_he::lazy::extended_moduli(&par, max_terms(shape, s1));
     let sizes = Sizes::new(&par, extended);
@@ -163,9 +159,8 @@ pub fn run_calibration(args: &CalibrateArgs) -> Result<HeCalibration> {
     let shape = block_shape(&cfg).context("building the pipeline's block shape")?;
     let he = &cfg.pipeline.he;
     let sizes = selected_sizes(&cfg, [shape.c1, shape.c2]);
-    let (selected, s) = plan(&cfg, &shape, sizes, he.max_chunk)?;
-    let full_chunk = he.max_chunk.min(crate::cli::FULL_BLOCK_CHUNK);
-    let (full_block, _) = plan(&cfg, &shape, [shape.c1, shape.c2], full_chunk)?;
+    let (selected, s) = plan(he, &shape, sizes)?;
+    let (full_block, _) = plan(&he.full_block_config(), &shape, [shape.c1, shape.c2])?;
     let baseline_rss_bytes = privdnn_artifacts::peak_rss_bytes();
     let (clock, cpu) = (Instant::now(), privdnn_artifacts::process_cpu_seconds());
     let parallel_speedup = privdnn_he::bench_kernels::parallel_speedup()?;

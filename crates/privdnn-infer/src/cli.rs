@@ -81,10 +81,6 @@ pub struct InferReport {
     pub wall_s: f64,
 }
 
-/// Most weights per packed ciphertext of the 100 %-block baseline (expanded one at a time within
-/// the memory budget; the expansion costs about the same number of key switches either way).
-pub(crate) const FULL_BLOCK_CHUNK: usize = 128;
-
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
@@ -183,12 +179,9 @@ pub fn run(common: &Common) -> Result<PathBuf> {
         };
         let fb_paths = RunLayout::new(out_dir.join("full-block"));
         let clock = Instant::now();
-        // The owner packs the 100 % block in chunks small enough for the user's memory budget:
-        // a packed chunk is expanded whole (chunk × one ciphertext) while filters stream.
-        let fb_he = privdnn_config::HeConfig {
-            max_chunk: he.max_chunk.min(FULL_BLOCK_CHUNK),
-            ..he.clone()
-        };
+        // The owner packs the 100 % block in chunks small enough for the user's memory budget
+        // (a packed chunk is expanded whole while filters stream), under `[he.full_block]`.
+        let fb_he = he.full_block_config();
         let out = privdnn_partial::setup::encrypt(&model, &all, &fb_he)
             .context("encrypting the 100 % block")?;
         let setup_s = clock.elapsed().as_secs_f64();
