@@ -787,7 +787,6 @@ impl Conv2Operands<'_> {
     }
 }
 
-/// Slot values of map `m`: `f(image, position)` on every occupied slot, 0 elsewhere.
 /// Maps whose input slot vectors are built side by side in [`UserBlock::input_plaintexts`]
 /// (each holds `w1_len + 1` vectors of N values until merged).
 const INPUT_MAPS_IN_FLIGHT: usize = 16;
@@ -822,6 +821,7 @@ fn content_hash(v: &[i64]) -> u64 {
     })
 }
 
+/// Slot values of map `m`: `f(image, position)` on every occupied slot, 0 elsewhere.
 fn slots(m: &SlotMap, f: impl Fn(usize, usize) -> i64) -> Vec<i64> {
     m.iter()
         .map(|e| e.map_or(0, |(n, q)| f(n as usize, q as usize)))

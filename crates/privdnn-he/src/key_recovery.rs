@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::IntBlock;
 use crate::compact::compress;
+use crate::packing::mul_mod;
 use crate::params::HeParams;
 use crate::protocol::{EncryptedBlock, OwnerSecret, PublicKeys, Reply, Request};
 use crate::{HeError, Result};
@@ -293,9 +294,10 @@ impl RecoveredKey {
                     Ciphertext::from_bytes(bytes, par).map_err(decode_err("packed weights"))?;
                 let coeffs = Vec::<u64>::try_decode(&sk.try_decrypt(&ct)?, Encoding::poly())?;
                 values.extend(
-                    coeffs.iter().take(enc.chunk).map(|&c| {
-                        hp.decode_signed(((c as u128 * chunk as u128) % t as u128) as u64)
-                    }),
+                    coeffs
+                        .iter()
+                        .take(enc.chunk)
+                        .map(|&c| hp.decode_signed(mul_mod(c, chunk, t))),
                 );
             }
             if values.len() < count {

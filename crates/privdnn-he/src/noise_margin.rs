@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::lazy::LazyMultiplier;
 use crate::ops::OpCounter;
-use crate::packing::{expand_weights, pack_weights};
+use crate::packing::{expand_weights, mul_mod, pack_weights};
 use crate::{HeError, Result};
 
 /// Bits of noise budget the check demands beyond correct decryption (the default parameter
@@ -113,8 +113,4 @@ fn expected(w1: &[i64], w2: &[i64], xs: &[Vec<u64>], t: u64) -> Vec<u64> {
             mul_mod(w2_sum, mul_mod(u, u, t), t)
         })
         .collect()
-}
-
-fn mul_mod(a: u64, b: u64, m: u64) -> u64 {
-    ((a as u128 * b as u128) % m as u128) as u64
 }

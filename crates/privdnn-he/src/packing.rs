@@ -101,7 +101,8 @@ pub fn expand_one(
     Ok(out)
 }
 
-fn mul_mod(a: u64, b: u64, m: u64) -> u64 {
+/// `a·b mod m`.
+pub(crate) fn mul_mod(a: u64, b: u64, m: u64) -> u64 {
     ((a as u128 * b as u128) % m as u128) as u64
 }
 
