@@ -19,6 +19,7 @@ use crate::Result;
 use crate::compact::compress;
 use crate::lazy::LazyMultiplier;
 use crate::params::HeParams;
+use crate::rotation::RotationKeys;
 
 /// One kernel comparison.
 #[derive(Debug, Serialize)]
@@ -104,7 +105,8 @@ pub fn kernels() -> Result<KernelReport> {
     let la: Vec<_> = a.iter().map(|c| lazy.lift(c)).collect::<Result<_>>()?;
     let lb: Vec<_> = b.iter().map(|c| lazy.lift(c)).collect::<Result<_>>()?;
     let pairs: Vec<_> = la.iter().zip(&lb).collect();
-    let (out, lift) = dot_products(&rk, &lazy, (&a, &b), &pairs, (&cts36, &pts))?;
+    let (mut out, lift) = dot_products(&rk, &lazy, (&a, &b), &pairs, (&cts36, &pts))?;
+    out.push(rotations(&sk, &par, &a[0], &mut rng)?);
     let square_ms = time(3, || {
         let l = lazy.lift(&a[0])?;
         let sq = lazy.dot(&[(&l, &l)], &rk)?;
@@ -220,6 +222,42 @@ fn dot_products(
         ours,
     ));
     Ok((out, lift))
+}
+
+/// The rotated layout's eight conv2 taps on one square (rows of 32 × 32 images): fhe's
+/// `rotates_columns_by` per tap against one shared decomposition and eight hoisted rotations.
+fn rotations(
+    sk: &SecretKey,
+    par: &Arc<BfvParameters>,
+    ct: &Ciphertext,
+    rng: &mut ChaCha8Rng,
+) -> Result<Comparison> {
+    let row = par.degree() / 2;
+    let steps: Vec<usize> = [1, 31, 32, 33].iter().flat_map(|&s| [s, row - s]).collect();
+    let mut builder = fhe::bfv::EvaluationKeyBuilder::new(sk)?;
+    for &s in &steps {
+        builder.enable_column_rotation(s)?;
+    }
+    let ek = builder.build(rng)?;
+    let hoisted = RotationKeys::from_bytes(&ek.to_bytes(), par)?;
+    let base = time(3, || {
+        steps
+            .iter()
+            .map(|&s| Ok(ek.rotates_columns_by(ct, s)?))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let ours = time(3, || {
+        let dec = hoisted.decompose(ct)?;
+        steps
+            .iter()
+            .map(|&s| hoisted.rotate(ct, &dec, s))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(compare(
+        "8 column rotations of one ciphertext (rotated layout's taps), hoisted",
+        base,
+        ours,
+    ))
 }
 
 /// One owner-assisted refresh: blind, switch down, compact, decrypt, re-encrypt, unmask.

@@ -20,14 +20,13 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use fhe::bfv::{
-    BfvParameters, Ciphertext, EvaluationKey, Plaintext, RelinearizationKey, dot_product_scalar,
-};
+use fhe::bfv::{BfvParameters, Ciphertext, Plaintext, RelinearizationKey, dot_product_scalar};
 use rayon::prelude::*;
 
 use crate::block::IntBlock;
 use crate::lazy::{LazyMultiplier, Lifted};
 use crate::ops::{OpCounter, encode_simd};
+use crate::rotation::RotationKeys;
 use crate::{HeError, Result};
 
 pub mod plan;
@@ -65,7 +64,7 @@ pub struct UserBlock {
     /// The same multiplied by each tap's mask (rotated spatial layout), made on first use.
     masked_w2: Mutex<Option<Arc<Vec<Vec<Lifted>>>>>,
     rk: RelinearizationKey,
-    rotations: Option<EvaluationKey>,
+    rotations: Option<RotationKeys>,
     lazy: LazyMultiplier,
 }
 
@@ -104,7 +103,7 @@ impl UserBlock {
         (s1, s2): (Vec<usize>, Vec<usize>),
         weights: BlockWeights,
         rk: RelinearizationKey,
-        rotations: Option<EvaluationKey>,
+        rotations: Option<RotationKeys>,
     ) -> Result<Self> {
         let s = &block.shape;
         let lazy = LazyMultiplier::for_terms(&par, max_terms(s, s1.len()))?;
@@ -205,22 +204,23 @@ impl UserBlock {
             .encrypted_w2
             .lock()
             .map_err(|_| HeError::shape("poisoned weight cache"))?;
-        let Some(sources) = originals.as_ref() else {
+        if originals.is_none() {
             return Err(HeError::shape(
                 "this session freed its conv2 weights after a rotated spatial evaluation: load the \
                  model again to evaluate in the batch layout",
             ));
-        };
-        let masks = self.tap_masks(rotations)?;
-        let lifted = sources
-            .iter()
-            .map(|ws| self.lift_weights(&ws.iter().collect::<Vec<_>>(), &masks, ops))
-            .collect::<Result<Vec<_>>>()?;
-        let lifted = Arc::new(lifted);
-        *guard = Some(lifted.clone());
-        if masked || self.rotations.is_none() {
-            *originals = None;
         }
+        let masks = self.tap_masks(rotations)?;
+        let lift =
+            |ws: &Vec<Ciphertext>| self.lift_weights(&ws.iter().collect::<Vec<_>>(), &masks, ops);
+        // Last variant needed: each filter's originals are freed as soon as they are lifted.
+        let lifted: Result<Vec<_>> = match originals.take_if(|_| masked || self.rotations.is_none())
+        {
+            Some(sources) => sources.into_iter().map(|ws| lift(&ws)).collect(),
+            None => originals.iter().flatten().map(lift).collect(),
+        };
+        let lifted = Arc::new(lifted?);
+        *guard = Some(lifted.clone());
         Ok(lifted)
     }
 
@@ -410,14 +410,16 @@ impl UserBlock {
         Ok(out)
     }
 
-    /// Step A: the input plaintexts of every map and layer-1 weight (the bias last, on the
-    /// valid slots), deduplicated by content (the batch layout reuses each pixel map). The
-    /// slot vectors of a few maps are built side by side, then merged by hash and content.
+    /// Step A: the input plaintexts of every squared map ([`encrypted_maps`]: the rotated
+    /// layout's unshifted map alone) and layer-1 weight (the bias last, on the valid slots),
+    /// deduplicated by content (the batch layout reuses each pixel map). The slot vectors of a
+    /// few maps are built side by side, then merged by hash and content.
     fn input_plaintexts(&self, plan: &SlotPlan, x: &[Vec<i64>], ops: &OpCounter) -> Result<Inputs> {
         let per = self.block.shape.w1_len() + 1;
-        let maps: Vec<usize> = (0..plan.maps.len()).collect();
+        let maps = encrypted_maps(plan);
         let mut unique = Dedup::default();
-        let mut index: Vec<Vec<Option<usize>>> = Vec::with_capacity(plan.maps.len());
+        // maps never squared (the rotated layout's shifted ones) keep an empty row
+        let mut index: Vec<Vec<Option<usize>>> = vec![Vec::new(); plan.maps.len()];
         for group in maps.chunks(INPUT_MAPS_IN_FLIGHT) {
             let built: Vec<Vec<Option<HashedSlots>>> = group
                 .par_iter()
@@ -430,12 +432,11 @@ impl UserBlock {
                         .collect()
                 })
                 .collect();
-            for row in built {
-                index.push(
-                    row.into_iter()
-                        .map(|c| c.map(|(h, v)| unique.insert(h, v)))
-                        .collect(),
-                );
+            for (&m, row) in group.iter().zip(built) {
+                index[m] = row
+                    .into_iter()
+                    .map(|c| c.map(|(h, v)| unique.insert(h, v)))
+                    .collect();
             }
         }
         let keys = unique.values;
@@ -490,12 +491,7 @@ impl UserBlock {
         ops: &OpCounter,
     ) -> Result<Vec<Square>> {
         let rotated = !plan.rotations.is_empty();
-        let centre = plan.identity.first().copied().flatten().unwrap_or(0);
-        let enc_maps: Vec<usize> = if rotated {
-            vec![centre]
-        } else {
-            (0..plan.maps.len()).collect()
-        };
+        let enc_maps = encrypted_maps(plan);
         let (s1, per) = (self.s1.len(), self.block.shape.w1_len() + 1);
         let group = match stream {
             WeightStream::Packed { .. } => {
@@ -624,7 +620,8 @@ impl UserBlock {
         Ok((index, local))
     }
 
-    /// Rotated layout: the centre squares (`computed[cc]`) rotated for every tap's map.
+    /// Rotated layout: the centre squares (`computed[cc]`) rotated for every tap's map, each
+    /// square's rotations from one shared decomposition ([`RotationKeys`]).
     fn rotate_squares(
         &self,
         plan: &SlotPlan,
@@ -634,19 +631,27 @@ impl UserBlock {
         let key = self.rotations.as_ref().ok_or_else(|| {
             HeError::Parameters("the rotated spatial layout needs rotation keys".into())
         })?;
+        let decomposed = computed
+            .par_iter()
+            .map(|sq| match sq {
+                Some((Some(a), _)) => key.decompose(a).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let jobs: Vec<(usize, usize)> = (0..plan.maps.len())
             .flat_map(|m| (0..self.s1.len()).map(move |cc| (m, cc)))
             .collect();
         jobs.par_iter()
             .map(|&(m, cc)| {
-                let Some((Some(a), la)) = computed[cc].as_ref() else {
+                let (Some((Some(a), la)), Some(dec)) = (computed[cc].as_ref(), &decomposed[cc])
+                else {
                     return Ok(None);
                 };
                 let steps = plan.rotations[m].steps;
                 if steps == 0 {
                     return Ok(Some((Some(a.clone()), la.clone())));
                 }
-                let r = key.rotates_columns_by(a, steps)?;
+                let r = key.rotate(a, dec, steps)?;
                 OpCounter::add(&ops.rotations, 1);
                 OpCounter::add(&ops.lifts, 1);
                 let lr = self.lazy.lift(&r)?;
@@ -819,6 +824,16 @@ fn content_hash(v: &[i64]) -> u64 {
     v.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &e| {
         (h ^ e as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// The maps whose encrypted layer-1 squares are computed: every map, or only the unshifted one
+/// in the rotated layout (the others are its rotations).
+fn encrypted_maps(plan: &SlotPlan) -> Vec<usize> {
+    if plan.rotations.is_empty() {
+        (0..plan.maps.len()).collect()
+    } else {
+        vec![plan.identity.first().copied().flatten().unwrap_or(0)]
+    }
 }
 
 /// Slot values of map `m`: `f(image, position)` on every occupied slot, 0 elsewhere.

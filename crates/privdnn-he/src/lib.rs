@@ -6,6 +6,7 @@
 //! * [`lazy`]: ct×ct products accumulated in the extended basis, scaled down and relinearised once.
 //! * [`packing`]: weights packed as coefficients of few ciphertexts and expanded obliviously by the user.
 //! * [`noise_margin`]: the owner's measured check that a parameter set leaves noise budget.
+//! * [`rotation`]: hoisted column rotations (one decomposition shared by a ciphertext's rotations).
 //! * [`engine`]: the user's homomorphic evaluation of the block (images-across-slots and spatial layouts).
 //! * [`compact`]: the bit-dropping wire format of results sent for decryption.
 //! * [`protocol`]: keys, typed byte messages between owner and user, blinding.
@@ -29,6 +30,7 @@ pub mod ops;
 pub mod packing;
 pub mod params;
 pub mod protocol;
+pub mod rotation;
 pub mod user_keyed;
 
 pub use error::HeError;

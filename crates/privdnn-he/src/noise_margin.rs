@@ -57,13 +57,7 @@ pub fn check(
     let (k1, k2) = (shape.layer1_terms.max(1), shape.conv2_terms.max(1));
     let weights: Vec<i64> = (0..k1 + k2).map(|_| rng.random_range(-127..128)).collect();
     let packed = pack_weights(&weights, chunk, par, keys.sk, &mut rng)?;
-    let cts = expand_weights(
-        &packed,
-        weights.len(),
-        chunk,
-        keys.ek,
-        &OpCounter::default(),
-    )?;
+    let cts = expand_weights(packed, weights.len(), chunk, keys.ek, &OpCounter::default())?;
     let xs: Vec<Vec<u64>> = (0..k1)
         .map(|_| (0..n).map(|_| rng.random_range(0..t)).collect())
         .collect();

@@ -55,7 +55,7 @@ pub fn pack_weights<R: RngCore + CryptoRng>(
 
 /// User: expands packed ciphertexts back into `count` replicated-scalar ciphertexts.
 pub fn expand_weights(
-    packed: &[Ciphertext],
+    packed: Vec<Ciphertext>,
     count: usize,
     chunk: usize,
     ek: &EvaluationKey,
@@ -66,6 +66,10 @@ pub fn expand_weights(
             "{} packed ciphertexts cannot hold {count} weights in chunks of {chunk}",
             packed.len()
         )));
+    }
+    if chunk == 1 {
+        // fresh weights: already one ciphertext per weight (not copied: 725 MB for CIFAR-10)
+        return Ok(packed);
     }
     let parts: Vec<Vec<Ciphertext>> = packed
         .par_iter()
@@ -145,7 +149,7 @@ mod tests {
             .build(&mut rng)
             .expect("ek");
         let ops = OpCounter::default();
-        let cts = expand_weights(&packed, weights.len(), chunk, &ek, &ops).expect("expand");
+        let cts = expand_weights(packed, weights.len(), chunk, &ek, &ops).expect("expand");
         assert_eq!(cts.len(), weights.len());
         for (w, ct) in weights.iter().zip(&cts) {
             let slots = Vec::<u64>::try_decode(&sk.try_decrypt(ct).expect("dec"), Encoding::simd())

@@ -31,6 +31,7 @@ use crate::engine::{
 use crate::ops::OpCounter;
 use crate::packing::{chunk_size, expand_weights, pack_weights};
 use crate::params::HeParams;
+use crate::rotation::RotationKeys;
 use crate::{HeError, Result};
 
 /// The owner's secret: per CRT residue, the parameters and the BFV secret key. Never sent. The
@@ -268,6 +269,8 @@ pub struct UserSession {
     /// The memory plan's estimate of the chosen residency (weights plus one call's working set,
     /// bytes); above the budget when even packed weights do not fit it.
     pub planned_bytes: u64,
+    /// Serialised bytes of the encrypted weights as shipped (all residues).
+    pub shipped_bytes: usize,
 }
 
 impl UserSession {
@@ -300,11 +303,42 @@ pub fn user_load_within(
     enc: &EncryptedBlock,
     keys: &PublicKeys,
     headroom_bits: f64,
+    budget: (u64, Option<Layout>),
+    ops: &OpCounter,
+) -> Result<UserSession> {
+    let bytes: Vec<Vec<&[u8]>> = enc
+        .packed
+        .iter()
+        .map(|r| r.iter().map(|b| b.as_slice()).collect())
+        .collect();
+    load_session(enc, bytes, keys, headroom_bits, budget, ops)
+}
+
+/// [`user_load_within`], moving the ciphertext bytes out of `enc` (left without them): each is
+/// freed as soon as it is decoded, so a model of fresh weights (one ciphertext per weight, 309 MB
+/// for CIFAR-10 quick) is never held as bytes and ciphertexts at once.
+pub fn user_load_taking(
+    enc: &mut EncryptedBlock,
+    keys: &PublicKeys,
+    headroom_bits: f64,
+    budget: (u64, Option<Layout>),
+    ops: &OpCounter,
+) -> Result<UserSession> {
+    let bytes = std::mem::take(&mut enc.packed);
+    load_session(enc, bytes, keys, headroom_bits, budget, ops)
+}
+
+/// [`user_load_within`] with the ciphertext bytes of every residue given apart from `enc`.
+fn load_session<B: AsRef<[u8]>>(
+    enc: &EncryptedBlock,
+    packed: Vec<Vec<B>>,
+    keys: &PublicKeys,
+    headroom_bits: f64,
     (budget, layout): (u64, Option<Layout>),
     ops: &OpCounter,
 ) -> Result<UserSession> {
     if enc.params != keys.params
-        || enc.packed.len() != enc.params.len()
+        || packed.len() != enc.params.len()
         || keys.sets.len() != keys.params.len()
     {
         return Err(HeError::Parameters(
@@ -312,6 +346,7 @@ pub fn user_load_within(
         ));
     }
     check_block(enc)?;
+    let shipped_bytes = packed.iter().flatten().map(|b| b.as_ref().len()).sum();
     let s = &enc.plain.shape;
     let (residency, planned_bytes) = match enc.params.first() {
         Some(hp) => {
@@ -333,21 +368,22 @@ pub fn user_load_within(
     let residues = enc
         .params
         .iter()
-        .zip(&enc.packed)
+        .zip(packed)
         .zip(&keys.sets)
         .map(|((hp, packed), ks)| {
             let par = hp.build()?;
             let public_key = PublicKey::from_bytes(&ks.public_key, &par).map_err(decode_err("public key"))?;
             let rk = RelinearizationKey::from_bytes(&ks.relin_key, &par).map_err(decode_err("relinearisation key"))?;
             let ek = EvaluationKey::from_bytes(&ks.expansion_key, &par).map_err(decode_err("expansion key"))?;
+            // each buffer is dropped once decoded (owned bytes: freed at once)
             let packed: Vec<Ciphertext> = packed
-                .iter()
-                .map(|b| Ciphertext::from_bytes(b, &par).map_err(decode_err("packed weights")))
+                .into_iter()
+                .map(|b| Ciphertext::from_bytes(b.as_ref(), &par).map_err(decode_err("packed weights")))
                 .collect::<Result<_>>()?;
             let weights = if residency == Residency::Packed {
                 BlockWeights::Packed(PackedWeights { packed, ek, chunk: enc.chunk, count: enc.weight_count() })
             } else {
-                let mut all = expand_weights(&packed, enc.weight_count(), enc.chunk, &ek, ops)?.into_iter();
+                let mut all = expand_weights(packed, enc.weight_count(), enc.chunk, &ek, ops)?.into_iter();
                 let w1 = enc.s1.iter().map(|_| all.by_ref().take(s.w1_len() + 1).collect()).collect();
                 let w2 = enc.s2.iter().map(|_| all.by_ref().take(s.w2_len() + 1).collect()).collect();
                 BlockWeights::Expanded { w1, w2, residency }
@@ -355,7 +391,7 @@ pub fn user_load_within(
             let rotations = ks
                 .rotation_key
                 .as_ref()
-                .map(|b| EvaluationKey::from_bytes(b, &par).map_err(decode_err("rotation key")))
+                .map(|b| RotationKeys::from_bytes(b, &par))
                 .transpose()?;
             let block = UserBlock::new(
                 par.clone(),
@@ -380,6 +416,7 @@ pub fn user_load_within(
     Ok(UserSession {
         residues,
         planned_bytes,
+        shipped_bytes,
     })
 }
 

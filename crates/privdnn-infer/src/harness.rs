@@ -330,7 +330,7 @@ pub fn run_he(
         layout: Some(run.layout),
         calls,
         model_bytes: file_len(&run.paths.encrypted_model()),
-        encrypted_weight_bytes: user.file.block.bytes(),
+        encrypted_weight_bytes: user.session.shipped_bytes,
         eval_key_bytes: file_len(&run.paths.evaluation_keys()),
         bytes_user_to_owner: up,
         bytes_owner_to_user: down,

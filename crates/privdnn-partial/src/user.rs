@@ -13,7 +13,7 @@ use privdnn_he::engine::{Layout, SlotPlan};
 use privdnn_he::files::{EncryptedModelFile, EvaluationKeysFile};
 use privdnn_he::ops::OpCounter;
 use privdnn_he::protocol::{
-    Masks, Reply, UserSession, evaluate_blinded, from_wire, to_wire, unblind, user_load_within,
+    Masks, Reply, UserSession, evaluate_blinded, from_wire, to_wire, unblind, user_load_taking,
 };
 use privdnn_quant::{Injection, SelectedOutputs};
 use rand::{CryptoRng, RngCore};
@@ -31,7 +31,8 @@ pub struct Pending {
 pub struct UserSide {
     /// HE session (expanded weights, public keys).
     pub session: UserSession,
-    /// The encrypted-model file (remainder model, selection).
+    /// The encrypted-model file (remainder model, selection; its ciphertext bytes are freed
+    /// once decoded when loaded from a file: [`UserSession::shipped_bytes`] counts them).
     pub file: EncryptedModelFile,
 }
 
@@ -49,7 +50,7 @@ impl UserSide {
     }
 
     /// [`UserSide::load`] within a memory budget (bytes) for a layout (either when None):
-    /// `privdnn_he::protocol::user_load_within`.
+    /// `privdnn_he::protocol::user_load_taking` (each ciphertext's bytes freed once decoded).
     pub fn load_within(
         model_path: &Path,
         keys_path: &Path,
@@ -57,9 +58,9 @@ impl UserSide {
         budget: (u64, Option<Layout>),
         ops: &OpCounter,
     ) -> Result<Self> {
-        let file: EncryptedModelFile = read_artifact(model_path)?;
+        let mut file: EncryptedModelFile = read_artifact(model_path)?;
         let keys: EvaluationKeysFile = read_artifact(keys_path)?;
-        let session = user_load_within(&file.block, &keys.keys, headroom_bits, budget, ops)?;
+        let session = user_load_taking(&mut file.block, &keys.keys, headroom_bits, budget, ops)?;
         Ok(Self { session, file })
     }
 
