@@ -86,6 +86,49 @@ pub fn load_average() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU seconds (all cores, all processes) busy so far, and this process's children's CPU seconds
+/// (the calibration binaries, once waited for) plus its own, from /proc (None elsewhere).
+fn cpu_counters() -> Option<(f64, f64)> {
+    const TICKS: f64 = 100.0; // USER_HZ
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: busy = all but idle and iowait
+    let busy = cpu
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum::<f64>();
+    let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<f64> = me
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // after the state field (not numeric): utime stime cutime cstime are fields 14–17
+    let own: f64 = fields.get(10..14)?.iter().sum();
+    Some((busy / TICKS, own / TICKS))
+}
+
+/// The load other processes put on the machine during a window, in the estimator's terms: with
+/// `o` of `cores` cores busy with others while the calibration wanted them all, the fair-share
+/// model ([`crate::estimate_stages::share`]) gives `o·cores / (cores − o)` other runnable
+/// threads. Measured instead of the 1-minute load average, which still counts work that stopped
+/// before the calibration (a paused training run read as load 2.1 and halved every prediction).
+pub(crate) fn others_load(before: (f64, f64), after: (f64, f64), wall_s: f64, cores: usize) -> f64 {
+    let c = cores.max(1) as f64;
+    let others = ((after.0 - before.0) - (after.1 - before.1)) / wall_s.max(1e-3);
+    let o = others.clamp(0.0, 0.9 * c);
+    o * c / (c - o)
+}
+
 fn read_file(root: &Path) -> Result<CalibrationFile> {
     let path = calibration_path(root);
     match std::fs::read_to_string(&path) {
@@ -179,12 +222,20 @@ pub fn calibration(
         "calibrating {name} on this machine (load {:.1})",
         load_average()
     );
-    let train = train_calibration(name, profile)?;
+    let before = cpu_counters();
+    let mut train = train_calibration(name, profile)?;
     let he = calibrate_with("privdnn-infer", name, profile, &[])
         .and_then(|text| parse("privdnn-infer", &text))
         .map_err(|e| log::warn!("HE calibration failed, encrypt and infer not predicted: {e:#}"))
         .ok();
-    log::info!("calibrated in {:.1}s", started.elapsed().as_secs_f64());
+    let wall = started.elapsed().as_secs_f64();
+    if let (Some(b), Some(a)) = (before, cpu_counters()) {
+        train.load_average = others_load(b, a, wall, want.cores);
+    }
+    log::info!(
+        "calibrated in {wall:.1}s (other processes' load during it: {:.1})",
+        train.load_average
+    );
     let entry = Calibration {
         key: want.clone(),
         train,

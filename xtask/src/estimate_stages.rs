@@ -269,7 +269,34 @@ fn owner_setup(he: &HeConfig, h: &HeUnits, c: &HeCosts, plan: &MemoryPlan) -> (f
     let packed = count.div_ceil(plan.chunk.max(1)) as u64;
     let cpu = residues as f64 * (keys * moduli + packed) as f64 * c.encrypt / 1e3;
     let bytes = residues * (keys * (2 * moduli - 1) * seeded / 2 + packed * seeded * 6 / 5);
-    (cpu, bytes)
+    (cpu + residues as f64 * noise_check(h, c, plan).0, bytes)
+}
+
+/// (CPU seconds, peak bytes) of the owner's noise check for one residue
+/// (`privdnn_he::noise_margin`): the chain's w1_len + s1·taps weights packed in the real chunk
+/// and expanded (fhe materialises and key-switches the whole chunk: Fashion-MNIST quick's 50
+/// weights in a chunk of 256 cost 255 key switches and 256 ciphertexts per residue), a layer-1
+/// ct×pt sum, a square and a conv2 sum of lifted products.
+fn noise_check(h: &HeUnits, c: &HeCosts, plan: &MemoryPlan) -> (f64, u64) {
+    let k1 = h.shape.w1_len();
+    let k2 = plan.s1.max(1) * h.shape.k2 * h.shape.k2;
+    let chunk = plan.chunk.max(1);
+    let packed = (k1 + k2).div_ceil(chunk);
+    let expanded = if chunk == 1 {
+        k1 + k2
+    } else {
+        packed * chunk.next_power_of_two()
+    };
+    let switches = if chunk == 1 { 0 } else { expanded - packed };
+    let ms = switches as f64 * c.key_switch
+        + packed as f64 * c.encrypt
+        + k1 as f64 * (c.ct_pt + c.encode)
+        + (2 + k2) as f64 * c.lift
+        + (1 + k2) as f64 * c.tensor
+        + 2.0 * c.relin
+        + c.decrypt;
+    let [ct, lifted, _] = h.sizes;
+    (ms / 1e3, expanded as u64 * ct + k2 as u64 * lifted)
 }
 
 /// The encrypt stage: keys and the packed, encrypted selection.
@@ -280,8 +307,9 @@ pub fn encrypt(cfg: &ResolvedConfig, h: &HeUnits, clock: &Clock) -> Option<Stage
         stage: "encrypt",
         seconds: PROCESS_S + clock.serial_wall(cpu),
         // keys are generated, serialised and written while the parameters' tables are live:
-        // about four copies (MNIST / Fashion-MNIST quick: within 10 %)
-        peak_bytes: h.baseline_rss_bytes + 4 * bytes,
+        // about four copies (MNIST / Fashion-MNIST quick: within 10 %); the noise check's
+        // expanded chunk before them
+        peak_bytes: h.baseline_rss_bytes + (4 * bytes).max(noise_check(h, &c, &h.selected).1),
         bytes,
         note: format!(
             "{} residues, {} weights packed {} per ciphertext",

@@ -208,3 +208,16 @@ fn attack_time_is_the_sum_of_its_experiments() {
     assert_eq!(measured(&cfg).seconds, Some(200.0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn calibration_load_is_what_others_used_during_it() {
+    use crate::estimate::others_load;
+    // 10 busy CPU-seconds in 5 s on 2 cores, 5 of them the calibration's own: the others held
+    // one core, which the fair share gives to 2 runnable threads beside 2 of ours
+    let load = others_load((100.0, 10.0), (110.0, 15.0), 5.0, 2);
+    assert!((load - 2.0).abs() < 1e-9, "{load}");
+    assert_eq!(others_load((0.0, 0.0), (4.0, 4.0), 2.0, 2), 0.0);
+    // a stale 1-minute average plays no part; a saturated machine stays finite
+    let busy = others_load((0.0, 0.0), (10.0, 0.0), 5.0, 2);
+    assert!(busy.is_finite() && busy >= 18.0, "{busy}");
+}
