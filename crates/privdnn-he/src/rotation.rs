@@ -26,6 +26,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{HeError, Result};
 
+/// Most ciphertext primes (digits) whose products below 2^124 a 128-bit sum holds.
+const MAX_DIGITS: usize = 15;
+
 /// One Galois key: its substitution and, per digit, the key's two polynomials (NTT form).
 struct GaloisParts {
     element: SubstitutionExponent,
@@ -58,6 +61,11 @@ impl RotationKeys {
             return Err(key_err("not at level 0"));
         }
         let ctx = par.context_at_level(0)?.clone();
+        if ctx.moduli().len() > MAX_DIGITS {
+            return Err(key_err(
+                "more ciphertext primes than a 128-bit inner product holds",
+            ));
+        }
         let two_n = Modulus::new(2 * par.degree() as u64).map_err(|e| key_err(&e.to_string()))?;
         let step_of: HashMap<u64, usize> = (1..par.degree() / 2)
             .map(|i| (two_n.pow(3, i as u64), i))
@@ -144,6 +152,7 @@ impl RotationKeys {
             let (digits, k0, k1) = (rows(&shifted, i)?, rows(&key.c0, i)?, rows(&key.c1, i)?);
             let mut o0 = out0.row_mut(i);
             let mut o1 = out1.row_mut(i);
+            // one product per digit, each below 2^124: a 128-bit sum holds MAX_DIGITS of them
             for x in 0..self.par.degree() {
                 let (mut a0, mut a1) = (0u128, 0u128);
                 for ((d, k0), k1) in digits.iter().zip(&k0).zip(&k1) {
