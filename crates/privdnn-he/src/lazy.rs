@@ -150,8 +150,8 @@ fn not_contiguous() -> HeError {
     HeError::shape("polynomial rows are not contiguous")
 }
 
-/// Row `i` (modulus `i`) of a lifted polynomial.
-fn row(p: &Poly, i: usize) -> Result<&[u64]> {
+/// Row `i` (modulus `i`) of a polynomial (also [`crate::rotation`]'s digits and keys).
+pub(crate) fn row(p: &Poly, i: usize) -> Result<&[u64]> {
     p.coefficients()
         .index_axis_move(Axis(0), i)
         .to_slice()

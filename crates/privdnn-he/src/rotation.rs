@@ -24,6 +24,7 @@ use prost::Message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::lazy::row;
 use crate::{HeError, Result};
 
 /// Most ciphertext primes (digits) whose products below 2^124 a 128-bit sum holds.
@@ -102,11 +103,6 @@ impl RotationKeys {
         })
     }
 
-    /// Whether a left rotation of the slot rows by `steps` is supported.
-    pub fn supports(&self, steps: usize) -> bool {
-        self.keys.contains_key(&steps)
-    }
-
     /// The decomposition of a level-0 ciphertext's c1, shared by all its rotations.
     pub fn decompose(&self, ct: &Ciphertext) -> Result<Decomposed> {
         if ct.len() != 2 || ct[1].ctx() != &self.ctx {
@@ -170,14 +166,7 @@ impl RotationKeys {
 
 /// Row `i` (modulus `i`) of each polynomial.
 fn rows(ps: &[Poly], i: usize) -> Result<Vec<&[u64]>> {
-    ps.iter()
-        .map(|p| {
-            p.coefficients()
-                .index_axis_move(Axis(0), i)
-                .to_slice()
-                .ok_or_else(|| HeError::shape("polynomial rows are not contiguous"))
-        })
-        .collect()
+    ps.iter().map(|p| row(p, i)).collect()
 }
 
 /// A key's c1 polynomials: regrown from the seed as fhe does, or read when stored.
@@ -223,13 +212,16 @@ mod tests {
         }
         let ek = builder.build(&mut rng).expect("keys");
         let keys = RotationKeys::from_bytes(&ek.to_bytes(), &par).expect("rebuilt keys");
-        assert!(steps.iter().all(|&s| keys.supports(s)) && !keys.supports(2));
         let values: Vec<u64> = (0..8192)
             .map(|_| rng.random_range(0..par.plaintext()))
             .collect();
         let pt = Plaintext::try_encode(&values, Encoding::simd(), &par).expect("encode");
         let ct: Ciphertext = sk.try_encrypt(&pt, &mut rng).expect("encrypt");
         let dec = keys.decompose(&ct).expect("decompose");
+        assert!(
+            keys.rotate(&ct, &dec, 2).is_err(),
+            "no key for a rotation by 2"
+        );
         let slots = |c: &Ciphertext| {
             Vec::<u64>::try_decode(&sk.try_decrypt(c).expect("decrypt"), Encoding::simd())
                 .expect("decode")
